@@ -1,0 +1,19 @@
+"""td_web: privacy-preserving TelemetryDeck analytics for Python web applications."""
+
+from __future__ import annotations
+
+from ._client import TelemetryDeck
+from ._config import ConfigurationError
+from ._hashing import hash_client_user
+from ._sanitize import SignalError
+from ._sender import Stats
+from ._version import __version__
+
+__all__ = [
+    "ConfigurationError",
+    "SignalError",
+    "Stats",
+    "TelemetryDeck",
+    "__version__",
+    "hash_client_user",
+]

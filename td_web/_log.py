@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+logger = logging.getLogger("td_web")
+
+
+class ThrottledLog:
+    """Logs each distinct message key at most once per ``interval`` seconds.
+
+    Bad input tends to repeat on every request; one clear line a minute says as much as
+    ten thousand identical ones, and costs nothing on the hot path after the first.
+    """
+
+    def __init__(self, interval: float = 60.0, max_keys: int = 1024) -> None:
+        self._interval = interval
+        self._max_keys = max_keys
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _due(self, key: str) -> int | None:
+        """Returns how many repeats were suppressed when the key may log now, else None."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self._interval:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return None
+            if len(self._last) >= self._max_keys:
+                self._last.clear()
+                self._suppressed.clear()
+            self._last[key] = now
+            return self._suppressed.pop(key, 0)
+
+    def log(self, level: int, key: str, message: str, *args: object) -> None:
+        suppressed = self._due(key)
+        if suppressed is None:
+            return
+        if suppressed:
+            message += " (%d similar messages suppressed)"
+            args = (*args, suppressed)
+        logger.log(level, message, *args)
+
+    def warning(self, key: str, message: str, *args: object) -> None:
+        self.log(logging.WARNING, key, message, *args)
+
+    def error(self, key: str, message: str, *args: object) -> None:
+        self.log(logging.ERROR, key, message, *args)
+
+
+throttled = ThrottledLog()

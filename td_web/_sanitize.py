@@ -1,0 +1,271 @@
+"""The payload sanitizer: the one place that turns arbitrary Python values into a payload the
+Ingest API v2 accepts (a flat object of strings, plus ``floatValue`` as a number).
+
+Every problem is reported through a :class:`Reporter`: in strict mode it raises
+:class:`SignalError`; by default it logs a throttled warning and the offending value alone is
+dropped or repaired, never the signal.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import json
+import math
+import uuid
+from collections.abc import Mapping, Set
+from decimal import Decimal
+from typing import Any
+
+from ._log import throttled
+
+#: Limits, documented in the README ("Payload rules").
+MAX_TYPE_LENGTH = 256
+MAX_KEY_LENGTH = 256
+MAX_VALUE_LENGTH = 4096
+MAX_KEYS = 128
+MAX_DEPTH = 5
+
+FLOAT_VALUE_KEY = "floatValue"
+
+#: Keys the ingest server reserves for itself; sent with a leading underscore instead.
+RESERVED_KEYS = frozenset(
+    {"count", "type", "appID", "clientUser", "__time", "payload", "platform", "receivedAt"}
+)
+
+Payload = dict[str, "str | float"]
+
+
+class SignalError(ValueError):
+    """A signal or payload value that cannot be sent as given (raised in strict mode only)."""
+
+
+class Reporter:
+    """Where the sanitizer's complaints go: raised in strict mode, otherwise logged."""
+
+    __slots__ = ("signal_type", "strict")
+
+    def __init__(self, strict: bool, signal_type: str = "?") -> None:
+        self.strict = strict
+        self.signal_type = signal_type
+
+    def problem(self, key: str, message: str) -> None:
+        text = f"signal {self.signal_type!r}: {message}"
+        if self.strict:
+            raise SignalError(text)
+        throttled.warning(f"{self.signal_type}|{key}|{message[:40]}", "td_web: %s", text)
+
+
+def describe(value: object) -> str:
+    """The type of a value and a short, safe preview of it for a log line."""
+    try:
+        preview = repr(value)
+    except Exception:
+        preview = "<unrepresentable>"
+    if len(preview) > 40:
+        preview = preview[:37] + "..."
+    return f"{type(value).__name__} ({preview})"
+
+
+def sanitize_type(signal_type: object, reporter: Reporter) -> str | None:
+    """The signal type as it will be sent, or None when the signal cannot be sent at all."""
+    if not isinstance(signal_type, str):
+        reporter.problem("type", f"the signal type must be a string, got {describe(signal_type)}")
+        return None
+    cleaned = _valid_text(signal_type.strip(), "type", reporter)
+    if not cleaned:
+        reporter.problem("type", "the signal type must be a non-empty string")
+        return None
+    if len(cleaned) > MAX_TYPE_LENGTH:
+        reporter.problem(
+            "type", f"the signal type is {len(cleaned)} characters; cut to {MAX_TYPE_LENGTH}"
+        )
+        cleaned = cleaned[:MAX_TYPE_LENGTH]
+    return cleaned
+
+
+def coerce_float_value(value: object, key: str, reporter: Reporter) -> float | None:
+    """A finite float from int, float, Decimal or a numeric string; None (reported) otherwise."""
+    number: float | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, (int, float, Decimal)):
+        try:
+            number = float(value)
+        except (OverflowError, ValueError):
+            number = None
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        reporter.problem(
+            key,
+            f"{key!r} dropped: it must be a finite number (int, float, Decimal or numeric "
+            f"string), got {describe(value)}",
+        )
+        return None
+    return number
+
+
+def sanitize_payload(payload: object, reporter: Reporter) -> Payload:
+    """A flat ``{str: str}`` payload (``floatValue`` a float) from any mapping."""
+    if payload is None:
+        return {}
+    if not isinstance(payload, Mapping):
+        reporter.problem("payload", f"the payload must be a mapping, got {describe(payload)}")
+        return {}
+    flat: dict[str, object] = {}
+    _flatten(payload, "", 1, flat, reporter)
+    result: Payload = {}
+    for key, value in flat.items():
+        if len(result) >= MAX_KEYS:
+            reporter.problem(
+                "payload", f"the payload has more than {MAX_KEYS} keys; the rest were dropped"
+            )
+            break
+        if key in RESERVED_KEYS:
+            key = "_" + key
+        if len(key) > MAX_KEY_LENGTH:
+            reporter.problem(key[:40], f"payload key {key[:40]!r}... cut to {MAX_KEY_LENGTH}")
+            key = key[:MAX_KEY_LENGTH]
+        if key == FLOAT_VALUE_KEY:
+            number = coerce_float_value(value, key, reporter)
+            if number is not None:
+                result[key] = number
+            continue
+        text = _to_text(value, key, reporter)
+        if text is not None:
+            result[key] = text
+    return result
+
+
+def _flatten(
+    mapping: Mapping[Any, Any], prefix: str, depth: int, out: dict[str, object], r: Reporter
+) -> None:
+    for raw_key, value in list(mapping.items()):
+        key = _key_text(raw_key, prefix, r)
+        if key is None:
+            continue
+        full_key = prefix + key
+        if isinstance(value, Mapping):
+            if depth >= MAX_DEPTH:
+                r.problem(
+                    full_key,
+                    f"payload key {full_key!r} nests deeper than {MAX_DEPTH} levels; "
+                    "sent as a JSON string",
+                )
+                out[full_key] = _json_text(value)
+            else:
+                _flatten(value, full_key + ".", depth + 1, out, r)
+        elif value is not None:
+            out[full_key] = value
+
+
+def _key_text(raw_key: object, prefix: str, r: Reporter) -> str | None:
+    if isinstance(raw_key, str):
+        key = raw_key
+    elif isinstance(raw_key, (int, enum.Enum, uuid.UUID)) and not isinstance(raw_key, bool):
+        key = str(raw_key.value if isinstance(raw_key, enum.Enum) else raw_key)
+    else:
+        try:
+            key = str(raw_key)
+        except Exception:
+            r.problem(
+                prefix or "payload",
+                f"a payload key of type {type(raw_key).__name__} "
+                "could not be turned into a string; dropped",
+            )
+            return None
+        r.problem(key[:40], f"payload key {describe(raw_key)} is not a string; sent as {key!r}")
+    key = _valid_text(key, prefix + key[:40], r)
+    if not key:
+        r.problem(prefix or "payload", f"an empty payload key under {prefix!r} was dropped")
+        return None
+    return key
+
+
+def _valid_text(text: str, key: str, r: Reporter) -> str:
+    """Text that encodes as UTF-8: lone surrogates become U+FFFD (reported)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        r.problem(key, f"{key!r} holds characters that are not valid UTF-8; replaced")
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
+def _to_text(value: object, key: str, r: Reporter) -> str | None:
+    text = _convert(value, key, r)
+    if text is None:
+        return None
+    text = _valid_text(text, key, r)
+    if len(text) > MAX_VALUE_LENGTH:
+        r.problem(
+            key, f"payload value of {key!r} is {len(text)} characters; cut to {MAX_VALUE_LENGTH}"
+        )
+        text = text[:MAX_VALUE_LENGTH]
+    return text
+
+
+def _convert(value: object, key: str, r: Reporter) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        try:
+            return str(value)
+        except ValueError:  # beyond the interpreter's int-to-str digit limit
+            r.problem(key, f"payload value of {key!r} is an integer too large to send; dropped")
+            return None
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, enum.Enum):
+        return _convert(value.value, key, r)
+    if isinstance(value, (Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, Set)):
+        return _json_text(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    try:
+        text = str(value)
+    except Exception as exc:
+        r.problem(
+            key,
+            f"payload value of {key!r} ({type(value).__name__}) could not be turned "
+            f"into a string ({type(exc).__name__}); dropped",
+        )
+        return None
+    r.problem(key, f"payload value of {key!r} has type {type(value).__name__}; sent as str()")
+    return text
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(_jsonable(value, 0), ensure_ascii=False, allow_nan=False)
+
+
+def _jsonable(value: object, depth: int) -> object:
+    """A JSON-safe copy of a list element or nested value, strings for anything exotic."""
+    if value is None or isinstance(value, (str, bool, int)):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+            return str(value)
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if depth >= MAX_DEPTH:
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, Set):
+        return sorted((_jsonable(v, depth + 1) for v in value), key=str)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in value]
+    text = _convert(value, "", Reporter(strict=False))
+    return text

@@ -1,0 +1,526 @@
+"""The background sender: a bounded queue, one worker thread and one keep-alive HTTP client.
+
+Callers only append a record to a deque under a short lock. The worker turns records into
+serialized signals, groups them into batches capped by count and bytes, POSTs them, and applies
+the retry policy. At most one batch is in flight and at most about one batch waits beside it,
+so memory is bounded by the queue's cap however long the ingest is away.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from . import _capture
+from ._config import ClientConfig
+from ._log import logger, throttled
+from ._policy import Outcome, backoff_delay, classify, parse_retry_after
+from ._signal import Record, Signal, SignalBuilder
+from ._version import __version__
+
+USER_AGENT = f"td_web/{__version__} (+https://github.com/td-web/td_web) httpx/{httpx.__version__}"
+
+#: A serialized signal and the sequence number of the record it came from.
+Entry = tuple[bytes, int]
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A snapshot of a client's counters (``td.stats()``)."""
+
+    queued: int = 0
+    sent: int = 0
+    retried: int = 0
+    batches: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    pending: int = 0
+    last_error: str | None = None
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class Sender:
+    def __init__(self, config: ClientConfig, builder: SignalBuilder) -> None:
+        self._config = config
+        self._builder = builder
+        self._url = config.ingest_url
+        self._reset()
+        _live_senders.add(self)
+
+    @property
+    def shutdown_timeout(self) -> float:
+        return self._config.shutdown_timeout
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        """Fresh state; also the whole of what a forked child does (no inherited locks)."""
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._queue: deque[Record] = deque()
+        self._enqueued = 0
+        self._dequeued = 0
+        self._settled = threading.Condition(threading.Lock())
+        self._settled_through = 0
+        self._wake = threading.Event()
+        self._flush_requested = False
+        self._stopping = False
+        self._stop_deadline = 0.0
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._http: httpx.Client | None = None
+        self._outbox: deque[Entry] = deque()
+        self._inflight: list[Entry] | None = None
+        self._attempt = 0
+        self._retry_at: float | None = None
+        self._sync_lock = threading.Lock()
+        self._sent = 0
+        self._retried = 0
+        self._batches = 0
+        self._dropped: dict[str, int] = {}
+        self._last_error: str | None = None
+
+    def after_fork_in_child(self) -> None:
+        # The parent's thread does not exist here and its queue is the parent's to send;
+        # keeping either would duplicate or deadlock.
+        self._reset()
+
+    # -- caller side -------------------------------------------------------------------------
+
+    def put(self, record: Record) -> bool:
+        """Queue a record without blocking. False when it was dropped (full, closed)."""
+        if self._pid != os.getpid():  # forked by something that bypassed os.register_at_fork
+            self._reset()
+        if _capture.active:
+            return self._capture(record)
+        if self._config.sync:
+            return self._send_now(record)
+        if self._thread is None:
+            self._start()
+        with self._lock:
+            if self._closed:
+                self._count_drop("closed", 1)
+                throttled.warning("closed", "td_web: a signal was sent after close(); dropped")
+                return False
+            if len(self._queue) >= self._config.max_queue_size:
+                self._count_drop("queue_full", 1)
+                full = True
+            else:
+                self._queue.append(record)
+                self._enqueued += 1
+                full = False
+                waiting = len(self._queue)
+        if full:
+            throttled.warning(
+                "queue_full",
+                "td_web: the send queue is full (%d signals); dropping new signals until the "
+                "ingest server catches up",
+                self._config.max_queue_size,
+            )
+            return False
+        if waiting >= self._config.max_batch_size and not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every record queued before the call is sent or finally dropped."""
+        if self._pid != os.getpid():
+            self._reset()
+        with self._lock:
+            target = self._enqueued
+        if self._settled_through >= target:
+            return True
+        if self._thread is None or not self._thread.is_alive():
+            return False
+        self._flush_requested = True
+        self._wake.set()
+        deadline = time.monotonic() + max(timeout, 0.0)
+        with self._settled:
+            while self._settled_through < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._settled.wait(remaining)
+        return True
+
+    def close(self, timeout: float) -> bool:
+        """Flush within ``timeout``, then stop the worker. True when nothing was left behind."""
+        if self._pid != os.getpid():
+            self._reset()
+        deadline = time.monotonic() + max(timeout, 0.0)
+        with self._lock:
+            if self._closed:
+                return True
+        delivered = self.flush(timeout)
+        with self._lock:
+            self._closed = True
+            self._stopping = True
+            self._stop_deadline = time.monotonic()
+        thread = self._thread
+        if thread is not None:
+            self._wake.set()
+            thread.join(max(deadline - time.monotonic(), 0.5))
+            if thread.is_alive():
+                logger.warning(
+                    "td_web: the sender was still busy with a request when close() timed out"
+                )
+                delivered = False
+        if self._http is not None and (thread is None or not thread.is_alive()):
+            self._http.close()
+        _live_senders.discard(self)
+        return delivered
+
+    def stats(self) -> Stats:
+        with self._lock:
+            pending = len(self._queue)
+            queued = self._enqueued
+        inflight = self._inflight
+        return Stats(
+            queued=queued,
+            sent=self._sent,
+            retried=self._retried,
+            batches=self._batches,
+            dropped=dict(self._dropped),
+            pending=pending + len(self._outbox) + (len(inflight) if inflight else 0),
+            last_error=self._last_error,
+        )
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            thread = threading.Thread(target=self._run, name="td_web-sender", daemon=True)
+            self._thread = thread
+        warn_if_threads_disabled()
+        thread.start()
+
+    def _capture(self, record: Record) -> bool:
+        for signal in self._expand(record):
+            _capture.deliver(signal)
+        return True
+
+    def _send_now(self, record: Record) -> bool:
+        """Sync mode: build and POST on the caller's thread; one attempt, no waiting."""
+        with self._sync_lock:
+            self._enqueued += 1
+            self._dequeued += 1
+            self._outbox.extend(self._serialize(self._expand(record), self._dequeued))
+            ok = True
+            while self._outbox:
+                self._inflight = self._take_batch()
+                while self._inflight is not None:
+                    if self._attempt_inflight(may_wait=False) is Outcome.RETRY:
+                        ok = False
+            self._settled_through = self._dequeued
+            return ok
+
+    # -- worker side -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_pump = time.monotonic()
+        while True:
+            try:
+                timeout = self._wait_time(last_pump)
+                if timeout > 0:
+                    self._wake.wait(timeout)
+                self._wake.clear()
+                now = time.monotonic()
+                if self._stopping and (self._idle() or now >= self._stop_deadline):
+                    self._abandon_remaining()
+                    return
+                if self._due(now, last_pump):
+                    last_pump = now
+                    self._pump()
+            except Exception:  # the worker must outlive any bug of ours
+                logger.exception("td_web: unexpected error in the sender; it keeps running")
+                self._wake.wait(1.0)
+
+    def _wait_time(self, last_pump: float) -> float:
+        now = time.monotonic()
+        if self._flush_requested or self._stopping:
+            if self._retry_at is not None and not self._flush_requested:
+                return max(0.0, min(self._retry_at, self._stop_deadline) - now)
+            return 0.0
+        if self._retry_at is not None:
+            return max(0.0, self._retry_at - now)
+        if len(self._queue) >= self._config.max_batch_size:
+            return 0.0
+        return max(0.0, last_pump + self._config.flush_interval - now)
+
+    def _due(self, now: float, last_pump: float) -> bool:
+        if self._flush_requested:
+            return True
+        if self._retry_at is not None:
+            return now >= self._retry_at or (self._stopping and now >= self._stop_deadline)
+        return (
+            self._stopping
+            or len(self._queue) >= self._config.max_batch_size
+            or now - last_pump >= self._config.flush_interval
+        )
+
+    def _idle(self) -> bool:
+        return not self._queue and not self._outbox and self._inflight is None
+
+    def _pump(self) -> None:
+        """Send until nothing is left or a retry has to wait."""
+        self._flush_requested = False
+        self._retry_at = None
+        while True:
+            if self._inflight is None:
+                self._fill_outbox()
+                if not self._outbox:
+                    self._mark_settled()
+                    return
+                self._inflight = self._take_batch()
+            outcome = self._attempt_inflight()
+            self._mark_settled()
+            if outcome is Outcome.RETRY:
+                return
+            if self._stopping and time.monotonic() >= self._stop_deadline:
+                return
+
+    def _fill_outbox(self) -> None:
+        """Expand queued records until one batch is ready (never the whole queue)."""
+        target = self._config.max_batch_size
+        while len(self._outbox) < target:
+            with self._lock:
+                if not self._queue:
+                    return
+                record = self._queue.popleft()
+                self._dequeued += 1
+                seq = self._dequeued
+            self._outbox.extend(self._serialize(self._expand(record), seq))
+
+    def _expand(self, record: Record) -> Iterable[Signal]:
+        try:
+            signals = list(record.signals(self._builder))
+        except Exception:
+            if self._config.strict and self._config.sync:
+                raise
+            logger.exception("td_web: could not build a signal; it was dropped")
+            self._count_drop("invalid", 1)
+            return ()
+        if not signals:
+            self._count_drop("invalid", 1)
+        hook = self._config.on_signal
+        if hook is not None:
+            for signal in signals:
+                try:
+                    hook(signal)
+                except Exception:
+                    logger.exception("td_web: the on_signal hook raised")
+        return signals
+
+    def _serialize(self, signals: Iterable[Signal], seq: int) -> list[Entry]:
+        entries = []
+        for signal in signals:
+            try:
+                data = json.dumps(
+                    signal, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+                ).encode("utf-8", "surrogatepass")
+            except (TypeError, ValueError) as exc:
+                logger.error(
+                    "td_web: signal %r could not be serialized (%s); dropped",
+                    signal.get("type"),
+                    exc,
+                )
+                self._count_drop("invalid", 1)
+                continue
+            if len(data) + 2 > self._config.max_batch_bytes:
+                logger.error(
+                    "td_web: signal %r is %d bytes, more than max_batch_bytes (%d); dropped",
+                    signal.get("type"),
+                    len(data),
+                    self._config.max_batch_bytes,
+                )
+                self._count_drop("too_large", 1)
+                continue
+            entries.append((data, seq))
+        return entries
+
+    def _take_batch(self) -> list[Entry]:
+        batch: list[Entry] = []
+        size = 2  # the brackets
+        limit = self._config.max_batch_bytes
+        while self._outbox and len(batch) < self._config.max_batch_size:
+            entry_size = len(self._outbox[0][0]) + 1
+            if batch and size + entry_size > limit:
+                break
+            batch.append(self._outbox.popleft())
+            size += entry_size
+        return batch
+
+    def _attempt_inflight(self, may_wait: bool = True) -> Outcome:
+        batch = self._inflight
+        assert batch is not None
+        body = b"[" + b",".join(entry[0] for entry in batch) + b"]"
+        retry_after: float | None = None
+        try:
+            response = self._client().post(self._url, content=body)
+        except httpx.HTTPError as exc:
+            outcome = Outcome.RETRY
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            detail = self._last_error
+        else:
+            outcome = classify(response.status_code)
+            detail = f"HTTP {response.status_code}"
+            if outcome is not Outcome.SENT:
+                self._last_error = f"{detail}: {response.text[:200]}"
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if outcome is Outcome.SENT:
+            self._sent += len(batch)
+            self._batches += 1
+            self._attempt = 0
+            self._inflight = None
+        elif outcome is Outcome.DROP:
+            logger.error(
+                "td_web: the ingest server rejected a batch of %d signals (%s); dropped. %s",
+                len(batch),
+                detail,
+                self._last_error,
+            )
+            self._drop_inflight("rejected")
+        elif outcome is Outcome.SPLIT:
+            if len(batch) == 1:
+                logger.error(
+                    "td_web: the ingest server refused one signal as too large (HTTP 413); dropped"
+                )
+                self._drop_inflight("too_large")
+            else:
+                half = len(batch) // 2
+                self._outbox.extendleft(reversed(batch[half:]))
+                self._inflight = batch[:half]
+        else:
+            if not may_wait:
+                throttled.warning(
+                    "send_failed",
+                    "td_web: sending %d signals failed (%s); dropped (sync mode does not retry)",
+                    len(batch),
+                    detail,
+                )
+                self._drop_inflight("send_failed")
+                return outcome
+            self._retried += len(batch)
+            self._attempt += 1
+            limit = self._config.max_retries
+            if limit is not None and self._attempt > limit:
+                logger.error(
+                    "td_web: giving up on a batch of %d signals after %d attempts (%s)",
+                    len(batch),
+                    self._attempt,
+                    detail,
+                )
+                self._drop_inflight("retries_exhausted")
+                return Outcome.DROP
+            delay = backoff_delay(
+                self._attempt - 1,
+                self._config.initial_backoff,
+                self._config.max_backoff,
+                retry_after,
+            )
+            self._retry_at = time.monotonic() + delay
+            throttled.log(
+                logging.WARNING,
+                "retry",
+                "td_web: sending %d signals failed (%s); retrying in %.1fs",
+                len(batch),
+                detail,
+                delay,
+            )
+        return outcome
+
+    def _drop_inflight(self, reason: str) -> None:
+        if self._inflight:
+            self._count_drop(reason, len(self._inflight))
+        self._inflight = None
+        self._attempt = 0
+
+    def _mark_settled(self) -> None:
+        if self._inflight:
+            lowest_open = self._inflight[0][1]
+        elif self._outbox:
+            lowest_open = self._outbox[0][1]
+        else:
+            lowest_open = self._dequeued + 1
+        with self._settled:
+            self._settled_through = lowest_open - 1
+            self._settled.notify_all()
+
+    def _abandon_remaining(self) -> None:
+        with self._lock:
+            records = list(self._queue)
+            self._queue.clear()
+            self._dequeued += len(records)
+        left = len(self._outbox) + (len(self._inflight) if self._inflight else 0) + len(records)
+        self._outbox.clear()
+        self._inflight = None
+        if left:
+            self._count_drop("shutdown", left)
+            logger.warning(
+                "td_web: %d signals were still unsent at shutdown and were dropped "
+                "(the ingest server did not accept them in time)",
+                left,
+            )
+        self._mark_settled()
+
+    def _count_drop(self, reason: str, count: int) -> None:
+        self._dropped[reason] = self._dropped.get(reason, 0) + count
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(
+                transport=self._config.transport,
+                timeout=httpx.Timeout(self._config.timeout),
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "User-Agent": USER_AGENT,
+                },
+            )
+        return self._http
+
+
+def warn_if_threads_disabled() -> None:
+    """uWSGI without threads silently never runs our worker thread (a known trap)."""
+    uwsgi = sys.modules.get("uwsgi")  # uWSGI injects it; importing it elsewhere fails
+    if uwsgi is None:
+        return
+    options: dict[str, Any] = getattr(uwsgi, "opt", {})
+    if not (options.get("enable-threads") or options.get("threads")):
+        logger.warning(
+            "td_web: uWSGI runs without --enable-threads, so the background sender cannot run "
+            "and no signal will be delivered; start uWSGI with --enable-threads"
+        )
+
+
+_live_senders: weakref.WeakSet[Sender] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for sender in list(_live_senders):
+        sender.after_fork_in_child()
+
+
+def close_all_at_exit() -> None:
+    """Deliver what is queued, each client within its ``shutdown_timeout``."""
+    for sender in list(_live_senders):
+        try:
+            sender.close(sender.shutdown_timeout)
+        except Exception:
+            logger.exception("td_web: closing a client at exit failed")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

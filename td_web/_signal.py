@@ -1,0 +1,197 @@
+"""Turning what callers hand us into wire signals.
+
+Callers on the request path only queue a small record; the worker thread turns records into
+signal dicts here (sanitizing, hashing, merging default payloads), so that none of that work
+is paid for while a request is being served. Strict mode builds on the caller's thread instead,
+so that bad input raises where it was written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from ._config import ClientConfig
+from ._hashing import anonymous_client_user, derive_session_id, hash_client_user
+from ._sanitize import (
+    FLOAT_VALUE_KEY,
+    Payload,
+    Reporter,
+    coerce_float_value,
+    sanitize_payload,
+    sanitize_type,
+)
+from ._version import __version__
+
+SDK_NAME = "td_web"
+_CACHE_LIMIT = 10_000
+
+Signal = dict[str, Any]
+
+
+class Record(Protocol):
+    """Something queued by a caller that becomes zero or more signals on the worker."""
+
+    def signals(self, builder: SignalBuilder) -> Iterable[Signal]: ...
+
+
+class SignalBuilder:
+    """Builds wire signals for one client configuration; caches its one-way derivations."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.app_id = config.app_id
+        self.salt = config.salt
+        self.test_mode = config.test_mode
+        self.strict = config.strict
+        self.process_session_id = uuid.uuid4().hex
+        base: Payload = {
+            "TelemetryDeck.SDK.name": SDK_NAME,
+            "TelemetryDeck.SDK.version": __version__,
+            "TelemetryDeck.SDK.nameAndVersion": f"{SDK_NAME} {__version__}",
+        }
+        if config.app_version:
+            base["TelemetryDeck.AppInfo.version"] = config.app_version
+        if config.default_payload:
+            base.update(sanitize_payload(config.default_payload, Reporter(config.strict, "*")))
+        self.base_payload = base
+        self._user_hashes: dict[str, str] = {}
+        self._session_ids: dict[str, str] = {}
+        self._anonymous: dict[str | None, str] = {}
+
+    def client_user_hash(self, client_user: object) -> str | None:
+        """The salted hash of a user identifier; None when there is no usable identifier."""
+        if client_user is None:
+            return None
+        identifier = client_user if isinstance(client_user, str) else str(client_user)
+        if not identifier:
+            return None
+        cached = self._user_hashes.get(identifier)
+        if cached is None:
+            if len(self._user_hashes) >= _CACHE_LIMIT:
+                self._user_hashes.clear()
+            cached = self._user_hashes[identifier] = hash_client_user(identifier, self.salt)
+        return cached
+
+    def session_id_for(self, session_key: str) -> str:
+        """The one-way session ID for a cookie value (or other per-session secret)."""
+        cached = self._session_ids.get(session_key)
+        if cached is None:
+            if len(self._session_ids) >= _CACHE_LIMIT:
+                self._session_ids.clear()
+            cached = self._session_ids[session_key] = derive_session_id(session_key, self.salt)
+        return cached
+
+    def anonymous_user(self, session_id: str | None) -> str:
+        cached = self._anonymous.get(session_id)
+        if cached is None:
+            if len(self._anonymous) >= _CACHE_LIMIT:
+                self._anonymous.clear()
+            cached = self._anonymous[session_id] = anonymous_client_user(session_id, self.salt)
+        return cached
+
+    def build(
+        self,
+        signal_type: object,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        float_value: object = None,
+        client_user: object = None,
+        session_id: str | None = None,
+        session_key: str | None = None,
+        extra_payload: Mapping[str, Any] | None = None,
+        strict: bool | None = None,
+    ) -> Signal | None:
+        """One wire signal, or None (reported) when the type makes it unsendable.
+
+        ``extra_payload`` holds automatic per-request keys; the caller's ``payload`` wins
+        over it, and both win over the client's default payload.
+        """
+        reporter = Reporter(self.strict if strict is None else strict)
+        cleaned_type = sanitize_type(signal_type, reporter)
+        if cleaned_type is None:
+            return None
+        reporter.signal_type = cleaned_type
+        if extra_payload and payload:
+            merged: Mapping[str, Any] | None = {**extra_payload, **payload}
+        else:
+            merged = payload or extra_payload
+        body = (
+            {**self.base_payload, **sanitize_payload(merged, reporter)}
+            if merged
+            else dict(self.base_payload)
+        )
+        if float_value is not None:
+            number = coerce_float_value(float_value, "float_value", reporter)
+            if number is not None:
+                body[FLOAT_VALUE_KEY] = number
+        if session_id is None:
+            session_id = (
+                self.session_id_for(session_key) if session_key else self.process_session_id
+            )
+        user_hash = self.client_user_hash(client_user) or self.anonymous_user(session_id)
+        return {
+            "appID": self.app_id,
+            "clientUser": user_hash,
+            "sessionID": session_id,
+            "type": cleaned_type,
+            "isTestMode": self.test_mode,
+            "payload": body,
+        }
+
+
+class CustomSignal:
+    """A signal as a caller described it, built later on the worker thread."""
+
+    __slots__ = (
+        "client_user",
+        "extra_payload",
+        "float_value",
+        "payload",
+        "session_id",
+        "session_key",
+        "signal_type",
+    )
+
+    def __init__(
+        self,
+        signal_type: object,
+        payload: Mapping[str, Any] | None,
+        float_value: object,
+        client_user: object,
+        session_id: str | None,
+        session_key: str | None = None,
+        extra_payload: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.signal_type = signal_type
+        # A shallow copy: the caller may reuse or mutate its dict after signal() returns.
+        self.payload = dict(payload) if isinstance(payload, Mapping) else payload
+        self.float_value = float_value
+        self.client_user = client_user
+        self.session_id = session_id
+        self.session_key = session_key
+        self.extra_payload = extra_payload
+
+    def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
+        signal = builder.build(
+            self.signal_type,
+            self.payload,
+            float_value=self.float_value,
+            client_user=self.client_user,
+            session_id=self.session_id,
+            session_key=self.session_key,
+            extra_payload=self.extra_payload,
+        )
+        return () if signal is None else (signal,)
+
+
+class BuiltSignal:
+    """A signal already built on the caller's thread (strict mode)."""
+
+    __slots__ = ("signal",)
+
+    def __init__(self, signal: Signal) -> None:
+        self.signal = signal
+
+    def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
+        return (self.signal,)
