@@ -8,12 +8,16 @@ from ._hashing import hash_client_user
 from ._sanitize import SignalError
 from ._sender import Stats
 from ._version import __version__
+from ._web import RequestView, Telemetry, current
 
 __all__ = [
     "ConfigurationError",
+    "RequestView",
     "SignalError",
     "Stats",
+    "Telemetry",
     "TelemetryDeck",
     "__version__",
+    "current",
     "hash_client_user",
 ]

@@ -248,7 +248,9 @@ def _convert(value: object, key: str, r: Reporter) -> str | None:
 
 
 def _json_text(value: object) -> str:
-    return json.dumps(_jsonable(value, 0), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        _jsonable(value, 0), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
 
 
 def _jsonable(value: object, depth: int) -> object:

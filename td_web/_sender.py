@@ -29,7 +29,7 @@ from ._policy import Outcome, backoff_delay, classify, parse_retry_after
 from ._signal import Record, Signal, SignalBuilder
 from ._version import __version__
 
-USER_AGENT = f"td_web/{__version__} (+https://github.com/td-web/td_web) httpx/{httpx.__version__}"
+USER_AGENT = f"td_web/{__version__} python-httpx/{httpx.__version__}"
 
 #: A serialized signal and the sequence number of the record it came from.
 Entry = tuple[bytes, int]

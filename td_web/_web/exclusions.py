@@ -1,0 +1,70 @@
+"""Which requests get no automatic signal: static files, health checks, bots, and the user's own
+rules. Runs on the request path, so each check is a tuple prefix test or a cached lookup."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from .._log import logger
+from .settings import DEFAULT_EXCLUDED_PREFIXES, DEFAULT_HEALTH_PATHS, WebSettings
+
+# Crawlers, link-preview fetchers, uptime monitors and headless browsers. Developer tools such
+# as curl or python-httpx are deliberately not here: a developer trying their site is traffic.
+BOT_USER_AGENT = re.compile(
+    r"bot\b|bot/|crawl|spider|slurp|mediapartners|facebookexternalhit|facebot|embedly|"
+    r"quora link preview|outbrain|pinterest|vkshare|w3c_validator|whatsapp|telegrambot|"
+    r"headlesschrome|lighthouse|pagespeed|pingdom|uptimerobot|statuscake|site24x7|"
+    r"newrelicpinger|synthetic|monitor|preview|archiver|ia_archiver|scrapy|"
+    r"petalbot|bytespider|baiduspider|sogou|exabot|semrush|ahrefs|mj12bot|dotbot|"
+    r"applebot|duckduckbot|bingpreview|google-inspectiontool|gptbot|chatgpt|claudebot|"
+    r"perplexity|ccbot|amazonbot",
+    re.IGNORECASE,
+)
+_BOT_CACHE_LIMIT = 4096
+
+
+class Exclusions:
+    def __init__(self, settings: WebSettings, extra_prefixes: Iterable[str] = ()) -> None:
+        prefixes = [*DEFAULT_EXCLUDED_PREFIXES, *extra_prefixes, *settings.exclude_paths]
+        self._prefixes = tuple(p for p in prefixes if p and p != "/")
+        self._includes = settings.include_paths
+        self._health = DEFAULT_HEALTH_PATHS - set(self._includes)
+        self._patterns = settings.exclude_patterns
+        self._callable = settings.exclude
+        self._methods = settings.exclude_methods
+        self._track_bots = settings.track_bots
+        self._bot_cache: dict[str, bool] = {}
+
+    def add_prefix(self, prefix: str) -> None:
+        if prefix and prefix != "/" and prefix not in self._prefixes:
+            self._prefixes = (*self._prefixes, prefix)
+
+    def excludes(self, method: str, path: str, user_agent: str | None, native: Any) -> bool:
+        if method in self._methods:
+            return True
+        if path.startswith(self._prefixes) and not (
+            self._includes and path.startswith(self._includes)
+        ):
+            return True
+        if path in self._health or (path.endswith("/") and path[:-1] in self._health):
+            return True
+        if self._patterns and any(p.search(path) for p in self._patterns):
+            return True
+        if user_agent and not self._track_bots and self.is_bot(user_agent):
+            return True
+        if self._callable is not None:
+            try:
+                return bool(self._callable(native))
+            except Exception:
+                logger.exception("td_web: the exclude callable raised; the request is tracked")
+        return False
+
+    def is_bot(self, user_agent: str) -> bool:
+        cached = self._bot_cache.get(user_agent)
+        if cached is None:
+            if len(self._bot_cache) >= _BOT_CACHE_LIMIT:
+                self._bot_cache.clear()
+            cached = self._bot_cache[user_agent] = bool(BOT_USER_AGENT.search(user_agent))
+        return cached

@@ -1,0 +1,118 @@
+"""The automatic signal's payload, built on the sender thread from a request's raw strings.
+
+Nothing here runs while the request is served: the adapter only copies a few header strings,
+and this module parses them later (referer, query string, Accept-Language).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+#: Query parameters TelemetryDeck's web dashboard reads; every other parameter is dropped.
+CAMPAIGN_PARAMETERS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "ref",
+    "source",
+    "src",
+)
+_CAMPAIGN_SET = frozenset(CAMPAIGN_PARAMETERS)
+_LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,8})(?:[-_]([A-Za-z0-9]{1,8}))*$")
+_REGION = re.compile(r"^(?:[A-Za-z]{2}|\d{3})$")
+_MAX_QUERY_LENGTH = 8192
+
+
+def url_without_query(scheme: str, host: str, path: str) -> str:
+    return f"{scheme}://{host}{path}"
+
+
+def referer_parts(referer: str) -> tuple[str, str, str] | None:
+    """(scheme, host, path) of a Referer header, or None when it is not an absolute URL."""
+    try:
+        parts = urlsplit(referer.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return parts.scheme, host, parts.path or "/"
+
+
+def campaign_parameters(query_string: str) -> dict[str, str]:
+    """Only the campaign parameters of a query string; the first value of each wins."""
+    found: dict[str, str] = {}
+    if not query_string:
+        return found
+    for key, value in parse_qsl(query_string[:_MAX_QUERY_LENGTH], keep_blank_values=False):
+        if key in _CAMPAIGN_SET and key not in found:
+            found[key] = value
+    return found
+
+
+def locale_keys(accept_language: str | None) -> dict[str, str]:
+    """Locale, language and region from the first usable ``Accept-Language`` tag."""
+    if not accept_language:
+        return {}
+    for item in accept_language.split(",")[:8]:
+        tag = item.split(";", 1)[0].strip()
+        if not tag or tag == "*" or not _LANGUAGE_TAG.match(tag):
+            continue
+        subtags = tag.replace("_", "-").split("-")
+        language = subtags[0].lower()
+        region = next((s.upper() for s in subtags[1:] if _REGION.match(s)), None)
+        keys = {
+            "TelemetryDeck.RunContext.locale": f"{language}-{region}" if region else language,
+            "TelemetryDeck.UserPreference.language": language,
+        }
+        if region:
+            keys["TelemetryDeck.UserPreference.region"] = region
+        return keys
+    return {}
+
+
+def request_payload(
+    *,
+    method: str,
+    status: int,
+    route: str | None,
+    scheme: str,
+    host: str,
+    path: str,
+    query_string: str,
+    referer: str | None,
+    accept_language: str | None,
+    duration: float,
+    page_view: bool,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "HTTP.method": method,
+        "HTTP.statusCode": str(status),
+        "path": path,
+        "host": host,
+        "scheme": scheme,
+        "url": url_without_query(scheme, host, path),
+        "TelemetryDeck.Signal.durationInSeconds": f"{duration:.3f}",
+        "floatValue": round(duration, 6),
+    }
+    if route is not None:
+        payload["HTTP.route"] = route
+    referer_split = referer_parts(referer) if referer else None
+    if referer_split is not None:
+        payload["referer"] = url_without_query(*referer_split)
+    payload.update(campaign_parameters(query_string))
+    payload.update(locale_keys(accept_language))
+    if page_view:
+        same_host = referer_split is not None and referer_split[1].lower() == host.lower()
+        source = referer_split[2] if same_host and referer_split is not None else ""
+        payload["TelemetryDeck.Navigation.schemaVersion"] = "1"
+        payload["TelemetryDeck.Navigation.sourcePath"] = source
+        payload["TelemetryDeck.Navigation.destinationPath"] = path
+        payload["TelemetryDeck.Navigation.identifier"] = f"{source} -> {path}"
+    return payload

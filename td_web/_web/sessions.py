@@ -1,0 +1,106 @@
+"""Where a request's session comes from: td_web's own cookie, a cookie the site already has, or
+(cookieless) a daily-rotating key from the client's address and user agent.
+
+The session *key* found here is secret-ish (a cookie value); it never leaves the process. The
+sender derives the wire ``sessionID`` from it with a keyed hash (see ``_hashing``).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from functools import lru_cache
+
+from .settings import WebSettings
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_SEEN_LIMIT = 50_000
+
+
+@lru_cache(maxsize=64)
+def _cookie_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(r"(?:^|;)\s*" + re.escape(name) + r"=\s*\"?([^\";]*)")
+
+
+def cookie_value(cookies: Mapping[str, str] | str | None, name: str) -> str | None:
+    """One cookie from a parsed mapping or a raw ``Cookie`` header."""
+    if not cookies:
+        return None
+    if isinstance(cookies, str):
+        match = _cookie_pattern(name).search(cookies)
+        return match.group(1) if match else None
+    return cookies.get(name)
+
+
+class SessionPolicy:
+    def __init__(self, settings: WebSettings) -> None:
+        self.cookie_name = settings.session_cookie_name
+        self.foreign_cookie = settings.session_from_cookie
+        self.cookieless = settings.cookieless
+        self.max_age = settings.session_cookie_max_age
+        self.sets_cookie = not self.cookieless and self.foreign_cookie is None
+        suffix = f"; Max-Age={settings.session_cookie_max_age}; Path={settings.session_cookie_path}"
+        if settings.session_cookie_domain:
+            suffix += f"; Domain={settings.session_cookie_domain}"
+        suffix += f"; SameSite={settings.session_cookie_samesite}"
+        if settings.session_cookie_httponly:
+            suffix += "; HttpOnly"
+        secure = settings.session_cookie_secure
+        # SameSite=None is only honoured with Secure, whatever the scheme.
+        force_secure = settings.session_cookie_samesite == "None"
+        self._suffix_http = suffix + ("; Secure" if secure or force_secure else "")
+        self._suffix_https = suffix + ("" if secure is False and not force_secure else "; Secure")
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen_lock = threading.Lock()
+
+    def resolve(
+        self,
+        cookies: Mapping[str, str] | str | None,
+        client_addr: str | None,
+        user_agent: str | None,
+    ) -> tuple[str, bool]:
+        """(session key, whether this request starts a new session)."""
+        if self.sets_cookie:
+            value = cookie_value(cookies, self.cookie_name)
+            if value and _TOKEN.match(value):
+                return value, False
+            return secrets.token_urlsafe(18), True
+        if self.foreign_cookie is not None:
+            value = cookie_value(cookies, self.foreign_cookie)
+            if value:
+                key = "cookie:" + value
+                return key, self._first_sighting(key)
+        day = int(time.time() // 86400)
+        key = f"cookieless:{day}:{client_addr or ''}:{user_agent or ''}"
+        return key, self._first_sighting(key)
+
+    def existing(self, cookies: Mapping[str, str] | str | None) -> str | None:
+        """The session key of td_web's own valid cookie, without starting a session."""
+        if not self.sets_cookie:
+            return None
+        value = cookie_value(cookies, self.cookie_name)
+        return value if value and _TOKEN.match(value) else None
+
+    def set_cookie_header(self, session_key: str, https: bool) -> str:
+        """The ``Set-Cookie`` value that keeps (and slides) td_web's session cookie."""
+        return f"{self.cookie_name}={session_key}" + (
+            self._suffix_https if https else self._suffix_http
+        )
+
+    def _first_sighting(self, key: str) -> bool:
+        """Whether this process has not seen the key within the session timeout.
+
+        Without a cookie of our own there is no other way to tell a new session; with several
+        processes each reports its own first sighting.
+        """
+        now = time.monotonic()
+        with self._seen_lock:
+            last = self._seen.pop(key, None)
+            self._seen[key] = now
+            if len(self._seen) > _SEEN_LIMIT:
+                self._seen.popitem(last=False)
+        return last is None or now - last > self.max_age

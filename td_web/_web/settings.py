@@ -1,0 +1,185 @@
+"""Request-telemetry options, shared by every adapter under the same names.
+
+Adapters hand over one flat mapping (Django ``TELEMETRYDECK`` keys lower-cased, Flask
+``TELEMETRYDECK_*`` config keys without the prefix, ASGI keyword arguments); the client's
+options go to :class:`td_web.TelemetryDeck`, these to :class:`WebSettings`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .._config import OPTION_NAMES as CLIENT_OPTION_NAMES
+from .._config import ConfigurationError, parse_bool
+
+#: Paths never tracked by default (prefix match).
+DEFAULT_EXCLUDED_PREFIXES = (
+    "/static/",
+    "/media/",
+    "/favicon.ico",
+    "/robots.txt",
+    "/.well-known/",
+    "/apple-touch-icon",
+)
+#: Health-check paths (exact match, with or without a trailing slash).
+DEFAULT_HEALTH_PATHS = frozenset(
+    {
+        "/health",
+        "/healthz",
+        "/healthcheck",
+        "/health-check",
+        "/_health",
+        "/ready",
+        "/readyz",
+        "/live",
+        "/livez",
+        "/ping",
+        "/up",
+    }
+)
+DEFAULT_EXCLUDED_METHODS = frozenset({"OPTIONS", "HEAD"})
+_SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    #: Signal types of the automatic signal; None switches that kind off.
+    page_view_signal: str | None = "pageView"
+    request_signal: str | None = "HTTP.request"
+    session_started_signal: str | None = "TelemetryDeck.Session.started"
+    error_signal: str | None = "TelemetryDeck.Error.occurred"
+    #: Send exception messages with the error signal (they may hold personal data).
+    send_error_messages: bool = False
+    #: td_web's own session cookie.
+    session_cookie_name: str = "td_session"
+    session_cookie_max_age: int = 30 * 60
+    session_cookie_path: str = "/"
+    session_cookie_domain: str | None = None
+    session_cookie_samesite: str = "Lax"
+    session_cookie_httponly: bool = True
+    #: None: Secure on HTTPS requests only.
+    session_cookie_secure: bool | None = None
+    #: Derive sessions from an existing cookie (e.g. Django's ``sessionid``) instead.
+    session_from_cookie: str | None = None
+    #: Set no cookie; sessions from a daily-rotating keyed hash of address and user agent.
+    cookieless: bool = False
+    #: Send nothing for requests carrying ``Sec-GPC: 1``.
+    respect_gpc: bool = False
+    #: Extra exclusions: path prefixes, regular expressions (searched in the path), and a
+    #: callable that sees the framework's request and returns True to skip it.
+    exclude_paths: tuple[str, ...] = ()
+    exclude_patterns: tuple[re.Pattern[str], ...] = ()
+    exclude: Callable[[Any], bool] | None = None
+    #: Paths to track although a default exclusion matches them (prefix match).
+    include_paths: tuple[str, ...] = ()
+    exclude_methods: frozenset[str] = DEFAULT_EXCLUDED_METHODS
+    track_bots: bool = False
+    #: Overrides the adapter's user lookup: called with the framework's request, returns the
+    #: user identifier (hashed before sending) or None for anonymous.
+    client_user: Callable[[Any], object] | None = None
+
+
+WEB_OPTION_NAMES = frozenset(f.name for f in fields(WebSettings))
+ALL_OPTION_NAMES = WEB_OPTION_NAMES | CLIENT_OPTION_NAMES | {"client"}
+
+
+def split_options(
+    options: Mapping[str, Any], source: str = "options"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(client options, web options); unknown names are a ConfigurationError naming them."""
+    unknown = sorted(set(options) - ALL_OPTION_NAMES)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown td_web setting(s) in {source}: {', '.join(unknown)}. "
+            f"Known: {', '.join(sorted(ALL_OPTION_NAMES))}"
+        )
+    client = {k: v for k, v in options.items() if k in CLIENT_OPTION_NAMES or k == "client"}
+    web = {k: v for k, v in options.items() if k in WEB_OPTION_NAMES}
+    return client, web
+
+
+def build_web_settings(options: Mapping[str, Any]) -> WebSettings:
+    values: dict[str, Any] = {}
+    for name, value in options.items():
+        if value is None and name not in (
+            "page_view_signal",
+            "request_signal",
+            "session_started_signal",
+            "error_signal",
+        ):
+            continue
+        values[name] = _coerce(name, value)
+    return WebSettings(**values)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in (
+        "send_error_messages",
+        "session_cookie_httponly",
+        "cookieless",
+        "respect_gpc",
+        "track_bots",
+    ):
+        return parse_bool(value, name)
+    if name == "session_cookie_secure":
+        return None if value is None else parse_bool(value, name)
+    if name in ("page_view_signal", "request_signal", "session_started_signal", "error_signal"):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigurationError(f"{name} must be a signal type or None, got {value!r}")
+        return value
+    if name == "session_cookie_max_age":
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+        return value
+    if name == "session_cookie_samesite":
+        canonical = _SAMESITE.get(str(value).lower())
+        if canonical is None:
+            raise ConfigurationError(f"{name} must be Lax, Strict or None, got {value!r}")
+        return canonical
+    if name in ("session_cookie_name", "session_from_cookie"):
+        if not isinstance(value, str) or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", value):
+            raise ConfigurationError(f"{name} must be a valid cookie name, got {value!r}")
+        return value
+    if name in ("exclude_paths", "include_paths"):
+        paths = _strings(name, value)
+        for path in paths:
+            if not path.startswith("/"):
+                raise ConfigurationError(f"{name} entries must start with '/', got {path!r}")
+        return tuple(paths)
+    if name == "exclude_patterns":
+        compiled = []
+        for pattern in _items(name, value):
+            if isinstance(pattern, re.Pattern):
+                compiled.append(pattern)
+                continue
+            try:
+                compiled.append(re.compile(pattern))
+            except (re.error, TypeError) as exc:
+                raise ConfigurationError(
+                    f"{name}: {pattern!r} is not a valid regex ({exc})"
+                ) from exc
+        return tuple(compiled)
+    if name == "exclude_methods":
+        return frozenset(m.upper() for m in _strings(name, value))
+    if name in ("exclude", "client_user"):
+        if not callable(value):
+            raise ConfigurationError(f"{name} must be a callable, got {type(value).__name__}")
+        return value
+    return value
+
+
+def _items(name: str, value: Any) -> list[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ConfigurationError(f"{name} must be a list, got {value!r}")
+    return list(value)
+
+
+def _strings(name: str, value: Any) -> list[str]:
+    items = _items(name, value)
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigurationError(f"{name} entries must be strings, got {item!r}")
+    return items

@@ -1,0 +1,188 @@
+"""A real HTTP server on loopback that speaks the ingest protocol, records every batch, and
+injects faults on demand (statuses, Retry-After, delays, black holes, connection resets).
+
+Tests use it instead of mocks: what the SDK sends crosses a real socket and a real HTTP parser.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """What the server does with one request."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = '{"ok":true}'
+    delay: float = 0.0
+    #: Accept the request, then never answer (until the server stops).
+    blackhole: bool = False
+    #: Read the request, then reset the connection instead of answering.
+    reset: bool = False
+    #: Whether the batch counts as received (a 2xx does; faults do not).
+    accept: bool | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status < 300 if self.accept is None else self.accept
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    raw: bytes
+    reply: Reply
+
+    @property
+    def batch(self) -> list[dict[str, Any]]:
+        parsed: list[dict[str, Any]] = json.loads(self.raw)
+        return parsed
+
+
+class IngestServer:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.requests: list[Request] = []
+        self._script: deque[Reply] = deque()
+        self.default = Reply()
+        self._lock = threading.Condition()
+        self._stopping = threading.Event()
+        server = self
+        self._httpd = ThreadingHTTPServer((host, 0), self._handler_class(server))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    # -- control -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def start(self) -> IngestServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> IngestServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def script(self, *replies: Reply) -> None:
+        """Answer the next requests with these replies, in order; then the default."""
+        with self._lock:
+            self._script.extend(replies)
+
+    # -- what arrived ----------------------------------------------------------------------
+
+    @property
+    def accepted_signals(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [s for r in self.requests if r.reply.accepted for s in r.batch]
+
+    @property
+    def accepted_batches(self) -> list[list[dict[str, Any]]]:
+        with self._lock:
+            return [r.batch for r in self.requests if r.reply.accepted]
+
+    def wait_for_signals(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Block until at least ``count`` signals were accepted; fail the test otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                signals = [s for r in self.requests if r.reply.accepted for s in r.batch]
+                if len(signals) >= count:
+                    return signals
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"expected {count} signals within {timeout}s, got {len(signals)}: "
+                        f"{[s.get('type') for s in signals]}"
+                    )
+                self._lock.wait(remaining)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[Request]:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.requests) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"expected {count} requests within {timeout}s, got {len(self.requests)}"
+                    )
+                self._lock.wait(remaining)
+            return list(self.requests)
+
+    # -- the handler -------------------------------------------------------------------------
+
+    @staticmethod
+    def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                with server._lock:
+                    reply = server._script.popleft() if server._script else server.default
+                if reply.delay:
+                    server._stopping.wait(reply.delay)
+                if reply.blackhole:
+                    server._stopping.wait()
+                    self.close_connection = True
+                    return
+                if reply.reset:
+                    # SO_LINGER with a zero timeout turns close() into a TCP RST.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.close_connection = True
+                    with server._lock:
+                        server.requests.append(
+                            Request(self.path, dict(self.headers), raw, reply)
+                        )
+                        server._lock.notify_all()
+                    return
+                with server._lock:
+                    server.requests.append(Request(self.path, dict(self.headers), raw, reply))
+                    server._lock.notify_all()
+                body = reply.body.encode()
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (for connection-refused tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
