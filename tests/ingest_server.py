@@ -161,9 +161,7 @@ class IngestServer:
                     )
                     self.close_connection = True
                     with server._lock:
-                        server.requests.append(
-                            Request(self.path, dict(self.headers), raw, reply)
-                        )
+                        server.requests.append(Request(self.path, dict(self.headers), raw, reply))
                         server._lock.notify_all()
                     return
                 with server._lock:

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from ingest_server import IngestServer
+
+APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
+
+
+@pytest.fixture
+def ingest() -> Iterator[IngestServer]:
+    """A real ingest server on loopback that records batches and injects scripted faults."""
+    with IngestServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _td_web_logs_visible(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="td_web")
