@@ -35,6 +35,12 @@ class ThrottledLog:
             self._last[key] = now
             return self._suppressed.pop(key, 0)
 
+    def reset(self) -> None:
+        """Forget what was logged (tests use it so that each sees its own first warning)."""
+        with self._lock:
+            self._last.clear()
+            self._suppressed.clear()
+
     def log(self, level: int, key: str, message: str, *args: object) -> None:
         suppressed = self._due(key)
         if suppressed is None:

@@ -12,6 +12,7 @@ import datetime as _dt
 import enum
 import json
 import math
+import re
 import uuid
 from collections.abc import Mapping, Set
 from decimal import Decimal
@@ -27,6 +28,7 @@ MAX_KEYS = 128
 MAX_DEPTH = 5
 
 FLOAT_VALUE_KEY = "floatValue"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: Keys the ingest server reserves for itself; sent with a leading underscore instead.
 RESERVED_KEYS = frozenset(
@@ -194,7 +196,7 @@ def _valid_text(text: str, key: str, r: Reporter) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         r.problem(key, f"{key!r} holds characters that are not valid UTF-8; replaced")
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return _LONE_SURROGATE.sub("\ufffd", text)
     return text
 
 

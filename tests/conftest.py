@@ -6,6 +6,8 @@ from collections.abc import Iterator
 import pytest
 from ingest_server import IngestServer
 
+from td_web._log import throttled
+
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
@@ -18,4 +20,6 @@ def ingest() -> Iterator[IngestServer]:
 
 @pytest.fixture(autouse=True)
 def _td_web_logs_visible(caplog: pytest.LogCaptureFixture) -> None:
+    """Every test sees td_web's log lines, including the first of each throttled warning."""
     caplog.set_level(logging.INFO, logger="td_web")
+    throttled.reset()

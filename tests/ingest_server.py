@@ -34,7 +34,9 @@ class Reply:
 
     @property
     def accepted(self) -> bool:
-        return 200 <= self.status < 300 if self.accept is None else self.accept
+        if self.accept is not None:
+            return self.accept
+        return 200 <= self.status < 300 and not (self.reset or self.blackhole)
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Request:
     headers: dict[str, str]
     raw: bytes
     reply: Reply
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def batch(self) -> list[dict[str, Any]]:
@@ -51,14 +54,14 @@ class Request:
 
 
 class IngestServer:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[Request] = []
         self._script: deque[Reply] = deque()
         self.default = Reply()
         self._lock = threading.Condition()
         self._stopping = threading.Event()
         server = self
-        self._httpd = ThreadingHTTPServer((host, 0), self._handler_class(server))
+        self._httpd = ThreadingHTTPServer((host, port), self._handler_class(server))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 

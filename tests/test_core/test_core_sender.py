@@ -1,0 +1,412 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+import pytest
+from ingest_server import IngestServer, Reply, free_port
+
+from td_web import TelemetryDeck, __version__
+
+APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
+FAST = {"flush_interval": 0.05, "initial_backoff": 0.01, "max_backoff": 0.05}
+
+
+@pytest.fixture
+def make_client(ingest: IngestServer) -> Iterator[Any]:
+    clients: list[TelemetryDeck] = []
+
+    def make(**options: Any) -> TelemetryDeck:
+        merged = {"app_id": APP_ID, "salt": "pepper", "endpoint": ingest.url, **FAST, **options}
+        client = TelemetryDeck(**merged)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close(timeout=1)
+
+
+def test_wire_shape(ingest: IngestServer, make_client: Any) -> None:
+    td = make_client(default_payload={"App.flavor": "blue", "Shared": "default"}, test_mode=True)
+    td.signal(
+        "Checkout.completed",
+        {"Cart.items": 3, "Shared": "mine"},
+        client_user="user-42",
+        session_id="s-1",
+        float_value=19.99,
+    )
+    assert td.flush(5)
+    (request,) = ingest.requests
+    assert request.path == "/v2/"
+    assert request.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert request.headers["User-Agent"].startswith(f"td_web/{__version__}")
+    body = json.loads(request.raw)
+    assert isinstance(body, list)
+    (signal,) = body
+    assert set(signal) == {"appID", "clientUser", "type", "sessionID", "isTestMode", "payload"}
+    assert signal["appID"] == APP_ID
+    assert signal["type"] == "Checkout.completed"
+    assert signal["sessionID"] == "s-1"
+    assert signal["isTestMode"] is True
+    # clientUser is the salted hash, never the raw id.
+    from td_web import hash_client_user
+
+    assert signal["clientUser"] == hash_client_user("user-42", "pepper")
+    assert "user-42" not in request.raw.decode()
+    assert signal["payload"] == {
+        "TelemetryDeck.SDK.name": "td_web",
+        "TelemetryDeck.SDK.version": __version__,
+        "TelemetryDeck.SDK.nameAndVersion": f"td_web {__version__}",
+        "App.flavor": "blue",
+        "Shared": "mine",
+        "Cart.items": "3",
+        "floatValue": 19.99,
+    }
+
+
+def test_namespace_changes_the_path(ingest: IngestServer, make_client: Any) -> None:
+    td = make_client(namespace="com.example")
+    td.signal("A.b")
+    assert td.flush(5)
+    assert ingest.requests[0].path == "/v2/namespace/com.example/"
+
+
+def test_signal_without_user_gets_a_stable_hashed_anonymous_id(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    td = make_client()
+    td.signal("A.one")
+    td.signal("A.two")
+    assert td.flush(5)
+    first, second = ingest.accepted_signals
+    assert first["clientUser"] == second["clientUser"]
+    assert len(first["clientUser"]) == 64
+    assert first["sessionID"] == second["sessionID"]
+
+
+def test_batches_hold_at_most_max_batch_size(ingest: IngestServer, make_client: Any) -> None:
+    td = make_client(flush_interval=30)
+    for i in range(250):
+        td.signal("Bulk.item", {"i": i})
+    assert td.flush(10)
+    assert all(len(batch) <= 100 for batch in ingest.accepted_batches)
+    received = sorted(int(s["payload"]["i"]) for s in ingest.accepted_signals)
+    assert received == list(range(250))
+    stats = td.stats()
+    assert stats.sent == 250 and stats.queued == 250 and stats.pending == 0
+
+
+def test_full_batch_is_sent_without_waiting_for_the_interval(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    td = make_client(flush_interval=3600, max_batch_size=10)
+    for i in range(10):
+        td.signal("Bulk.item", {"i": i})
+    # No flush(): a full batch alone wakes the sender.
+    assert len(ingest.wait_for_signals(10)) == 10
+
+
+def test_batches_are_capped_by_bytes(ingest: IngestServer, make_client: Any) -> None:
+    td = make_client(max_batch_bytes=8192, flush_interval=30)
+    for i in range(30):
+        td.signal("Big.one", {"blob": "x" * 1000, "i": i})
+    assert td.flush(10)
+    assert len(ingest.requests) >= 4
+    assert all(len(r.raw) <= 8192 for r in ingest.requests)
+    assert len(ingest.accepted_signals) == 30
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried_until_delivered(
+    status: int, ingest: IngestServer, make_client: Any
+) -> None:
+    ingest.script(Reply(status=status), Reply(status=status))
+    td = make_client()
+    for i in range(5):
+        td.signal("Retry.me", {"i": i})
+    assert td.flush(10)
+    assert len(ingest.requests) == 3
+    assert sorted(int(s["payload"]["i"]) for s in ingest.accepted_signals) == list(range(5))
+    stats = td.stats()
+    assert stats.retried == 10 and stats.sent == 5 and stats.dropped == {}
+    assert f"HTTP {status}" in (stats.last_error or "")
+
+
+def test_connection_reset_is_retried(ingest: IngestServer, make_client: Any) -> None:
+    ingest.script(Reply(reset=True))
+    td = make_client()
+    td.signal("Reset.me")
+    assert td.flush(10)
+    assert [s["type"] for s in ingest.accepted_signals] == ["Reset.me"]
+    assert td.stats().retried == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_rejected_batches_are_dropped_with_one_error(
+    status: int, ingest: IngestServer, make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    ingest.script(Reply(status=status, body='{"reason":"nope"}'))
+    td = make_client()
+    for _ in range(3):
+        td.signal("Bad.batch")
+    assert td.flush(5)
+    td.signal("Later.fine")
+    assert td.flush(5)
+    assert [s["type"] for s in ingest.accepted_signals] == ["Later.fine"]
+    assert td.stats().dropped == {"rejected": 3}
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert f"HTTP {status}" in errors[0].getMessage()
+    assert "batch of 3 signals" in errors[0].getMessage()
+    assert "nope" in errors[0].getMessage()
+
+
+def test_retry_after_is_honoured(ingest: IngestServer, make_client: Any) -> None:
+    ingest.script(Reply(status=429, headers={"Retry-After": "1"}))
+    td = make_client()
+    td.signal("Slow.down")
+    assert td.flush(10)
+    first, second = ingest.wait_for_requests(2)
+    # The policy's computed delay never undercuts Retry-After; here it is asserted as the
+    # interval between the two arrivals (a lower bound, so scheduling noise cannot fail it).
+    assert second.received_at - first.received_at >= 1.0
+
+
+def test_413_splits_the_batch_and_sends_both_halves(ingest: IngestServer, make_client: Any) -> None:
+    ingest.script(Reply(status=413))
+    td = make_client(flush_interval=30)
+    for i in range(8):
+        td.signal("Split.me", {"i": i})
+    assert td.flush(10)
+    sizes = [len(r.batch) for r in ingest.requests]
+    assert sizes == [8, 4, 4]
+    assert sorted(int(s["payload"]["i"]) for s in ingest.accepted_signals) == list(range(8))
+
+
+def test_413_on_a_single_signal_drops_it(ingest: IngestServer, make_client: Any) -> None:
+    ingest.script(Reply(status=413))
+    td = make_client()
+    td.signal("Too.big")
+    assert td.flush(5)
+    assert td.stats().dropped == {"too_large": 1}
+    td.signal("Fine")
+    assert td.flush(5)
+    assert [s["type"] for s in ingest.accepted_signals] == ["Fine"]
+
+
+def test_full_queue_drops_new_signals_counts_and_warns_once(
+    ingest: IngestServer, make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    ingest.default = Reply(blackhole=True)
+    td = make_client(max_queue_size=10, max_batch_size=5, timeout=30)
+    accepted = [td.signal("Flood", {"i": i}) for i in range(50)]
+    stats = td.stats()
+    assert stats.queued + stats.dropped["queue_full"] == 50
+    assert accepted.count(True) == stats.queued
+    # At most one batch can have left the queue for the (stuck) sender.
+    assert 10 <= stats.queued <= 15
+    assert caplog.text.count("send queue is full") == 1
+    ingest.default = Reply()
+
+
+def test_flush_times_out_when_the_ingest_is_down(make_client: Any) -> None:
+    td = make_client(endpoint=f"http://127.0.0.1:{free_port()}")
+    td.signal("Nobody.home")
+    assert td.flush(timeout=0.3) is False
+    assert td.stats().retried >= 1
+    assert "ConnectError" in (td.stats().last_error or "")
+
+
+def test_outage_shorter_than_the_queue_loses_nothing(make_client: Any) -> None:
+    port = free_port()
+    td = make_client(endpoint=f"http://127.0.0.1:{port}")
+    for i in range(20):
+        td.signal("During.outage", {"i": i})
+    assert td.flush(timeout=0.2) is False
+    server = IngestServer(port=port).start()
+    try:
+        assert td.flush(timeout=10)
+        received = sorted(int(s["payload"]["i"]) for s in server.accepted_signals)
+        assert received == list(range(20))
+    finally:
+        server.stop()
+
+
+def test_close_flushes_and_later_signals_are_dropped(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    td = make_client(flush_interval=3600)
+    td.signal("Before.close")
+    assert td.close(timeout=5)
+    assert [s["type"] for s in ingest.accepted_signals] == ["Before.close"]
+    assert td.signal("After.close") is False
+    assert td.stats().dropped == {"closed": 1}
+
+
+def test_close_gives_up_after_its_timeout_and_counts_the_loss(make_client: Any) -> None:
+    td = make_client(endpoint=f"http://127.0.0.1:{free_port()}")
+    td.signal("Lost")
+    started = time.monotonic()
+    assert td.close(timeout=0.5) is False
+    assert time.monotonic() - started < 5
+    assert td.stats().dropped == {"shutdown": 1}
+
+
+def test_context_manager_closes(ingest: IngestServer) -> None:
+    with TelemetryDeck(app_id=APP_ID, endpoint=ingest.url, flush_interval=3600) as td:
+        td.signal("In.block")
+    assert [s["type"] for s in ingest.accepted_signals] == ["In.block"]
+
+
+def test_sync_mode_sends_inline(ingest: IngestServer, make_client: Any) -> None:
+    td = make_client(sync=True)
+    assert td.signal("Right.now") is True
+    assert [s["type"] for s in ingest.accepted_signals] == ["Right.now"]
+    ingest.script(Reply(status=503))
+    assert td.signal("Fails.once") is False
+    assert td.stats().dropped == {"send_failed": 1}
+
+
+def test_injectable_transport() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(202)
+
+    td = TelemetryDeck(
+        app_id=APP_ID, endpoint="https://ingest.invalid", transport=httpx.MockTransport(handler)
+    )
+    td.signal("Via.transport")
+    assert td.flush(5)
+    td.close()
+    assert str(seen[0].url) == "https://ingest.invalid/v2/"
+    assert json.loads(seen[0].content)[0]["type"] == "Via.transport"
+
+
+def test_many_threads_lose_and_duplicate_nothing(ingest: IngestServer, make_client: Any) -> None:
+    td = make_client()
+
+    def send(thread: int) -> None:
+        for i in range(200):
+            td.signal("Concurrent", {"id": f"{thread}-{i}"})
+
+    threads = [threading.Thread(target=send, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert td.flush(20)
+    ids = [s["payload"]["id"] for s in ingest.accepted_signals]
+    assert len(ids) == 1600
+    assert len(set(ids)) == 1600
+
+
+def run_script(code: str, ingest: IngestServer) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TELEMETRYDECK_APP_ID": APP_ID, "TELEMETRYDECK_ENDPOINT": ingest.url}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_atexit_delivers_what_is_queued(ingest: IngestServer) -> None:
+    result = run_script(
+        """
+        from td_web import TelemetryDeck
+        td = TelemetryDeck(flush_interval=3600)
+        for i in range(5):
+            td.signal("At.exit", {"i": i})
+        # no flush, no close: the interpreter's exit must deliver them
+        """,
+        ingest,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(int(s["payload"]["i"]) for s in ingest.accepted_signals) == list(range(5))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_delivers_its_own_signals_once(ingest: IngestServer) -> None:
+    result = run_script(
+        """
+        import os, sys
+        from td_web import TelemetryDeck
+        td = TelemetryDeck(flush_interval=3600)
+        td.signal("Parent.before.fork")
+        pid = os.fork()
+        if pid == 0:
+            td.signal("Child.signal")
+            ok = td.flush(10)
+            os._exit(0 if ok else 3)
+        _, status = os.waitpid(pid, 0)
+        td.signal("Parent.after.fork")
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """,
+        ingest,
+    )
+    assert result.returncode == 0, result.stderr
+    types = sorted(s["type"] for s in ingest.accepted_signals)
+    assert types == ["Child.signal", "Parent.after.fork", "Parent.before.fork"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_while_another_thread_holds_the_lock_does_not_deadlock(
+    ingest: IngestServer,
+) -> None:
+    result = run_script(
+        """
+        import os, sys, threading
+        from td_web import TelemetryDeck
+        td = TelemetryDeck(flush_interval=3600)
+        td.signal("Warm.up")
+        held, release = threading.Event(), threading.Event()
+        def hold():
+            with td._sender._lock:
+                held.set()
+                release.wait()
+        threading.Thread(target=hold, daemon=True).start()
+        held.wait()
+        pid = os.fork()
+        if pid == 0:
+            td.signal("Child.after.locked.fork")
+            os._exit(0 if td.flush(10) else 3)
+        release.set()
+        _, status = os.waitpid(pid, 0)
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """,
+        ingest,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Child.after.locked.fork" in [s["type"] for s in ingest.accepted_signals]
+
+
+def test_a_mapping_that_raises_never_reaches_the_caller(
+    make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Exploding(Mapping[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            raise RuntimeError("boom")
+
+        def __iter__(self) -> Iterator[str]:
+            raise RuntimeError("boom")
+
+        def __len__(self) -> int:
+            return 1
+
+    td = make_client()
+    assert td.signal("Not.sent", Exploding()) is False
+    assert "signal('Not.sent') failed; dropped" in caplog.text
+    td.signal("Still.works")
+    assert td.flush(5)
