@@ -50,7 +50,7 @@ def test_bad_values_are_named() -> None:
         build_config({"app_id": APP_ID, "namespace": "com example"}, environ={})
     with pytest.raises(ConfigurationError, match="max_batch_size"):
         build_config({"app_id": APP_ID, "max_batch_size": 0}, environ={})
-    with pytest.raises(ConfigurationError, match="unknown td_web option.*flush_intervall"):
+    with pytest.raises(ConfigurationError, match=r"unknown td_web option.*flush_intervall"):
         build_config({"app_id": APP_ID, "flush_intervall": 1}, environ={})
 
 
