@@ -25,6 +25,7 @@ client already warns about that, and tests use short made-up ids).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ RULES: dict[str, str] = {
     "payload.null_value": "a payload value is null",
     "payload.reserved_key": "a payload key is reserved for the ingest server",
     "payload.floatValue_type": "payload.floatValue is not a JSON number",
+    "payload.number_range": "a payload number is too large for a double (1e400)",
     "payload.empty_key": "a payload key is the empty string",
     "payload.key_too_long": f"a payload key is longer than {MAX_KEY_LENGTH} characters",
     "payload.value_too_long": f"a payload string is longer than {MAX_VALUE_LENGTH} characters",
@@ -288,6 +290,8 @@ def _check_payload(payload: dict[str, Any], index: int, problems: list[Problem])
                         field,
                     )
                 )
+            elif value_type is float and not math.isfinite(value):
+                problems.append(_out_of_range(key, index, field))
         elif value_type is str:
             if len(value) > MAX_VALUE_LENGTH:
                 problems.append(
@@ -309,6 +313,8 @@ def _check_payload(payload: dict[str, Any], index: int, problems: list[Problem])
                     field,
                 )
             )
+        elif value_type is float and not math.isfinite(value):
+            problems.append(_out_of_range(key, index, field))
         elif value is None:
             problems.append(
                 Problem(
@@ -358,6 +364,15 @@ def _lone_surrogates(signals: Sequence[Any]) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _out_of_range(key: str, index: int, field: str) -> Problem:
+    return Problem(
+        "payload.number_range",
+        f"the number in {key!r} does not fit a double-precision float",
+        index,
+        field,
+    )
 
 
 def _field_type(name: str, value: object, index: int) -> Problem:

@@ -1,0 +1,463 @@
+"""The ``td-web`` command.
+
+    td-web collect [--host H] [--port P] [--db FILE]    a local ingest server with a live page
+    td-web tail [--url URL | --db FILE] [--type T]      follow arriving signals in the terminal
+    td-web send TYPE [KEY=VALUE ...] [options]          send one signal, report the outcome
+    td-web check [options]                              validate a configuration
+    td-web demo [...]                                   the demo (td_web.demo, when installed)
+
+``send`` and ``check`` read the same ``TELEMETRYDECK_*`` environment variables as the client;
+an option given on the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
+from typing import TextIO
+
+import httpx
+
+from ._config import (
+    DEFAULT_ENDPOINT,
+    ENVIRONMENT_VARIABLES,
+    ConfigurationError,
+    app_id_problem,
+    build_config,
+    parse_bool,
+)
+from ._version import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+# -- argument parsing ----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="td-web",
+        description="td_web tools: a local TelemetryDeck collector and helpers around it.",
+    )
+    parser.add_argument("--version", action="version", version=f"td_web {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    collect = commands.add_parser(
+        "collect",
+        help="run a local ingest server with a live page",
+        description="Run a local Ingest API v2 server that validates every signal, stores it "
+        "in SQLite and shows it live at / . Stop it with Ctrl-C.",
+    )
+    collect.add_argument("--host", default=None, help="address to listen on (127.0.0.1)")
+    collect.add_argument("--port", type=int, default=None, help="port; 0 picks a free one (8787)")
+    collect.add_argument(
+        "--db", default=None, help="SQLite file, kept across restarts (./td_web_collector.db)"
+    )
+    collect.add_argument(
+        "--max-body-bytes", type=int, default=None, help="larger bodies get 413 (5 MB)"
+    )
+    collect.add_argument("-q", "--quiet", action="store_true", help="do not log rejected requests")
+
+    tail = commands.add_parser(
+        "tail",
+        help="follow signals arriving at a collector",
+        description="Print the last signals a collector received, then each new one.",
+    )
+    source = tail.add_mutually_exclusive_group()
+    source.add_argument("--url", help="a running collector (default http://127.0.0.1:8787)")
+    source.add_argument("--db", help="read a collector's SQLite file directly")
+    tail.add_argument("--type", help="only signals of this type")
+    tail.add_argument(
+        "-n", "--lines", type=int, default=10, help="how many recent signals to show first (10)"
+    )
+    tail.add_argument("--once", action="store_true", help="show the recent signals and exit")
+    tail.add_argument("--violations", action="store_true", help="show rejected signals too")
+    tail.add_argument("--interval", type=float, default=0.5, help="seconds between polls (0.5)")
+    tail.add_argument(
+        "--color", choices=("auto", "always", "never"), default="auto", help="ANSI colours"
+    )
+
+    send = commands.add_parser(
+        "send",
+        help="send one signal and report whether it was delivered",
+        description="Send one signal through the td_web client (synchronously) and print the "
+        "outcome. Exits non-zero when it was not delivered.",
+    )
+    send.add_argument("type", metavar="TYPE", help="the signal type, e.g. Example.started")
+    send.add_argument(
+        "payload", metavar="KEY=VALUE", nargs="*", type=_key_value, help="payload entries"
+    )
+    _add_client_options(send)
+    send.add_argument("--user", help="user identifier (hashed with the salt before sending)")
+    send.add_argument("--session", help="session id to send as is")
+    send.add_argument(
+        "--test-mode",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mark the signal as a test signal (TELEMETRYDECK_TEST_MODE)",
+    )
+    send.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds (10)")
+
+    check = commands.add_parser(
+        "check",
+        help="validate a configuration (app id, endpoint, namespace)",
+        description="Check the app id's format, that the endpoint answers, and the namespace's "
+        "format. Exits non-zero when a check fails.",
+    )
+    _add_client_options(check)
+    check.add_argument("--timeout", type=float, default=3.0, help="HTTP timeout in seconds (3)")
+
+    # Listed for --help only: main() hands `demo` and everything after it to td_web.demo.
+    commands.add_parser("demo", help="run the demo (a collector, an example site, traffic)")
+    return parser
+
+
+def _add_client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--app-id", help="TelemetryDeck app id (TELEMETRYDECK_APP_ID)")
+    parser.add_argument(
+        "--endpoint", help=f"ingest base URL (TELEMETRYDECK_ENDPOINT, default {DEFAULT_ENDPOINT})"
+    )
+    parser.add_argument("--namespace", help="namespace, e.g. com.example (TELEMETRYDECK_NAMESPACE)")
+    parser.add_argument("--salt", help="salt for user hashes (TELEMETRYDECK_SALT)")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"payload entries are KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["demo"]:
+        return run_demo(arguments[1:])
+    options = build_parser().parse_args(arguments)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "collect": run_collect,
+        "tail": run_tail,
+        "send": run_send,
+        "check": run_check,
+    }
+    quiet = getattr(options, "quiet", False)
+    with _library_logs_on_stderr(logging.ERROR if quiet else logging.WARNING):
+        try:
+            return commands[options.command](options)
+        except KeyboardInterrupt:
+            return EXIT_OK
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _library_logs_on_stderr(level: int) -> Iterator[None]:
+    """td_web's warnings (rejected requests, client problems) are part of the CLI's output.
+    Undone afterwards, so that calling ``main()`` in-process leaves logging as it was."""
+    library = logging.getLogger("td_web")
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    previous_level = library.level
+    library.setLevel(level)
+    library.addHandler(handler)
+    try:
+        yield
+    finally:
+        library.removeHandler(handler)
+        library.setLevel(previous_level)
+
+
+# -- demo: owned by td_web.demo --------------------------------------------------------------
+
+
+def run_demo(arguments: list[str]) -> int:
+    """Hand over to ``td_web.demo.main(arguments) -> int`` when that module exists."""
+    if importlib.util.find_spec("td_web.demo") is None:
+        print("td-web demo: the demo is not part of this td_web build", file=sys.stderr)
+        return EXIT_USAGE
+    demo = importlib.import_module("td_web.demo")
+    return int(demo.main(arguments) or 0)
+
+
+# -- collect ---------------------------------------------------------------------------------
+
+
+def run_collect(options: argparse.Namespace) -> int:
+    from .collector import (
+        DEFAULT_DB_PATH,
+        DEFAULT_HOST,
+        DEFAULT_MAX_BODY_BYTES,
+        DEFAULT_PORT,
+        Collector,
+        StoreError,
+    )
+
+    db_path = options.db or DEFAULT_DB_PATH
+    try:
+        collector = Collector(
+            db_path,
+            host=options.host or DEFAULT_HOST,
+            port=DEFAULT_PORT if options.port is None else options.port,
+            max_body_bytes=options.max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+        )
+    except (OSError, StoreError) as exc:
+        print(f"td-web collect: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"td_web collector listening on {collector.url}", flush=True)
+    print(f"  live page   {collector.url}/", flush=True)
+    print(f"  endpoint    TELEMETRYDECK_ENDPOINT={collector.url}", flush=True)
+    print(f"  database    {os.path.abspath(db_path)}", flush=True)
+    print("  stop with Ctrl-C", flush=True)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        collector.serve_forever()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print("td_web collector stopped", flush=True)
+    return EXIT_OK
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM stops the collector as cleanly as Ctrl-C: the database is closed properly.
+    raise KeyboardInterrupt
+
+
+# -- tail ------------------------------------------------------------------------------------
+
+
+def run_tail(options: argparse.Namespace) -> int:
+    from .collector import DEFAULT_HOST, DEFAULT_PORT, StoreError
+    from .collector.tail import DatabaseSource, Follower, HttpSource, Palette, colors_wanted
+
+    source: DatabaseSource | HttpSource
+    if options.db:
+        try:
+            source = DatabaseSource(options.db)
+        except StoreError as exc:
+            print(f"td-web tail: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        where = options.db
+    else:
+        source = HttpSource(options.url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}")
+        where = source.url
+    out = sys.stdout
+    follower = Follower(
+        source,
+        _line_writer(out),
+        Palette(colors_wanted(out, options.color)),
+        signal_type=options.type,
+        include_violations=options.violations,
+    )
+    try:
+        follower.show_history(max(options.lines, 0))
+        if not options.once:
+            follower.follow(max(options.interval, 0.05))
+    except httpx.HTTPError as exc:
+        print(f"td-web tail: cannot read {where}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        source.close()
+    return EXIT_OK
+
+
+def _line_writer(stream: TextIO) -> Callable[[str], None]:
+    def write(line: str) -> None:
+        stream.write(line + "\n")
+        stream.flush()
+
+    return write
+
+
+# -- send ------------------------------------------------------------------------------------
+
+
+def run_send(options: argparse.Namespace) -> int:
+    from . import TelemetryDeck
+
+    try:
+        client = TelemetryDeck(
+            app_id=options.app_id,
+            salt=options.salt,
+            endpoint=options.endpoint,
+            namespace=options.namespace,
+            test_mode=options.test_mode,
+            sync=True,
+            timeout=options.timeout,
+        )
+    except ConfigurationError as exc:
+        print(f"td-web send: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    payload = dict(options.payload)
+    with client:
+        client.signal(options.type, payload, client_user=options.user, session_id=options.session)
+        stats = client.stats()
+    url = client.config.ingest_url
+    if stats.sent >= 1:
+        print(f"sent {options.type!r} to {url}: delivered ({stats.sent} signal)")
+        return EXIT_OK
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(stats.dropped.items()))
+    print(
+        f"not delivered: {options.type!r} to {url}"
+        + (f"; dropped ({reasons})" if reasons else "")
+        + (f"; last error: {stats.last_error}" if stats.last_error else ""),
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+# -- check -----------------------------------------------------------------------------------
+
+
+def run_check(options: argparse.Namespace) -> int:
+    from .collector.tail import GREEN, RED, YELLOW, Palette, colors_wanted
+
+    paint = Palette(colors_wanted(sys.stdout))
+    checker = ConfigurationCheck(
+        app_id=_option_or_environment(options.app_id, "app_id"),
+        endpoint=_option_or_environment(options.endpoint, "endpoint") or DEFAULT_ENDPOINT,
+        namespace=_option_or_environment(options.namespace, "namespace"),
+        salt=_option_or_environment(options.salt, "salt"),
+        test_mode=os.environ.get(ENVIRONMENT_VARIABLES["test_mode"]),
+        timeout=options.timeout,
+    )
+    results = checker.run()
+    marks = {"ok": paint("ok  ", GREEN), "warn": paint("warn", YELLOW), "fail": paint("FAIL", RED)}
+    for outcome, name, detail in results:
+        print(f"{marks[outcome]}  {name:<10} {detail}")
+    failed = sum(1 for outcome, _, _ in results if outcome == "fail")
+    print(f"{failed} check(s) failed" if failed else "configuration looks good")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _option_or_environment(value: str | None, option: str) -> str | None:
+    if value is not None:
+        return value
+    return os.environ.get(ENVIRONMENT_VARIABLES[option])
+
+
+class ConfigurationCheck:
+    """The checks behind ``td-web check``; each yields (outcome, name, detail) where outcome
+    is ``ok``, ``warn`` (worth knowing, not a failure) or ``fail``."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str | None,
+        endpoint: str,
+        namespace: str | None,
+        salt: str | None,
+        test_mode: str | None,
+        timeout: float,
+    ) -> None:
+        self.app_id = app_id
+        self.endpoint = endpoint
+        self.namespace = namespace
+        self.salt = salt
+        self.test_mode = test_mode
+        self.timeout = timeout
+
+    def run(self) -> list[tuple[str, str, str]]:
+        return [
+            self.check_app_id(),
+            self.check_namespace(),
+            *self.check_endpoint(),
+            self.check_salt(),
+            self.check_test_mode(),
+        ]
+
+    def check_app_id(self) -> tuple[str, str, str]:
+        if not self.app_id:
+            return "fail", "app id", "missing: pass --app-id or set TELEMETRYDECK_APP_ID"
+        problem = app_id_problem(self.app_id)
+        if problem:
+            return "fail", "app id", problem
+        return "ok", "app id", self.app_id
+
+    def check_namespace(self) -> tuple[str, str, str]:
+        if not self.namespace:
+            return "ok", "namespace", "none (signals go to /v2/)"
+        problem = _config_problem(namespace=self.namespace)
+        if problem:
+            return "fail", "namespace", problem
+        return "ok", "namespace", self.namespace
+
+    def check_endpoint(self) -> list[tuple[str, str, str]]:
+        problem = _config_problem(endpoint=self.endpoint)
+        if problem:
+            return [("fail", "endpoint", problem)]
+        namespace_ok = self.namespace and not _config_problem(namespace=self.namespace)
+        ingest_url = build_config(
+            {
+                "enabled": False,
+                "endpoint": self.endpoint,
+                "namespace": self.namespace if namespace_ok else None,
+            },
+            environ={},
+        ).ingest_url
+        # Any answer proves the server is there; a GET sends no signal (ingest wants POST).
+        try:
+            response = httpx.get(ingest_url, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            return [
+                (
+                    "fail",
+                    "endpoint",
+                    f"{ingest_url} is not reachable: {type(exc).__name__}: {exc or 'timed out'}",
+                )
+            ]
+        if response.status_code >= 500:
+            return [
+                (
+                    "fail",
+                    "endpoint",
+                    f"{ingest_url} answered HTTP {response.status_code}: the server has trouble",
+                )
+            ]
+        return [("ok", "endpoint", f"{ingest_url} answers (HTTP {response.status_code} to GET)")]
+
+    def check_salt(self) -> tuple[str, str, str]:
+        if not self.salt:
+            return (
+                "warn",
+                "salt",
+                "none: user hashes are then plain SHA-256 of the id; set TELEMETRYDECK_SALT",
+            )
+        return "ok", "salt", f"set ({len(self.salt)} characters)"
+
+    def check_test_mode(self) -> tuple[str, str, str]:
+        if self.test_mode is None:
+            return "ok", "test mode", "off (TELEMETRYDECK_TEST_MODE not set)"
+        try:
+            enabled = parse_bool(self.test_mode, ENVIRONMENT_VARIABLES["test_mode"])
+        except ConfigurationError as exc:
+            return "fail", "test mode", str(exc)
+        return "ok", "test mode", "on" if enabled else "off"
+
+
+def _config_problem(**options: str) -> str | None:
+    """The client's own verdict on one setting (the same rules as at start-up)."""
+    try:
+        build_config({"enabled": False, **options}, environ={})
+    except ConfigurationError as exc:
+        return str(exc)
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
