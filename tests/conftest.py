@@ -18,6 +18,16 @@ def ingest() -> Iterator[IngestServer]:
         yield server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_client_outlives_the_session() -> Iterator[None]:
+    """Clients a test left open would each wait for their shutdown timeout at exit."""
+    yield
+    from td_web._sender import _live_senders
+
+    for sender in list(_live_senders):
+        sender.close(0)
+
+
 @pytest.fixture(autouse=True)
 def _td_web_logs_visible(caplog: pytest.LogCaptureFixture) -> None:
     """Every test sees td_web's log lines, including the first of each throttled warning."""

@@ -1,0 +1,519 @@
+"""Request telemetry in the core, through the framework-neutral request view."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import td_web
+from td_web import ConfigurationError, RequestView
+from td_web._hashing import derive_session_id
+from td_web._web import WebTelemetry
+from td_web._web.payload import campaign_parameters, locale_keys, referer_parts
+from td_web._web.routes import normalize_route
+from td_web.testing import CapturedSignals, capture
+
+APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+
+
+def make_web(**options: Any) -> WebTelemetry:
+    return WebTelemetry.from_options(
+        {"app_id": APP_ID, "salt": "pepper", "endpoint": "http://127.0.0.1:9", **options}
+    )
+
+
+def view(path: str = "/", **fields: Any) -> RequestView:
+    values: dict[str, Any] = {
+        "method": "GET",
+        "scheme": "https",
+        "host": "shop.example",
+        "path": path,
+        "user_agent": BROWSER,
+    }
+    values.update(fields)
+    return RequestView(**values)
+
+
+def handle(
+    web: WebTelemetry,
+    request: RequestView,
+    status: int = 200,
+    content_type: str | None = "text/html; charset=utf-8",
+    route: str | None = None,
+    error: BaseException | None = None,
+) -> td_web.Telemetry:
+    telemetry = web.begin(request, native=request)
+    token = telemetry.activate()
+    try:
+        if error is not None:
+            telemetry.record_exception(error)
+        telemetry.finish(status, content_type, route)
+    finally:
+        telemetry.deactivate(token)
+    return telemetry
+
+
+@pytest.fixture
+def signals() -> Iterator[CapturedSignals]:
+    with capture() as captured:
+        yield captured
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("/items/<int:item_id>", "/items/{item_id}"),
+        ("/items/{item_id:int}", "/items/{item_id}"),
+        (r"^items/(?P<item_id>\d+)$", "/items/{item_id}"),
+        ("items/<int:item_id>/", "/items/{item_id}/"),
+        ("/files/<path:rest>", "/files/{rest}"),
+        ("/static/{path:path}", "/static/{path}"),
+        (r"api/^items/(?P<pk>[^/.]+)/$", "/api/items/{pk}/"),
+        (r"^items/(?P<pk>[^/.]+)\.(?P<format>[a-z0-9]+)/?$", "/items/{pk}.{format}/"),
+        (r"en/^blog/(\d{4})/$", "/en/blog/{param}/"),
+        (r"^(?P<choice>(a|b))/z$", "/{choice}/z"),
+        ("", "/"),
+        ("^$", "/"),
+        ("/sub/<name>", "/sub/{name}"),
+    ],
+)
+def test_route_templates_are_normalised(template: str, expected: str) -> None:
+    assert normalize_route(template) == expected
+
+
+def test_request_signal_payload(signals: CapturedSignals) -> None:
+    web = make_web()
+    handle(
+        web,
+        view(
+            "/items/7",
+            method="POST",
+            query_string="utm_source=news&utm_medium=mail&token=SECRET&ref=hn&src=x&source=y",
+            referer="https://other.example/page?q=SECRET",
+            accept_language="de-CH,de;q=0.9,en;q=0.8",
+        ),
+        status=201,
+        content_type="application/json",
+        route="/items/<int:item_id>",
+    )
+    request = signals.one("HTTP.request")
+    payload = request["payload"]
+    assert payload["HTTP.method"] == "POST"
+    assert payload["HTTP.statusCode"] == "201"
+    assert payload["HTTP.route"] == "/items/{item_id}"
+    assert payload["path"] == "/items/7"
+    assert payload["host"] == "shop.example"
+    assert payload["scheme"] == "https"
+    assert payload["url"] == "https://shop.example/items/7"
+    assert payload["referer"] == "https://other.example/page"
+    assert payload["utm_source"] == "news"
+    assert payload["utm_medium"] == "mail"
+    assert payload["ref"] == "hn"
+    assert payload["src"] == "x"
+    assert payload["source"] == "y"
+    assert payload["TelemetryDeck.RunContext.locale"] == "de-CH"
+    assert payload["TelemetryDeck.UserPreference.language"] == "de"
+    assert payload["TelemetryDeck.UserPreference.region"] == "CH"
+    assert re.fullmatch(r"\d+\.\d{3}", payload["TelemetryDeck.Signal.durationInSeconds"])
+    assert isinstance(payload["floatValue"], float)
+    assert "SECRET" not in repr(signals.all)
+    assert "token" not in payload
+
+
+def test_successful_html_get_is_a_page_view_with_navigation(signals: CapturedSignals) -> None:
+    web = make_web()
+    handle(web, view("/cart", referer="https://shop.example/products?id=1"), route="/cart")
+    page = signals.one("pageView")["payload"]
+    assert page["TelemetryDeck.Navigation.schemaVersion"] == "1"
+    assert page["TelemetryDeck.Navigation.sourcePath"] == "/products"
+    assert page["TelemetryDeck.Navigation.destinationPath"] == "/cart"
+    assert page["TelemetryDeck.Navigation.identifier"] == "/products -> /cart"
+
+
+def test_page_view_from_another_site_has_an_empty_source(signals: CapturedSignals) -> None:
+    handle(make_web(), view("/landing", referer="https://search.example/?q=x"))
+    page = signals.one("pageView")["payload"]
+    assert page["TelemetryDeck.Navigation.sourcePath"] == ""
+    assert page["TelemetryDeck.Navigation.identifier"] == " -> /landing"
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "content_type"),
+    [
+        ("POST", 200, "text/html"),
+        ("GET", 302, "text/html"),
+        ("GET", 200, "application/json"),
+        ("GET", 404, "text/html"),
+        ("GET", 200, None),
+    ],
+)
+def test_everything_else_is_an_http_request(
+    method: str, status: int, content_type: str | None, signals: CapturedSignals
+) -> None:
+    handle(make_web(), view("/x", method=method), status=status, content_type=content_type)
+    assert signals.types()[-1] == "HTTP.request"
+    assert "TelemetryDeck.Navigation.identifier" not in signals.all[-1]["payload"]
+
+
+def test_signal_names_are_configurable_and_can_be_switched_off(signals: CapturedSignals) -> None:
+    web = make_web(page_view_signal="Web.page", request_signal=None, session_started_signal=None)
+    handle(web, view("/"))
+    handle(web, view("/api", method="POST"), content_type="application/json")
+    assert signals.types() == ["Web.page"]
+
+
+def test_no_route_means_no_route_key(signals: CapturedSignals) -> None:
+    handle(make_web(), view("/missing"), status=404, route=None)
+    assert "HTTP.route" not in signals.one("HTTP.request")["payload"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/app.css",
+        "/media/a.png",
+        "/favicon.ico",
+        "/robots.txt",
+        "/.well-known/x",
+        "/health",
+        "/healthz/",
+        "/readyz",
+        "/ping",
+    ],
+)
+def test_default_exclusions(path: str, signals: CapturedSignals) -> None:
+    handle(make_web(), view(path))
+    assert signals.types() == []
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS"])
+def test_head_and_options_are_not_tracked(method: str, signals: CapturedSignals) -> None:
+    handle(make_web(), view("/", method=method))
+    assert signals.types() == []
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (compatible; bingbot/2.0)",
+        "facebookexternalhit/1.1",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/120.0",
+        "GPTBot/1.0",
+        "UptimeRobot/2.0",
+    ],
+)
+def test_bots_are_not_tracked(agent: str, signals: CapturedSignals) -> None:
+    handle(make_web(), view("/", user_agent=agent))
+    assert signals.types() == []
+
+
+@pytest.mark.parametrize("agent", [BROWSER, "curl/8.5.0", "python-httpx/0.28", None])
+def test_people_and_developer_tools_are_tracked(
+    agent: str | None, signals: CapturedSignals
+) -> None:
+    handle(make_web(session_started_signal=None), view("/", user_agent=agent))
+    assert signals.types() == ["pageView"]
+
+
+def test_bots_can_be_tracked_on_request(signals: CapturedSignals) -> None:
+    web = make_web(track_bots=True, session_started_signal=None)
+    handle(web, view("/", user_agent="Googlebot/2.1"))
+    assert signals.types() == ["pageView"]
+
+
+def test_user_exclusions_by_prefix_regex_and_callable(signals: CapturedSignals) -> None:
+    web = make_web(
+        exclude_paths=["/admin/"],
+        exclude_patterns=[r"\.php$"],
+        exclude=lambda request: request.path == "/secret",
+        include_paths=["/health"],
+        session_started_signal=None,
+    )
+    for path in ["/admin/users", "/wp-login.php", "/secret"]:
+        handle(web, view(path))
+    assert signals.types() == []
+    handle(web, view("/health"))
+    handle(web, view("/shop"))
+    assert [s["payload"]["path"] for s in signals] == ["/health", "/shop"]
+
+
+def test_bad_exclusion_settings_are_named() -> None:
+    with pytest.raises(ConfigurationError, match=r"exclude_patterns: '\(' is not a valid"):
+        make_web(exclude_patterns=["("])
+    with pytest.raises(ConfigurationError, match="exclude_paths entries must start with '/'"):
+        make_web(exclude_paths=["admin"])
+    with pytest.raises(ConfigurationError, match=r"unknown td_web setting.*exclude_path\b"):
+        make_web(exclude_path=["/x"])
+
+
+def test_a_raising_exclude_callable_is_logged_and_the_request_tracked(
+    signals: CapturedSignals, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(request: Any) -> bool:
+        raise RuntimeError("bug in user code")
+
+    handle(make_web(exclude=broken, session_started_signal=None), view("/"))
+    assert signals.types() == ["pageView"]
+    assert "the exclude callable raised" in caplog.text
+
+
+def test_global_privacy_control_opt_out(signals: CapturedSignals) -> None:
+    web = make_web(respect_gpc=True)
+    telemetry = handle(web, view("/", gpc="1"))
+    assert telemetry.set_cookie_header() is None
+    token = telemetry.activate()
+    try:
+        assert td_web.current().signal("Custom.one") is False
+    finally:
+        telemetry.deactivate(token)
+    handle(make_web(), view("/", gpc="1"))  # off by default
+    assert signals.types() == ["TelemetryDeck.Session.started", "pageView"]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("en-US,en;q=0.9", {"locale": "en-US", "language": "en", "region": "US"}),
+        ("fr", {"locale": "fr", "language": "fr"}),
+        ("zh-Hant-TW", {"locale": "zh-TW", "language": "zh", "region": "TW"}),
+        ("es-419", {"locale": "es-419", "language": "es", "region": "419"}),
+        ("*, de;q=0.5", {"locale": "de", "language": "de"}),
+        ("en_GB", {"locale": "en-GB", "language": "en", "region": "GB"}),
+        ("", {}),
+        ("!!!,???", {}),
+    ],
+)
+def test_accept_language_parsing(header: str, expected: dict[str, str]) -> None:
+    keys = locale_keys(header)
+    names = {
+        "locale": "TelemetryDeck.RunContext.locale",
+        "language": "TelemetryDeck.UserPreference.language",
+        "region": "TelemetryDeck.UserPreference.region",
+    }
+    assert keys == {names[k]: v for k, v in expected.items()}
+
+
+def test_campaign_parameters_and_referer_parts() -> None:
+    assert campaign_parameters("utm_campaign=spring&utm_campaign=again&email=a@b.c") == {
+        "utm_campaign": "spring"
+    }
+    assert campaign_parameters("") == {}
+    assert referer_parts("https://Example.com:8443/a/b?c=d#e") == (
+        "https",
+        "example.com:8443",
+        "/a/b",
+    )
+    assert referer_parts("android-app://com.google") is None
+    assert referer_parts("http://[::1") is None
+
+
+def test_new_visitor_gets_a_cookie_and_a_session_started(signals: CapturedSignals) -> None:
+    web = make_web()
+    telemetry = handle(web, view("/"))
+    header = telemetry.set_cookie_header()
+    assert header is not None
+    name_value, *flags = header.split("; ")
+    name, value = name_value.split("=", 1)
+    assert name == "td_session"
+    assert set(flags) == {"Max-Age=1800", "Path=/", "SameSite=Lax", "HttpOnly", "Secure"}
+    assert signals.types() == ["TelemetryDeck.Session.started", "pageView"]
+    session_id = signals[0]["sessionID"]
+    assert session_id == derive_session_id(value, "pepper")
+    assert value not in repr(signals.all)
+    # The returning visitor keeps the session and starts no new one.
+    signals.clear()
+    again = handle(web, view("/next", cookies={"td_session": value}))
+    assert signals.types() == ["pageView"]
+    assert signals[0]["sessionID"] == session_id
+    assert again.set_cookie_header() == header  # sliding expiry: re-sent every time
+
+
+def test_cookie_flags_follow_settings_and_scheme() -> None:
+    insecure = handle(make_web(), view("/", scheme="http")).set_cookie_header()
+    assert insecure is not None
+    assert "Secure" not in insecure
+    custom = handle(
+        make_web(
+            session_cookie_name="visit",
+            session_cookie_max_age=600,
+            session_cookie_samesite="strict",
+            session_cookie_domain="example.com",
+            session_cookie_httponly=False,
+            session_cookie_secure=True,
+        ),
+        view("/", scheme="http"),
+    ).set_cookie_header()
+    assert custom is not None
+    assert custom.startswith("visit=")
+    assert set(custom.split("; ")[1:]) == {
+        "Max-Age=600",
+        "Path=/",
+        "Domain=example.com",
+        "SameSite=Strict",
+        "Secure",
+    }
+
+
+def test_forged_or_malformed_cookies_start_a_fresh_session(signals: CapturedSignals) -> None:
+    web = make_web()
+    for forged in ["", "short", "x" * 500, "bad;value", "../../etc/passwd", "é" * 20]:
+        telemetry = handle(web, view("/", cookies={"td_session": forged}))
+        header = telemetry.set_cookie_header()
+        assert header is not None
+        assert forged not in header.split(";")[0].split("=", 1)[1] or forged == ""
+    assert signals.types().count("TelemetryDeck.Session.started") == 6
+
+
+def test_raw_cookie_header_is_understood(signals: CapturedSignals) -> None:
+    web = make_web()
+    token = "AbCdEfGhIjKlMnOpQrStUvWx"
+    handle(web, view("/", cookies=f"theme=dark; td_session={token}; other=1"))
+    assert signals.types() == ["pageView"]
+    assert signals[0]["sessionID"] == derive_session_id(token, "pepper")
+
+
+def test_sessions_from_an_existing_cookie(signals: CapturedSignals) -> None:
+    web = make_web(session_from_cookie="sessionid")
+    first = handle(web, view("/", cookies={"sessionid": "django-session-key-123"}))
+    assert first.set_cookie_header() is None
+    handle(web, view("/two", cookies={"sessionid": "django-session-key-123"}))
+    assert signals.types() == ["TelemetryDeck.Session.started", "pageView", "pageView"]
+    assert len({s["sessionID"] for s in signals}) == 1
+    assert "django-session-key-123" not in repr(signals.all)
+
+
+def test_cookieless_sessions(signals: CapturedSignals) -> None:
+    web = make_web(cookieless=True)
+    a = handle(web, view("/", client_addr="203.0.113.7"))
+    handle(web, view("/b", client_addr="203.0.113.7"))
+    handle(web, view("/", client_addr="198.51.100.1"))
+    assert a.set_cookie_header() is None
+    assert signals.types().count("TelemetryDeck.Session.started") == 2
+    page_views = signals.of_type("pageView")
+    assert page_views[0]["sessionID"] == page_views[1]["sessionID"] != page_views[2]["sessionID"]
+    assert "203.0.113.7" not in repr(signals.all)
+
+
+def test_user_lookup_hashes_authenticated_users_and_anonymous_follow_the_session(
+    signals: CapturedSignals,
+) -> None:
+    web = make_web(session_started_signal=None)
+    telemetry = web.begin(view("/"), None)
+    telemetry.set_user_lookup(lambda: "user-42")
+    telemetry.finish(200, "text/html")
+    anonymous = handle(web, view("/"))
+    assert anonymous is not None
+    known, unknown = signals
+    assert known["clientUser"] == td_web.hash_client_user("user-42", "pepper")
+    assert unknown["clientUser"] != known["clientUser"]
+    assert len(unknown["clientUser"]) == 64
+
+
+def test_client_user_override_callable_sees_the_native_request(signals: CapturedSignals) -> None:
+    web = make_web(client_user=lambda request: f"from-{request.path}", session_started_signal=None)
+    handle(web, view("/me"))
+    assert signals[0]["clientUser"] == td_web.hash_client_user("from-/me", "pepper")
+
+
+def test_error_signal_and_500(signals: CapturedSignals) -> None:
+    class PaymentDeclinedError(Exception):
+        pass
+
+    web = make_web(session_started_signal=None)
+    handle(
+        web,
+        view("/pay", method="POST"),
+        status=200,
+        route="/pay",
+        error=PaymentDeclinedError("card 4111 1111 1111 1111 declined"),
+    )
+    error = signals.one("TelemetryDeck.Error.occurred")["payload"]
+    assert error["TelemetryDeck.Error.id"].endswith("PaymentDeclinedError")
+    assert error["TelemetryDeck.Error.category"] == "thrown-exception"
+    assert "TelemetryDeck.Error.message" not in error
+    assert "4111" not in repr(signals.all)
+    assert signals.one("HTTP.request")["payload"]["HTTP.statusCode"] == "500"
+
+
+def test_error_message_only_when_opted_in(signals: CapturedSignals) -> None:
+    web = make_web(send_error_messages=True, session_started_signal=None)
+    handle(web, view("/"), error=ValueError("bad input"))
+    error = signals.one("TelemetryDeck.Error.occurred")["payload"]
+    assert error["TelemetryDeck.Error.id"] == "ValueError"
+    assert error["TelemetryDeck.Error.message"] == "bad input"
+
+
+def test_exactly_one_signal_per_request(signals: CapturedSignals) -> None:
+    web = make_web(session_started_signal=None)
+    telemetry = web.begin(view("/"), None)
+    telemetry.finish(200, "text/html")
+    telemetry.finish(500, "text/html")
+    assert signals.types() == ["pageView"]
+
+
+def test_helper_signals_carry_session_user_and_defaults(signals: CapturedSignals) -> None:
+    web = make_web(default_payload={"App.edition": "pro"}, session_started_signal=None)
+    telemetry = web.begin(view("/checkout", cookies={"td_session": "A" * 24}), None)
+    telemetry.set_user_lookup(lambda: 42)
+    token = telemetry.activate()
+    try:
+        assert td_web.current() is telemetry
+        td_web.current().signal("Checkout.completed", {"Cart.items": 3}, float_value=19.99)
+        telemetry.signal("Other.user", client_user="someone-else")
+    finally:
+        telemetry.deactivate(token)
+    telemetry.finish(200, "text/html")
+    checkout, other, page = signals
+    assert checkout["type"] == "Checkout.completed"
+    assert checkout["payload"]["Cart.items"] == "3"
+    assert checkout["payload"]["floatValue"] == 19.99
+    assert checkout["payload"]["App.edition"] == "pro"
+    assert checkout["sessionID"] == page["sessionID"] == telemetry.session_id
+    assert checkout["clientUser"] == td_web.hash_client_user("42", "pepper") == page["clientUser"]
+    assert other["clientUser"] == td_web.hash_client_user("someone-else", "pepper")
+
+
+def test_current_outside_a_request_sends_nothing_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    helper = td_web.current()
+    assert helper.active is False
+    assert helper.signal("Lost.signal") is False
+    assert "outside a request" in caplog.text
+
+
+def test_a_raising_user_lookup_is_logged_and_the_user_anonymous(
+    signals: CapturedSignals, caplog: pytest.LogCaptureFixture
+) -> None:
+    web = make_web(session_started_signal=None)
+    telemetry = web.begin(view("/"), None)
+
+    def broken() -> str:
+        raise RuntimeError("db down")
+
+    telemetry.set_user_lookup(broken)
+    telemetry.finish(200, "text/html")
+    assert signals.types() == ["pageView"]
+    assert "looking up the request's user failed" in caplog.text
+
+
+def test_disabled_client_begins_untracked_requests(signals: CapturedSignals) -> None:
+    web = WebTelemetry.from_options({"enabled": False})
+    telemetry = handle(web, view("/"))
+    assert telemetry.set_cookie_header() is None
+    assert signals.types() == []
+
+
+def test_client_option_reuses_a_client_and_refuses_mixed_options() -> None:
+    client = td_web.TelemetryDeck(app_id=APP_ID, endpoint="http://127.0.0.1:9")
+    try:
+        assert WebTelemetry.from_options({"client": client}).client is client
+        with pytest.raises(ConfigurationError, match="either client= or client options"):
+            WebTelemetry.from_options({"client": client, "salt": "x"})
+    finally:
+        client.close(0)
