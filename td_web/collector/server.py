@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import selectors
 import socket
 import threading
 import time
@@ -59,11 +60,14 @@ def _load_static_files() -> dict[str, tuple[bytes, str]]:
 
 
 class _Server(ThreadingHTTPServer):
-    """Tracks open connections so that stopping can close idle keep-alive ones at once
-    (otherwise their threads would outlive the database they write to)."""
+    """Serves until told to stop, at once (no polling interval to wait out), and tracks open
+    connections so that stopping can close idle keep-alive ones (otherwise their threads
+    would outlive the database they write to)."""
 
     daemon_threads = True
     request_queue_size = 128
+    # handle_request() gives up after this long if a ready connection vanished before accept.
+    timeout = 0.5
 
     def __init__(self, address: tuple[str, int], ingest: IngestEndpoint) -> None:
         self.ingest = ingest
@@ -71,7 +75,35 @@ class _Server(ThreadingHTTPServer):
         self.static_files = _load_static_files()
         self._connections: set[socket.socket] = set()
         self._connections_changed = threading.Condition()
+        self._stop_requested = False
+        self._stopped = threading.Event()
+        self._wake_reader, self._wake_writer = socket.socketpair()
         super().__init__(address, _Handler)
+
+    def serve_until_stopped(self) -> None:
+        self._stopped.clear()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.socket, selectors.EVENT_READ)
+                selector.register(self._wake_reader, selectors.EVENT_READ)
+                while not self._stop_requested:
+                    for key, _ in selector.select():
+                        if key.fileobj is self.socket and not self._stop_requested:
+                            self.handle_request()
+        finally:
+            self._stopped.set()
+
+    def request_stop(self, timeout: float) -> None:
+        """Make serve_until_stopped() return, and wait up to ``timeout`` for it."""
+        self._stop_requested = True
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"\0")
+        self._stopped.wait(timeout)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         with self._connections_changed:
@@ -264,15 +296,14 @@ class Collector:
             self._release()
 
     def _serve(self) -> None:
-        self._server.serve_forever(poll_interval=0.1)
+        self._server.serve_until_stopped()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, close open connections and the database. Safe to call twice."""
         with self._state_lock:
             serving = self._serving
         if serving:
-            # Only while serve_forever runs (or is about to): before that it would never return.
-            self._server.shutdown()
+            self._server.request_stop(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
         self._release(timeout)
