@@ -215,9 +215,9 @@ function signalRow(signal) {
   row.append(
     el("td", { class: "time", title: signal.received_at }, clock(signal.received_at)),
     el("td", { class: "type" }, linkTo("filter-type", signal.type)),
-    el("td", { class: "mono", title: signal.client_user }, short(signal.client_user, 10)),
-    el("td", { class: "session" },
-      signal.session_id ? linkTo("filter-session", short(signal.session_id, 10), signal.session_id) : "–"),
+    el("td", { class: "mono hash", title: signal.client_user }, short(signal.client_user, 8)),
+    el("td", { class: "session hash" },
+      signal.session_id ? linkTo("filter-session", short(signal.session_id, 8), signal.session_id) : "–"),
     el("td", {}, el("span", { class: signal.is_test_mode ? "badge test" : "badge" },
       signal.is_test_mode ? "test" : "prod")),
     payloadCell,
