@@ -1,0 +1,136 @@
+"""System checks (``manage.py check``, run by ``runserver`` and ``migrate``), with stable ids:
+
+- ``td_web.E001``: no app id (neither ``TELEMETRYDECK["APP_ID"]`` nor ``TELEMETRYDECK_APP_ID``)
+  while td_web is enabled.
+- ``td_web.E002``: ``TELEMETRYDECK`` is not a dict or has keys that name no option.
+- ``td_web.E003``: a ``TELEMETRYDECK`` value (or ``TELEMETRYDECK_*`` variable) is invalid.
+- ``td_web.W001``: the app id does not look like a TelemetryDeck app id (a UUID).
+- ``td_web.W002``: the middleware comes after middleware that answers requests itself, so
+  those answers are not seen (or seen with the wrong status).
+- ``td_web.W003``: the app is installed but the middleware is not in ``MIDDLEWARE``.
+
+They validate without building a client, so they start no thread and log nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+from django.core.checks import CheckMessage, Error
+from django.utils.module_loading import import_string
+
+from .._config import ConfigurationError, app_id_problem, build_config
+from .._web import WebTelemetry
+from .._web.settings import build_web_settings, split_options
+from . import conf
+
+MIDDLEWARE_PATHS = frozenset(
+    {"td_web.django.TelemetryDeckMiddleware", "td_web.django.middleware.TelemetryDeckMiddleware"}
+)
+#: Middleware that can answer a request on its own or turn a response into another one
+#: (a redirect instead of a 404, a cached page): td_web must come before them to see that.
+ANSWERING_MIDDLEWARE = (
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.cache.FetchFromCacheMiddleware",
+    "django.middleware.cache.CacheMiddleware",
+    "django.contrib.redirects.middleware.RedirectFallbackMiddleware",
+    "django.contrib.flatpages.middleware.FlatpageFallbackMiddleware",
+)
+_HINT_APP_ID = (
+    "Set TELEMETRYDECK['APP_ID'] (or the TELEMETRYDECK_APP_ID environment variable) to your "
+    "TelemetryDeck app id, or set TELEMETRYDECK['ENABLED'] = False to run without telemetry."
+)
+
+
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    raw = conf.raw_setting()
+    if raw is not None and not isinstance(raw, Mapping):
+        return [
+            Error(
+                f"{conf.SOURCE} must be a dict, got {type(raw).__name__}.",
+                hint="TELEMETRYDECK = {'APP_ID': '...', 'SALT': '...'}",
+                id="td_web.E002",
+            )
+        ]
+    unknown = conf.unknown_keys(raw or {})
+    if unknown:
+        return [Error(conf.unknown_keys_message(unknown), id="td_web.E002")]
+    try:
+        options = conf.options()
+        client_options, web_options = split_options(options, conf.SOURCE)
+        build_web_settings(web_options)
+        if client_options.get("client") is not None:
+            WebTelemetry.from_options(options, conf.fallbacks(), source=conf.SOURCE)
+            return []
+        client_options.pop("client", None)
+        fallbacks = conf.fallbacks()
+        # Everything but the app id requirement, which only applies to an enabled client.
+        build_config({**client_options, "enabled": False}, fallbacks)
+    except ConfigurationError as exc:
+        return [Error(f"Invalid td_web setting: {exc}", id="td_web.E003")]
+    try:
+        config = build_config(client_options, fallbacks)
+    except ConfigurationError:
+        return [
+            Error(
+                "td_web has no TelemetryDeck app id, so no request is tracked.",
+                hint=_HINT_APP_ID,
+                id="td_web.E001",
+            )
+        ]
+    problem = app_id_problem(config.app_id) if config.enabled else None
+    if problem:
+        return [checks.Warning(f"td_web: {problem}.", id="td_web.W001")]
+    return []
+
+
+def check_middleware(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    position = next((i for i, path in enumerate(middleware) if _is_ours(path)), None)
+    if position is None:
+        return [
+            checks.Warning(
+                "td_web.django is installed but TelemetryDeckMiddleware is not in MIDDLEWARE, "
+                "so no request is tracked.",
+                hint="Add 'td_web.django.TelemetryDeckMiddleware' at the top of MIDDLEWARE.",
+                id="td_web.W003",
+            )
+        ]
+    before = [path for path in middleware[:position] if path in ANSWERING_MIDDLEWARE]
+    if before:
+        return [
+            checks.Warning(
+                f"TelemetryDeckMiddleware comes after {', '.join(before)}, so requests those "
+                "answer themselves (redirects, cached pages) are not tracked or get the wrong "
+                "status.",
+                hint="Move 'td_web.django.TelemetryDeckMiddleware' to the top of MIDDLEWARE "
+                "(right after SecurityMiddleware is fine).",
+                id="td_web.W002",
+            )
+        ]
+    return []
+
+
+def _is_ours(path: object) -> bool:
+    if not isinstance(path, str):
+        return False
+    if path in MIDDLEWARE_PATHS:
+        return True
+    if path.startswith("django."):
+        return False
+    from .middleware import TelemetryDeckMiddleware  # a subclass counts too
+
+    try:
+        found = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(found, type) and issubclass(found, TelemetryDeckMiddleware)

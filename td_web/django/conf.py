@@ -1,0 +1,82 @@
+"""Reading td_web's Django settings, always at the moment they are needed.
+
+Nothing here caches: ``override_settings`` in tests and settings changed at start-up must be seen
+(the built telemetry is cached one level up, in :mod:`td_web.django.runtime`, and dropped when
+Django announces a settings change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from .._config import ConfigurationError
+from .._web.settings import ALL_OPTION_NAMES
+
+#: The one Django setting td_web reads its options from.
+SETTING = "TELEMETRYDECK"
+#: Django settings whose change invalidates the built telemetry.
+WATCHED_SETTINGS = frozenset({SETTING, "DEBUG", "STATIC_URL", "MEDIA_URL"})
+#: ``TELEMETRYDECK`` keys: the option names, upper-cased.
+KNOWN_KEYS = frozenset(name.upper() for name in ALL_OPTION_NAMES)
+SOURCE = "settings.TELEMETRYDECK"
+
+
+def raw_setting() -> Any:
+    return getattr(settings, SETTING, None)
+
+
+def unknown_keys(raw: Mapping[Any, Any]) -> list[str]:
+    """Keys of ``TELEMETRYDECK`` that name no option (lower-case spellings included)."""
+    return sorted(
+        repr(key) if not isinstance(key, str) else key for key in raw if key not in KNOWN_KEYS
+    )
+
+
+def unknown_keys_message(unknown: list[str]) -> str:
+    message = f"unknown key(s) in {SOURCE}: {', '.join(unknown)}."
+    upper = [key.upper() for key in unknown if key.upper() in KNOWN_KEYS]
+    if upper:
+        message += f" Keys are upper-case: did you mean {', '.join(upper)}?"
+    return message + f" Known keys: {', '.join(sorted(KNOWN_KEYS))}"
+
+
+def options() -> dict[str, Any]:
+    """``TELEMETRYDECK`` as the core's option mapping (lower-case names)."""
+    raw = raw_setting()
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{SOURCE} must be a dict, got {type(raw).__name__}")
+    unknown = unknown_keys(raw)
+    if unknown:
+        raise ConfigurationError(unknown_keys_message(unknown))
+    return {key.lower(): value for key, value in raw.items()}
+
+
+def fallbacks() -> dict[str, Any]:
+    """Values used where neither ``TELEMETRYDECK`` nor the environment sets one."""
+    return {"test_mode": bool(settings.DEBUG)}
+
+
+def excluded_prefixes() -> list[str]:
+    """Where Django serves static and uploaded files, as request-path prefixes.
+
+    Relative ``STATIC_URL``/``MEDIA_URL`` values come back from Django with the script prefix
+    already applied; absolute URLs on another host never reach this process and are skipped.
+    """
+    prefixes = []
+    for name in ("STATIC_URL", "MEDIA_URL"):
+        value = getattr(settings, name, None)
+        if not value or not isinstance(value, str):
+            continue
+        parts = urlsplit(value)
+        if parts.scheme or parts.netloc:
+            continue
+        path = parts.path if parts.path.startswith("/") else "/" + parts.path
+        if path != "/":
+            prefixes.append(path)
+    return prefixes

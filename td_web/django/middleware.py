@@ -1,0 +1,158 @@
+"""``TelemetryDeckMiddleware``: request telemetry for Django, under WSGI and ASGI alike."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.http.multipartparser import MultiPartParserError
+from django.http.response import HttpResponseBase
+
+from .._log import logger
+from .._web import Telemetry, WebTelemetry
+from . import runtime
+from .cookies import add_session_cookie
+from .request_view import request_view, route_template
+from .streaming import finish_after_body
+from .users import loaded_user_id
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+#: Exceptions Django answers with a 4xx response of its own: not errors of the application.
+CLIENT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
+
+#: ``request.telemetry`` when requests are not tracked (disabled, misconfigured, or failed to
+#: start): views can call it unconditionally, and it sends nothing.
+UNTRACKED = Telemetry(None, None, None, None, False, False)
+
+
+class TelemetryDeckMiddleware:
+    """Sends each request's automatic signals and gives views ``request.telemetry``.
+
+    Put it first in ``MIDDLEWARE`` (or right after ``SecurityMiddleware``): then it also sees
+    requests answered by other middleware (redirects, cached pages) and times the whole request.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            # Django then calls us without a thread hop; __call__ hands over to __acall__.
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        get_response: GetResponse = self.get_response  # type: ignore[assignment]
+        telemetry = _start(request)
+        if telemetry is UNTRACKED:
+            return get_response(request)
+        token = telemetry.activate()
+        try:
+            response = get_response(request)
+        except Exception as exc:  # only with DEBUG_PROPAGATE_EXCEPTIONS: Django converts the rest
+            _fail(request, telemetry, exc)
+            raise
+        finally:
+            Telemetry.deactivate(token)
+        _complete(request, telemetry, response)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        get_response: AsyncGetResponse = self.get_response  # type: ignore[assignment]
+        telemetry = _start(request)
+        if telemetry is UNTRACKED:
+            return await get_response(request)
+        token = telemetry.activate()
+        try:
+            response = await get_response(request)
+        except Exception as exc:
+            _fail(request, telemetry, exc)
+            raise
+        finally:
+            Telemetry.deactivate(token)
+        _complete(request, telemetry, response)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """A view raised: record it for the error signal; Django's own handling goes on."""
+        telemetry = request.__dict__.get("telemetry")
+        if (
+            isinstance(telemetry, Telemetry)
+            and telemetry is not UNTRACKED
+            and not isinstance(exception, CLIENT_ERRORS)
+        ):
+            telemetry.record_exception(exception)
+        return None
+
+
+def _start(request: HttpRequest) -> Telemetry:
+    """Attach ``request.telemetry``; UNTRACKED when this request is not to be tracked."""
+    web = runtime.active_web()
+    if web is None:
+        request.telemetry = UNTRACKED  # type: ignore[attr-defined]
+        return UNTRACKED
+    try:
+        telemetry = _begin(web, request)
+    except Exception:
+        logger.exception("td_web: starting request telemetry failed; the request is not tracked")
+        telemetry = UNTRACKED
+    request.telemetry = telemetry  # type: ignore[attr-defined]
+    return telemetry
+
+
+def _begin(web: WebTelemetry, request: HttpRequest) -> Telemetry:
+    telemetry = web.begin(request_view(request), request)
+    telemetry.set_user_lookup(partial(loaded_user_id, request))
+    return telemetry
+
+
+def _complete(request: HttpRequest, telemetry: Telemetry, response: HttpResponseBase) -> None:
+    """Add the session cookie and record the request, or arrange for that after a stream."""
+    try:
+        header = telemetry.set_cookie_header()
+        if header is not None:
+            add_session_cookie(response, header)
+        status = response.status_code
+        content_type = response.get("Content-Type")
+        route = route_template(request)
+        if isinstance(response, StreamingHttpResponse):
+            finish_after_body(
+                response, partial(_finish_stream, telemetry, status, content_type, route)
+            )
+        else:
+            telemetry.finish(status, content_type, route)
+    except Exception:
+        logger.exception("td_web: recording the request failed")
+
+
+def _finish_stream(
+    telemetry: Telemetry,
+    status: int,
+    content_type: str | None,
+    route: str | None,
+    interrupted: BaseException | None,
+) -> None:
+    try:
+        if isinstance(interrupted, Exception):
+            telemetry.record_exception(interrupted)
+        telemetry.finish(status, content_type, route)
+    except Exception:
+        logger.exception("td_web: recording a streamed request failed")
+
+
+def _fail(request: HttpRequest, telemetry: Telemetry, exc: Exception) -> None:
+    """The exception escaped Django's handling (``DEBUG_PROPAGATE_EXCEPTIONS``)."""
+    try:
+        telemetry.record_exception(exc)
+        telemetry.finish(500, None, route_template(request))
+    except Exception:
+        logger.exception("td_web: recording a failed request failed")

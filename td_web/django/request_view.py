@@ -1,0 +1,73 @@
+"""A Django request as the core's :class:`RequestView`, and the route template it resolved to.
+
+Both run on every request: plain attribute and ``META`` reads only.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.conf.urls.i18n import is_language_prefix_patterns_used
+from django.http import HttpRequest
+
+from .._web import RequestView
+
+#: Replaces the language segment of routes under ``i18n_patterns()``: ``/en/about/`` and
+#: ``/de/about/`` are one page, so they are one route.
+LANGUAGE_PLACEHOLDER = "{language}"
+
+
+def request_view(request: HttpRequest) -> RequestView:
+    meta = request.META
+    return RequestView(
+        method=request.method or "GET",
+        scheme=request.scheme or "http",
+        # The raw Host (honouring USE_X_FORWARDED_HOST): get_host() raises DisallowedHost for
+        # a host outside ALLOWED_HOSTS, which is Django's to answer (a 400), not ours to raise.
+        host=request._get_raw_host(),  # type: ignore[attr-defined]
+        # Includes SCRIPT_NAME (FORCE_SCRIPT_NAME), unlike path_info.
+        path=request.path,
+        query_string=meta.get("QUERY_STRING", ""),
+        user_agent=meta.get("HTTP_USER_AGENT"),
+        referer=meta.get("HTTP_REFERER"),
+        accept_language=meta.get("HTTP_ACCEPT_LANGUAGE"),
+        # The raw header: cheaper than parsing request.COOKIES for the one cookie td_web reads.
+        cookies=meta.get("HTTP_COOKIE"),
+        client_addr=meta.get("REMOTE_ADDR"),
+        gpc=meta.get("HTTP_SEC_GPC"),
+    )
+
+
+def route_template(request: HttpRequest) -> str | None:
+    """Django's route for the matched URL pattern, prefixes of ``include()`` joined in
+    (``path()`` converters and ``re_path()`` regexes as written; the core normalises both).
+    None when nothing matched (a 404 from the resolver)."""
+    match = request.resolver_match
+    if match is None:
+        return None
+    route = match.route or "/"  # path("", ...) at the root
+    urlconf = getattr(request, "urlconf", None) or settings.ROOT_URLCONF
+    if is_language_prefix_patterns_used(urlconf)[0]:
+        route = _without_language(route)
+    return route
+
+
+def _without_language(route: str) -> str:
+    first, slash, rest = route.partition("/")
+    if slash and first in _language_codes():
+        return f"{LANGUAGE_PLACEHOLDER}/{rest}"
+    return route
+
+
+_languages_seen: tuple[object, str, frozenset[str]] = ((), "", frozenset())
+
+
+def _language_codes() -> frozenset[str]:
+    """The language codes a LocalePrefixPattern can put first: one of LANGUAGES under
+    LocaleMiddleware, LANGUAGE_CODE without it. Rebuilt only when those settings change."""
+    global _languages_seen
+    languages, code = settings.LANGUAGES, settings.LANGUAGE_CODE
+    seen_languages, seen_code, codes = _languages_seen
+    if languages is not seen_languages or code != seen_code:
+        codes = frozenset([*(item[0] for item in languages), code])
+        _languages_seen = (languages, code, codes)
+    return codes

@@ -1,0 +1,119 @@
+"""The process's one :class:`WebTelemetry` for Django: built from the settings on first use,
+dropped and rebuilt when ``override_settings`` (or anything else sending ``setting_changed``)
+changes a setting it was built from.
+
+Every middleware instance shares it: Django builds one middleware chain per handler (the test
+client builds one per client), and each chain must not start a sender thread of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.core.signals import setting_changed
+
+from .._config import ConfigurationError
+from .._log import logger
+from .._web import WebTelemetry
+from . import conf
+
+#: How long a replaced client may take to deliver what it still holds (a settings change in a
+#: test should not stall it for the full shutdown timeout).
+REPLACED_CLIENT_TIMEOUT = 1.0
+
+
+class _State:
+    """What was built from the current settings; replaced whole, never mutated after build."""
+
+    __slots__ = ("active", "error", "owns_client", "ready", "web")
+
+    def __init__(self) -> None:
+        self.ready = False
+        #: The built telemetry, also when its client is disabled.
+        self.web: WebTelemetry | None = None
+        #: ``web`` when requests should be tracked; None means pass them through untouched.
+        self.active: WebTelemetry | None = None
+        self.error: ConfigurationError | None = None
+        #: False when the client came from ``TELEMETRYDECK["CLIENT"]``: not ours to close.
+        self.owns_client = False
+
+
+_lock = threading.Lock()
+_state = _State()
+
+
+def active_web() -> WebTelemetry | None:
+    """The telemetry requests go through, or None (disabled or misconfigured). Hot path."""
+    state = _state
+    if state.ready:
+        return state.active
+    return _build().active
+
+
+def get_web_telemetry() -> WebTelemetry:
+    """The :class:`WebTelemetry` built from ``settings.TELEMETRYDECK``.
+
+    Raises :class:`td_web.ConfigurationError` when the settings are invalid (the middleware
+    instead logs that once and lets requests through untracked). Its ``client`` sends signals
+    from code outside a request, such as management commands and task workers.
+    """
+    state = _state if _state.ready else _build()
+    if state.error is not None:
+        raise state.error
+    assert state.web is not None
+    return state.web
+
+
+def _build() -> _State:
+    global _state
+    with _lock:
+        if _state.ready:
+            return _state
+        state = _State()
+        try:
+            options = conf.options()
+            state.owns_client = options.get("client") is None
+            state.web = WebTelemetry.from_options(
+                options,
+                fallbacks=conf.fallbacks(),
+                excluded_prefixes=conf.excluded_prefixes(),
+                source=conf.SOURCE,
+            )
+        except ConfigurationError as exc:
+            state.error = exc
+            logger.error(
+                "td_web: the TelemetryDeck settings are invalid, so requests are not tracked "
+                "(run `manage.py check` for details): %s",
+                exc,
+            )
+        except Exception as exc:
+            state.error = ConfigurationError(f"building td_web from {conf.SOURCE} failed: {exc}")
+            logger.exception(
+                "td_web: building the TelemetryDeck client failed; requests are not tracked"
+            )
+        if state.web is not None and state.web.client.enabled:
+            state.active = state.web
+        state.ready = True
+        _state = state
+        return state
+
+
+def reset() -> None:
+    """Forget what was built; the next request builds anew. A client we built is closed."""
+    global _state
+    with _lock:
+        old, _state = _state, _State()
+    if old.web is not None and old.owns_client:
+        try:
+            old.web.client.close(REPLACED_CLIENT_TIMEOUT)
+        except Exception:
+            logger.exception("td_web: closing the replaced TelemetryDeck client failed")
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in conf.WATCHED_SETTINGS:
+        reset()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="td_web.django.runtime")
