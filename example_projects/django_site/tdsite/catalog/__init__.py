@@ -1,0 +1,1 @@
+"""The catalog: an app of its own, included under ``/catalog/``."""

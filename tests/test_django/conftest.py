@@ -1,0 +1,68 @@
+"""Django is configured once for this directory's tests: a temporary SQLite database, the test
+site in ``td_django_testsite`` and td_web's middleware first in ``MIDDLEWARE``."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import django
+import pytest
+from django.conf import settings
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from td_django_helpers import BASE_SETTINGS
+
+_database_dir = tempfile.mkdtemp(prefix="td_web_django_tests_")
+
+if not settings.configured:
+    settings.configure(
+        **BASE_SETTINGS,
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(Path(_database_dir) / "db.sqlite3"),
+            }
+        },
+    )
+    django.setup()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database() -> Iterator[None]:
+    from django.core.management import call_command
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    yield
+    shutil.rmtree(_database_dir, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No TELEMETRYDECK_* variable of the developer's leaks in; each test builds anew."""
+    import os
+
+    from td_web.django import runtime
+
+    for name in list(os.environ):
+        if name.startswith("TELEMETRYDECK_"):
+            monkeypatch.delenv(name)
+    runtime.reset()
+    yield
+    runtime.reset()
+
+
+@pytest.fixture
+def alice() -> Any:
+    from django.contrib.auth.models import User
+
+    user, created = User.objects.get_or_create(username="alice")
+    if created:
+        user.set_password("wonderland")
+        user.save()
+    return user
