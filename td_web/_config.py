@@ -22,6 +22,7 @@ ENVIRONMENT_VARIABLES = {
     "test_mode": "TELEMETRYDECK_TEST_MODE",
     "enabled": "TELEMETRYDECK_ENABLED",
     "app_version": "TELEMETRYDECK_APP_VERSION",
+    "spool_path": "TELEMETRYDECK_SPOOL_PATH",
 }
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -61,6 +62,10 @@ class ClientConfig:
     initial_backoff: float = 1.0
     max_backoff: float = 60.0
     shutdown_timeout: float = 5.0
+    #: A SQLite file for signals that outlive an outage longer than the queue can hold, and
+    #: for what is unsent at exit; resent oldest first on the next start. Off by default.
+    spool_path: str | None = None
+    spool_max_signals: int = 100_000
     #: Receives every signal dict as it is queued (``td_web.testing`` uses it).
     on_signal: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False)
 
@@ -128,11 +133,17 @@ def build_config(
 def _coerce(name: str, value: Any, setting: str) -> Any:
     if name in ("test_mode", "enabled", "strict", "sync"):
         return parse_bool(value, setting)
-    if name in ("app_id", "salt", "endpoint", "namespace", "app_version"):
+    if name in ("app_id", "salt", "endpoint", "namespace", "app_version", "spool_path"):
         if not isinstance(value, str):
             raise ConfigurationError(f"{setting} must be a string, got {type(value).__name__}")
         return value.strip() if name != "salt" else value
-    if name in ("max_queue_size", "max_batch_size", "max_batch_bytes", "max_retries"):
+    if name in (
+        "max_queue_size",
+        "max_batch_size",
+        "max_batch_bytes",
+        "max_retries",
+        "spool_max_signals",
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigurationError(f"{setting} must be a non-negative integer, got {value!r}")
         if name != "max_retries" and value == 0:

@@ -27,6 +27,7 @@ from ._config import ClientConfig
 from ._log import logger, throttled
 from ._policy import Outcome, backoff_delay, classify, parse_retry_after
 from ._signal import Record, Signal, SignalBuilder
+from ._spool import Spool
 from ._version import __version__
 
 USER_AGENT = f"td_web/{__version__} python-httpx/{httpx.__version__}"
@@ -45,6 +46,8 @@ class Stats:
     batches: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     pending: int = 0
+    #: Signals waiting in the on-disk spool (when one is configured).
+    spooled: int = 0
     last_error: str | None = None
 
     @property
@@ -59,6 +62,9 @@ class Sender:
         self._url = config.ingest_url
         self._reset()
         _live_senders.add(self)
+        if config.spool_path and not config.sync:
+            # Signals spooled by an earlier run are sent even if this one never signals.
+            self._start()
 
     @property
     def shutdown_timeout(self) -> float:
@@ -92,6 +98,8 @@ class Sender:
         self._batches = 0
         self._dropped: dict[str, int] = {}
         self._last_error: str | None = None
+        self._spool: Spool | None = None
+        self._spool_rows = 0
 
     def after_fork_in_child(self) -> None:
         # The parent's thread does not exist here and its queue is the parent's to send;
@@ -195,6 +203,7 @@ class Sender:
             batches=self._batches,
             dropped=dict(self._dropped),
             pending=pending + len(self._outbox) + (len(inflight) if inflight else 0),
+            spooled=self._spool_rows,
             last_error=self._last_error,
         )
 
@@ -231,6 +240,9 @@ class Sender:
 
     def _run(self) -> None:
         last_pump = time.monotonic()
+        self._open_spool()
+        if self._spool_rows:
+            self._flush_requested = True
         while True:
             try:
                 timeout = self._wait_time(last_pump)
@@ -288,6 +300,10 @@ class Sender:
             outcome = self._attempt_inflight()
             self._mark_settled()
             if outcome is Outcome.RETRY:
+                if self._spool is not None and (
+                    len(self._queue) >= self._config.max_queue_size // 2
+                ):
+                    self._spill_queue()
                 return
             if self._stopping and time.monotonic() >= self._stop_deadline:
                 return
@@ -296,6 +312,11 @@ class Sender:
         """Expand queued records until one batch is ready (never the whole queue)."""
         target = self._config.max_batch_size
         while len(self._outbox) < target:
+            if self._spool_rows and self._spool is not None:
+                claimed = self._spool.claim(target - len(self._outbox))
+                self._spool_rows = self._spool.count() if claimed else 0
+                self._outbox.extend(claimed)
+                continue
             with self._lock:
                 if not self._queue:
                     return
@@ -449,32 +470,103 @@ class Sender:
         self._attempt = 0
 
     def _mark_settled(self) -> None:
+        # Entries from another run's spool carry sequence number 0 and hold up no flush.
+        candidates = [self._dequeued + 1]
         if self._inflight:
-            lowest_open = self._inflight[0][1]
-        elif self._outbox:
-            lowest_open = self._outbox[0][1]
-        else:
-            lowest_open = self._dequeued + 1
+            candidates.append(next((q for _, q in self._inflight if q), candidates[0]))
+        if self._outbox:
+            candidates.append(next((q for _, q in self._outbox if q), candidates[0]))
+        if self._spool_rows and self._spool is not None:
+            oldest = self._spool.oldest_own_seq()
+            if oldest is not None:
+                candidates.append(oldest)
         with self._settled:
-            self._settled_through = lowest_open - 1
+            self._settled_through = min(candidates) - 1
             self._settled.notify_all()
 
     def _abandon_remaining(self) -> None:
+        """At shutdown: spool what is left when a spool is configured, else count the loss."""
+        records = self._take_queue()
+        left = list(self._inflight or ()) + list(self._outbox)
+        self._outbox.clear()
+        self._inflight = None
+        if self._spool is not None:
+            queued: list[Entry] = []
+            for record, seq in records:
+                queued.extend(self._serialize(self._expand(record), seq))
+            self._write_spool(left, front=True)
+            self._write_spool(queued)
+            if left or queued:
+                logger.warning(
+                    "td_web: %d unsent signals were written to the spool at %s; they are sent "
+                    "when a process with the same spool next runs",
+                    len(left) + len(queued),
+                    self._spool.path,
+                )
+        else:
+            count = len(left) + len(records)
+            if count:
+                self._count_drop("shutdown", count)
+                logger.warning(
+                    "td_web: %d signals were still unsent at shutdown and were dropped "
+                    "(the ingest server did not accept them in time)",
+                    count,
+                )
+        self._mark_settled()
+        if self._spool is not None:
+            self._spool.close()
+
+    def _take_queue(self) -> list[tuple[Record, int]]:
         with self._lock:
             records = list(self._queue)
             self._queue.clear()
+            first = self._dequeued + 1
             self._dequeued += len(records)
-        left = len(self._outbox) + (len(self._inflight) if self._inflight else 0) + len(records)
-        self._outbox.clear()
+        return [(record, first + i) for i, record in enumerate(records)]
+
+    def _spill_queue(self) -> None:
+        """A long outage: move queued signals to disk so the queue can keep accepting.
+
+        What is in flight goes first, so the spool stays oldest first; the backoff state
+        stays, and the next attempt takes the same signals back from the spool.
+        """
+        taken_out = list(self._inflight or ()) + list(self._outbox)
         self._inflight = None
-        if left:
-            self._count_drop("shutdown", left)
-            logger.warning(
-                "td_web: %d signals were still unsent at shutdown and were dropped "
-                "(the ingest server did not accept them in time)",
-                left,
+        self._outbox.clear()
+        self._write_spool(taken_out, front=True)
+        entries: list[Entry] = []
+        for record, seq in self._take_queue():
+            entries.extend(self._serialize(self._expand(record), seq))
+        self._write_spool(entries)
+
+    def _write_spool(self, entries: list[Entry], *, front: bool = False) -> None:
+        if not entries:
+            return
+        assert self._spool is not None
+        try:
+            overflow = self._spool.put(entries, front=front)
+        except Exception:
+            logger.exception(
+                "td_web: writing %d signals to the spool failed; dropped", len(entries)
             )
-        self._mark_settled()
+            self._count_drop("spool_error", len(entries))
+            return
+        if overflow:
+            self._count_drop("spool_full", overflow)
+        self._spool_rows = self._spool.count()
+
+    def _open_spool(self) -> None:
+        path = self._config.spool_path
+        if not path or self._spool is not None:
+            return
+        try:
+            self._spool = Spool(path, self._url, self._config.spool_max_signals)
+            self._spool_rows = self._spool.count()
+        except Exception:
+            logger.exception(
+                "td_web: the spool at %s could not be opened; running without it", path
+            )
+            self._spool = None
 
     def _count_drop(self, reason: str, count: int) -> None:
         self._dropped[reason] = self._dropped.get(reason, 0) + count
