@@ -53,6 +53,5 @@ def user_hash(user: Any) -> str:
 
 
 def telemetry_settings(**overrides: Any) -> dict[str, Any]:
-    """``TELEMETRYDECK`` with some keys replaced (None values drop the key)."""
-    merged = {**TELEMETRYDECK, **overrides}
-    return {key: value for key, value in merged.items() if value is not None}
+    """``TELEMETRYDECK`` with some keys replaced (None means "not given", as in settings)."""
+    return {**TELEMETRYDECK, **overrides}

@@ -31,7 +31,7 @@ def page(request: HttpRequest, **kwargs: object) -> HttpResponse:
     return HttpResponse("<p>page</p>")
 
 
-def item_json(request: HttpRequest, item_id: int) -> JsonResponse:
+def item_json(request: HttpRequest, item_id: int, **kwargs: object) -> JsonResponse:
     return JsonResponse({"id": item_id})
 
 
