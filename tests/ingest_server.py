@@ -29,6 +29,8 @@ class Reply:
     blackhole: bool = False
     #: Read the request, then reset the connection instead of answering.
     reset: bool = False
+    #: Send the status line and half the headers, then reset the connection.
+    reset_mid_response: bool = False
     #: Whether the batch counts as received (a 2xx does; faults do not).
     accept: bool | None = None
 
@@ -36,7 +38,9 @@ class Reply:
     def accepted(self) -> bool:
         if self.accept is not None:
             return self.accept
-        return 200 <= self.status < 300 and not (self.reset or self.blackhole)
+        return 200 <= self.status < 300 and not (
+            self.reset or self.blackhole or self.reset_mid_response
+        )
 
 
 @dataclass
@@ -151,25 +155,24 @@ class IngestServer:
                 raw = self.rfile.read(length)
                 with server._lock:
                     reply = server._script.popleft() if server._script else server.default
+                    server.requests.append(Request(self.path, dict(self.headers), raw, reply))
+                    server._lock.notify_all()
                 if reply.delay:
                     server._stopping.wait(reply.delay)
                 if reply.blackhole:
                     server._stopping.wait()
                     self.close_connection = True
                     return
-                if reply.reset:
+                if reply.reset_mid_response:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: applic")
+                    self.wfile.flush()
+                if reply.reset or reply.reset_mid_response:
                     # SO_LINGER with a zero timeout turns close() into a TCP RST.
                     self.connection.setsockopt(
                         socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
                     )
                     self.close_connection = True
-                    with server._lock:
-                        server.requests.append(Request(self.path, dict(self.headers), raw, reply))
-                        server._lock.notify_all()
                     return
-                with server._lock:
-                    server.requests.append(Request(self.path, dict(self.headers), raw, reply))
-                    server._lock.notify_all()
                 body = reply.body.encode()
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
