@@ -257,19 +257,26 @@ def _json_text(value: object) -> str:
 
 def _jsonable(value: object, depth: int) -> object:
     """A JSON-safe copy of a list element or nested value, strings for anything exotic."""
-    if value is None or isinstance(value, (str, bool, int)):
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
-            return str(value)
+    if value is None or isinstance(value, (str, bool)):
         return value
+    if isinstance(value, int):
+        return value if abs(value) <= 2**53 else _safe_str(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if depth >= MAX_DEPTH:
-        return str(value)
+        return _safe_str(value)
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+        return {_safe_str(k): _jsonable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, Set):
-        return sorted((_jsonable(v, depth + 1) for v in value), key=str)
+        return sorted((_jsonable(v, depth + 1) for v in value), key=_safe_str)
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, depth + 1) for v in value]
-    text = _convert(value, "", Reporter(strict=False))
-    return text
+    return _convert(value, "", Reporter(strict=False))
+
+
+def _safe_str(value: object) -> str:
+    """str() that cannot raise: a huge int or a broken __str__ becomes a placeholder."""
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
