@@ -116,6 +116,7 @@ class IngestEndpoint:
                 namespace=namespace,
                 status=200,
                 signals=verdict.signals,
+                signal_texts=verdict.sources,
                 problems=(),
                 body_bytes=len(body),
                 user_agent=user_agent,

@@ -213,8 +213,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(content)
 
     def log_message(self, format: str, *args: Any) -> None:
-        # One line per request would drown the terminal at benchmark rates.
-        logger.debug("%s %s", self.address_string(), format % args)
+        # Debug level: one line per request would drown the terminal at benchmark rates.
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s", self.address_string(), format % args)
 
 
 class Collector:

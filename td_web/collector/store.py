@@ -29,7 +29,7 @@ Schema (``PRAGMA user_version`` = 1)::
       route        TEXT              -- payload "HTTP.route"
       duration     REAL              -- payload "TelemetryDeck.Signal.durationInSeconds", seconds
       float_value  REAL              -- payload "floatValue"
-      signal_json  TEXT NOT NULL     -- the whole signal as received (re-serialized compactly)
+      signal_json  TEXT NOT NULL     -- the signal's JSON text exactly as it was in the body
 
     violations                   -- one row per broken rule (see validate.RULES)
       id           INTEGER PRIMARY KEY
@@ -113,6 +113,8 @@ CREATE TABLE IF NOT EXISTS violations (
 );
 CREATE INDEX IF NOT EXISTS violations_by_time ON violations(received_at);
 """
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 _SIGNAL_COLUMNS = (
     "id, batch_id, received_at, namespace, app_id, type, client_user, session_id, "
@@ -254,6 +256,7 @@ class SignalStore:
         status: int,
         signals: Sequence[dict[str, Any]],
         problems: Sequence[Problem],
+        signal_texts: Sequence[str] | None = None,
         body_bytes: int,
         user_agent: str | None,
         parsed: Sequence[Any] = (),
@@ -261,10 +264,17 @@ class SignalStore:
     ) -> int:
         """Store one request: its accepted ``signals`` or its ``problems``. Returns the batch id.
 
+        ``signal_texts`` are the signals' JSON as received (encoded here when not given);
+
         ``parsed`` is the body's array (to show each offending signal beside its problem);
         ``body_excerpt`` stands in for it when the body did not parse.
         """
-        signal_rows = [_signal_row(signal, received_at, namespace) for signal in signals]
+        if signal_texts is None:
+            signal_texts = [_ENCODER.encode(signal) for signal in signals]
+        signal_rows = [
+            _signal_row(signal, text, received_at, namespace)
+            for signal, text in zip(signals, signal_texts, strict=True)
+        ]
         violation_rows = [
             _violation_row(problem, received_at, namespace, parsed, body_excerpt)
             for problem in problems
@@ -481,7 +491,9 @@ def _signal_clauses(where: SignalFilter) -> tuple[list[str], list[Any]]:
     return clauses, parameters
 
 
-def _signal_row(signal: dict[str, Any], received_at: str, namespace: str | None) -> tuple[Any, ...]:
+def _signal_row(
+    signal: dict[str, Any], text: str, received_at: str, namespace: str | None
+) -> tuple[Any, ...]:
     """The columns of one validated signal, in insert order after batch_id."""
     payload = signal.get("payload") or {}
     route = payload.get(ROUTE_KEY)
@@ -497,7 +509,7 @@ def _signal_row(signal: dict[str, Any], received_at: str, namespace: str | None)
         None if route is None else str(route),
         _finite_number(payload.get(DURATION_KEY)),
         _finite_number(payload.get(FLOAT_VALUE_KEY)),
-        json.dumps(signal, ensure_ascii=False, separators=(",", ":"), allow_nan=False),
+        text,
     )
 
 

@@ -28,7 +28,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._sanitize import (
@@ -38,6 +38,7 @@ from .._sanitize import (
     MAX_VALUE_LENGTH,
     RESERVED_KEYS,
 )
+from .json_array import STRICT_DECODER, split_array
 
 #: Rule id -> what it means. Ids are stable: tests, the database and the page refer to them.
 RULES: dict[str, str] = {
@@ -116,6 +117,8 @@ class Verdict:
     signals: list[Any]
     problems: list[Problem]
     truncated: bool = False
+    #: Each signal's JSON text as it appeared in the body.
+    sources: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -160,27 +163,32 @@ def validate_body(body: bytes) -> Verdict:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Verdict([], [Problem("body.not_utf8", f"the body is not valid UTF-8 ({exc})")])
-    try:
-        document = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as exc:  # JSONDecodeError, and our NaN/Infinity refusal
-        return Verdict([], [Problem("body.not_json", f"the body is not valid JSON: {exc}")])
-    if not isinstance(document, list):
-        return Verdict(
-            [],
-            [
-                Problem(
-                    "body.not_array",
-                    f"the body is a JSON {_json_type(document)}; send an array of signals",
-                )
-            ],
-        )
-    if not document:
+    split = split_array(text)
+    if split is None:
+        # Not a well-formed array: the ordinary parser says what it is instead.
+        try:
+            document = STRICT_DECODER.decode(text)
+        except ValueError as exc:  # JSONDecodeError, and the NaN/Infinity refusal
+            return Verdict([], [Problem("body.not_json", f"the body is not valid JSON: {exc}")])
+        if not isinstance(document, list):
+            return Verdict(
+                [],
+                [
+                    Problem(
+                        "body.not_array",
+                        f"the body is a JSON {_json_type(document)}; send an array of signals",
+                    )
+                ],
+            )
+        split = document, [_compact(element) for element in document]
+    signals, sources = split
+    if not signals:
         return Verdict([], [Problem("body.empty", "the body is an empty array")])
-    problems = validate_signals(document)
+    problems = validate_signals(signals)
     if _SURROGATE_ESCAPE.search(body):
-        problems.extend(_lone_surrogates(document))
+        problems.extend(_lone_surrogates(signals))
     truncated = len(problems) > MAX_PROBLEMS
-    return Verdict(document, problems[:MAX_PROBLEMS], truncated)
+    return Verdict(signals, problems[:MAX_PROBLEMS], truncated, sources)
 
 
 def validate_signals(signals: Sequence[Any]) -> list[Problem]:
@@ -277,76 +285,87 @@ def _check_signal(signal: dict[str, Any], index: int, problems: list[Problem]) -
 
 def _check_payload(payload: dict[str, Any], index: int, problems: list[Problem]) -> None:
     for key, value in payload.items():
-        field = f"payload.{key}"
-        value_type = type(value)
-        if key == FLOAT_VALUE_KEY:
-            if value_type is not int and value_type is not float:
-                problems.append(
-                    Problem(
-                        "payload.floatValue_type",
-                        f"floatValue must be a JSON number, got a JSON {_json_type(value)} "
-                        f"({_preview(value)})",
-                        index,
-                        field,
-                    )
-                )
-            elif value_type is float and not math.isfinite(value):
-                problems.append(_out_of_range(key, index, field))
-        elif value_type is str:
-            if len(value) > MAX_VALUE_LENGTH:
-                problems.append(
-                    Problem(
-                        "payload.value_too_long",
-                        f"the value of {key!r} is {len(value)} characters; "
-                        f"at most {MAX_VALUE_LENGTH}",
-                        index,
-                        field,
-                    )
-                )
-        elif value_type is dict or value_type is list:
+        # The common case, a short string under an ordinary key, is settled here cheaply.
+        if (
+            type(value) is str
+            and len(value) <= MAX_VALUE_LENGTH
+            and 0 < len(key) <= MAX_KEY_LENGTH
+            and key not in RESERVED_KEYS
+            and key != FLOAT_VALUE_KEY
+        ):
+            continue
+        _check_payload_entry(key, value, index, problems)
+
+
+def _check_payload_entry(key: str, value: Any, index: int, problems: list[Problem]) -> None:
+    field = f"payload.{key}"
+    value_type = type(value)
+    if key == FLOAT_VALUE_KEY:
+        if value_type is not int and value_type is not float:
             problems.append(
                 Problem(
-                    "payload.nested_value",
-                    f"the value of {key!r} is a JSON {_json_type(value)}; payload values "
-                    "must be strings, numbers or booleans",
+                    "payload.floatValue_type",
+                    f"floatValue must be a JSON number, got a JSON {_json_type(value)} "
+                    f"({_preview(value)})",
                     index,
                     field,
                 )
             )
         elif value_type is float and not math.isfinite(value):
             problems.append(_out_of_range(key, index, field))
-        elif value is None:
+    elif value_type is str:
+        if len(value) > MAX_VALUE_LENGTH:
             problems.append(
                 Problem(
-                    "payload.null_value",
-                    f"the value of {key!r} is null; leave the key out instead",
+                    "payload.value_too_long",
+                    f"the value of {key!r} is {len(value)} characters; at most {MAX_VALUE_LENGTH}",
                     index,
                     field,
                 )
             )
-        if key in RESERVED_KEYS:
-            problems.append(
-                Problem(
-                    "payload.reserved_key",
-                    f"payload key {key!r} is reserved for the ingest server (send '_{key}')",
-                    index,
-                    field,
-                )
+    elif value_type is dict or value_type is list:
+        problems.append(
+            Problem(
+                "payload.nested_value",
+                f"the value of {key!r} is a JSON {_json_type(value)}; payload values "
+                "must be strings, numbers or booleans",
+                index,
+                field,
             )
-        elif not key:
-            problems.append(
-                Problem("payload.empty_key", "a payload key is the empty string", index, field)
+        )
+    elif value_type is float and not math.isfinite(value):
+        problems.append(_out_of_range(key, index, field))
+    elif value is None:
+        problems.append(
+            Problem(
+                "payload.null_value",
+                f"the value of {key!r} is null; leave the key out instead",
+                index,
+                field,
             )
-        elif len(key) > MAX_KEY_LENGTH:
-            problems.append(
-                Problem(
-                    "payload.key_too_long",
-                    f"payload key {key[:40]!r}... is {len(key)} characters; "
-                    f"at most {MAX_KEY_LENGTH}",
-                    index,
-                    "payload",
-                )
+        )
+    if key in RESERVED_KEYS:
+        problems.append(
+            Problem(
+                "payload.reserved_key",
+                f"payload key {key!r} is reserved for the ingest server (send '_{key}')",
+                index,
+                field,
             )
+        )
+    elif not key:
+        problems.append(
+            Problem("payload.empty_key", "a payload key is the empty string", index, field)
+        )
+    elif len(key) > MAX_KEY_LENGTH:
+        problems.append(
+            Problem(
+                "payload.key_too_long",
+                f"payload key {key[:40]!r}... is {len(key)} characters; at most {MAX_KEY_LENGTH}",
+                index,
+                "payload",
+            )
+        )
 
 
 def _lone_surrogates(signals: Sequence[Any]) -> list[Problem]:
@@ -384,8 +403,8 @@ def _field_type(name: str, value: object, index: int) -> Problem:
     )
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _json_type(value: object) -> str:
