@@ -65,6 +65,16 @@ def get_web_telemetry() -> WebTelemetry:
     return state.web
 
 
+def flush(timeout: float | None = None) -> bool:
+    """Deliver what the current client holds (within its ``shutdown_timeout`` by default).
+    True when everything was delivered or nothing was built yet."""
+    web = _state.web
+    if web is None:
+        return True
+    client = web.client
+    return client.flush(client.config.shutdown_timeout if timeout is None else timeout)
+
+
 def _build() -> _State:
     global _state
     with _lock:

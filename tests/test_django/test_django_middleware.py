@@ -90,7 +90,7 @@ def test_middleware_marks_itself_async_only_for_an_async_chain() -> None:
     assert not iscoroutinefunction(TelemetryDeckMiddleware(sync_view))
 
 
-async def test_asgi_requests_start_on_the_event_loop_thread() -> None:
+async def test_asgi_requests_start_on_the_event_loop_thread(td_signals: CapturedSignals) -> None:
     """Django adapts a sync-only middleware by running it in a worker thread; ours must not be.
 
     The EXCLUDE callable runs inside the middleware's request start, so it sees its thread."""

@@ -53,7 +53,9 @@ def test_route_templates(td_signals: CapturedSignals, path: str, route: str) -> 
         ("/ninja/shops/tea/orders/12", "/ninja/shops/{shop}/orders/{order_id}"),
     ],
 )
-def test_rest_framework_and_ninja_routes(td_signals: CapturedSignals, path: str, route: str) -> None:
+def test_rest_framework_and_ninja_routes(
+    td_signals: CapturedSignals, path: str, route: str
+) -> None:
     response = Client().get(path)
 
     assert response.status_code == 200
@@ -63,7 +65,9 @@ def test_rest_framework_and_ninja_routes(td_signals: CapturedSignals, path: str,
 def test_rest_framework_request_has_telemetry(td_signals: CapturedSignals) -> None:
     Client().get("/drf/widgets/5/")
 
-    assert td_signals.one("Widget.viewed")["sessionID"] == td_signals.one("HTTP.request")["sessionID"]
+    assert (
+        td_signals.one("Widget.viewed")["sessionID"] == td_signals.one("HTTP.request")["sessionID"]
+    )
 
 
 async def test_async_view_route(td_signals: CapturedSignals) -> None:

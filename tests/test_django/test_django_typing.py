@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-VIEWS = '''
+VIEWS = """
 from django.http import HttpResponse
 from td_web.django import TelemetryHttpRequest
 
@@ -22,7 +22,7 @@ def checkout(request: TelemetryHttpRequest) -> HttpResponse:
 def misuse(request: TelemetryHttpRequest) -> None:
     request.telemetry.signal(42)
     request.telemetry.no_such_method()
-'''
+"""
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -75,13 +75,17 @@ def test_login_during_the_request_attributes_it_to_the_user(
 
 
 def test_explicit_client_user_wins(td_signals: CapturedSignals, alice: Any) -> None:
-    with override_settings(TELEMETRYDECK=telemetry_settings(CLIENT_USER=lambda request: "tenant-7")):
+    with override_settings(
+        TELEMETRYDECK=telemetry_settings(CLIENT_USER=lambda request: "tenant-7")
+    ):
         _logged_in(alice).get("/plain/")
 
     assert td_signals.one("pageView")["clientUser"] == hash_client_user("tenant-7", SALT)
 
 
-async def test_async_view_with_auser_sends_the_user(td_signals: CapturedSignals, alice: Any) -> None:
+async def test_async_view_with_auser_sends_the_user(
+    td_signals: CapturedSignals, alice: Any
+) -> None:
     client = AsyncClient()
     await sync_to_async(client.force_login)(alice)
 

@@ -14,11 +14,13 @@ class TdSiteConfig(AppConfig):
     verbose_name = "td_web example site"
 
     def ready(self) -> None:
-        post_migrate.connect(ensure_demo_user, sender=self)
+        post_migrate.connect(ensure_demo_user, dispatch_uid="tdsite.ensure_demo_user")
 
 
-def ensure_demo_user(**kwargs: Any) -> None:
+def ensure_demo_user(app_config: AppConfig, **kwargs: Any) -> None:
     """``manage.py migrate`` leaves a user to log in with: demo / demo-password."""
+    if app_config.label != "auth":  # post_migrate is sent per app with models; tdsite has none
+        return
     from django.contrib.auth import get_user_model
 
     user_model = get_user_model()
