@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .store import SignalStore, utc_timestamp
@@ -31,6 +31,7 @@ BODY_EXCERPT_BYTES = 2000
 
 INGEST_PATH = "/v2/"
 _NAMESPACE_PATH = re.compile(r"/v2/namespace/([^/]*)/")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,6 @@ class Answer:
     body: dict[str, Any]
     #: The body was not read (too large, unknown length): the connection cannot be reused.
     close_connection: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def parse_ingest_path(path: str) -> str | None:
@@ -66,125 +66,99 @@ class IngestEndpoint:
         """Answer one POST. ``headers(name)`` looks a header up; ``read_body(n)`` reads the
         body, and is not called when the body must not be read."""
         user_agent = headers("User-Agent")
-        request_problem: Problem | None = None
-        route = parse_ingest_path(path)
-        namespace = route or None
-        if route is None:
-            request_problem = Problem(
-                "request.unknown_route",
-                f"no ingest route at {path!r}; POST signals to /v2/ or /v2/namespace/{{ns}}/ "
-                "(the trailing slash is part of the path)",
-            )
-        if request_problem is None and namespace is not None:
-            request_problem = namespace_problem(namespace)
-            if request_problem is not None:
-                namespace = None  # not worth storing as a namespace
-
+        namespace, problem = _route(path)
         length = _content_length(headers("Content-Length"))
         if length is None or length > self.max_body_bytes:
-            if length is None:
-                problem = Problem(
-                    "body.length_required",
-                    "send the body with a Content-Length header (chunked bodies are refused)",
-                )
-            else:
-                problem = Problem(
-                    "body.too_large",
-                    f"the body is {length} bytes; the collector accepts at most "
-                    f"{self.max_body_bytes}",
-                )
-            return self._reject(
-                request_problem or problem,
-                namespace,
-                body=b"",
-                body_bytes=length or 0,
-                user_agent=user_agent,
-                close_connection=True,
-            )
+            # Answer without reading the body; the connection is closed after the answer.
+            problem = problem or self._length_problem(length)
+            verdict = Verdict([], [problem])
+            return self._reject(verdict, namespace, b"", length or 0, user_agent, close=True)
 
         body = read_body(length)
-        if request_problem is None:
-            request_problem = content_type_problem(headers("Content-Type"))
-        if request_problem is not None:
-            return self._reject(request_problem, namespace, body, len(body), user_agent)
+        problem = problem or content_type_problem(headers("Content-Type"))
+        verdict = Verdict([], [problem]) if problem else validate_body(body)
+        if not verdict.accepted:
+            return self._reject(verdict, namespace, body, len(body), user_agent)
+        self.store.record_batch(
+            received_at=utc_timestamp(),
+            namespace=namespace,
+            status=200,
+            signals=verdict.signals,
+            signal_texts=verdict.sources,
+            problems=(),
+            body_bytes=len(body),
+            user_agent=user_agent,
+        )
+        return Answer(200, {"accepted": len(verdict.signals)})
 
-        verdict = validate_body(body)
-        received_at = utc_timestamp()
-        if verdict.accepted:
-            self.store.record_batch(
-                received_at=received_at,
-                namespace=namespace,
-                status=200,
-                signals=verdict.signals,
-                signal_texts=verdict.sources,
-                problems=(),
-                body_bytes=len(body),
-                user_agent=user_agent,
+    def _length_problem(self, length: int | None) -> Problem:
+        if length is None:
+            return Problem(
+                "body.length_required",
+                "send the body with a Content-Length header (chunked bodies are refused)",
             )
-            return Answer(200, {"accepted": len(verdict.signals)})
-        return self._store_rejection(verdict, namespace, body, user_agent, received_at)
+        return Problem(
+            "body.too_large",
+            f"the body is {length} bytes; the collector accepts at most {self.max_body_bytes}",
+        )
 
     def _reject(
-        self,
-        problem: Problem,
-        namespace: str | None,
-        body: bytes,
-        body_bytes: int,
-        user_agent: str | None,
-        close_connection: bool = False,
-    ) -> Answer:
-        verdict = Verdict([], [problem])
-        answer = self._store_rejection(
-            verdict, namespace, body, user_agent, utc_timestamp(), body_bytes
-        )
-        if close_connection:
-            return Answer(answer.status, answer.body, close_connection=True)
-        return answer
-
-    def _store_rejection(
         self,
         verdict: Verdict,
         namespace: str | None,
         body: bytes,
+        body_bytes: int,
         user_agent: str | None,
-        received_at: str,
-        body_bytes: int | None = None,
+        close: bool = False,
     ) -> Answer:
-        status = verdict.status
+        """Store the problems (nothing of the batch is kept) and say what they were."""
         excerpt = None
-        if not verdict.signals and body:
+        if not verdict.signals and body:  # the body did not parse: keep its start instead
             excerpt = body[:BODY_EXCERPT_BYTES].decode("utf-8", "replace")
+        status = verdict.status
         self.store.record_batch(
-            received_at=received_at,
+            received_at=utc_timestamp(),
             namespace=namespace,
             status=status,
             signals=(),
             problems=verdict.problems,
-            body_bytes=len(body) if body_bytes is None else body_bytes,
+            body_bytes=body_bytes,
             user_agent=user_agent,
             parsed=verdict.signals,
             body_excerpt=excerpt,
         )
-        summary = _summary(verdict)
         logger.warning(
             "td_web.collector: rejected a request (HTTP %d, %s): %s",
             status,
             user_agent or "no User-Agent",
             _rules_in_brief(verdict.problems),
         )
-        return Answer(
-            status,
-            {
-                "error": summary,
-                "accepted": 0,
-                "violations": [problem.to_json() for problem in verdict.problems],
-                "truncated": verdict.truncated,
-            },
+        body_json = {
+            "error": _summary(verdict),
+            "accepted": 0,
+            "violations": [problem.to_json() for problem in verdict.problems],
+            "truncated": verdict.truncated,
+        }
+        return Answer(status, body_json, close_connection=close)
+
+
+def _route(path: str) -> tuple[str | None, Problem | None]:
+    """(namespace or None, the problem with the path or None)."""
+    route = parse_ingest_path(path)
+    if route is None:
+        return None, Problem(
+            "request.unknown_route",
+            f"no ingest route at {path!r}; POST signals to /v2/ or /v2/namespace/{{ns}}/ "
+            "(the trailing slash is part of the path)",
         )
+    if not route:
+        return None, None
+    problem = namespace_problem(route)
+    return (None, problem) if problem else (route, None)
 
 
 def _content_length(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
+    if value is None or not _DIGITS.fullmatch(value.strip()):
         return None
     return int(value)
 

@@ -105,9 +105,20 @@ class _Server(ThreadingHTTPServer):
         self._wake_reader.close()
         self._wake_writer.close()
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Registered here, on the serving thread, so that once serving has stopped every
+        # accepted connection is known to close_connections(), even if its thread has not
+        # started yet.
         with self._connections_changed:
             self._connections.add(request)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: nobody else will forget the connection
+            with self._connections_changed:
+                self._connections.discard(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
