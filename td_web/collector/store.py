@@ -330,11 +330,10 @@ class SignalStore:
     ) -> list[StoredSignal]:
         """Signals with ``id > since_id`` that match; the newest ``limit`` of them when
         ``newest_first``, else the oldest ``limit`` in arrival order."""
-        clauses, parameters = _signal_clauses(where)
-        clauses.append("id > ?")
+        condition, parameters = _where(where)
         parameters.append(since_id)
         sql = (
-            f"SELECT {_SIGNAL_COLUMNS} FROM signals WHERE {' AND '.join(clauses)} "
+            f"SELECT {_SIGNAL_COLUMNS} FROM signals WHERE {condition} AND id > ? "
             f"ORDER BY id {'DESC' if newest_first else 'ASC'}"
         )
         if limit is not None:
@@ -376,98 +375,94 @@ class SignalStore:
         top: int = 10,
         now: float | None = None,
     ) -> dict[str, Any]:
-        """Counts and chart data for the signals that match, over the last ``minutes``
-        (0 means all time). ``per_minute`` always covers the last 1-120 minutes."""
+        """Counts and chart data for the signals that match. Charts and ``*_in_window``
+        cover the last ``minutes`` (0: all time; ``per_minute`` then shows the last hour);
+        ``total_*`` and the batch counts cover all time."""
         now = time.time() if now is None else now
-        since = utc_timestamp(now - minutes * 60) if minutes > 0 else ""
-        clauses, parameters = _signal_clauses(where)
-        clauses.append("received_at >= ?")
-        parameters.append(since)
-        window = " AND ".join(clauses)
-
-        chart_minutes = min(minutes, 120) if minutes > 0 else 60
-        first_minute = int(now // 60) - chart_minutes + 1
-        minute_clauses, minute_parameters = _signal_clauses(where)
-        minute_clauses.append("received_at >= ?")
-        minute_parameters.append(utc_timestamp(first_minute * 60))
-        counted = dict(
-            self._read(
-                "SELECT substr(received_at, 1, 16) AS minute, count(*) FROM signals "
-                f"WHERE {' AND '.join(minute_clauses)} GROUP BY minute",
-                minute_parameters,
-            )
-        )
-        per_minute = []
-        for minute in range(first_minute, first_minute + chart_minutes):
-            label = utc_timestamp(minute * 60)[:16]
-            per_minute.append({"minute": label, "count": counted.get(label, 0)})
-
-        all_clauses, all_parameters = _signal_clauses(where)
-        total = self._read(
-            f"SELECT count(*) FROM signals WHERE {' AND '.join(all_clauses) or '1'}",
-            all_parameters,
-        )[0][0]
-        in_window = self._read(f"SELECT count(*) FROM signals WHERE {window}", parameters)[0][0]
-        top_types = self._read(
-            f"SELECT type, count(*) AS n FROM signals WHERE {window} "
-            "GROUP BY type ORDER BY n DESC, type LIMIT ?",
-            [*parameters, top],
-        )
-        top_routes = self._read(
-            f"SELECT route, count(*) AS n FROM signals WHERE {window} AND route IS NOT NULL "
-            "GROUP BY route ORDER BY n DESC, route LIMIT ?",
-            [*parameters, top],
-        )
-        durations: dict[str, list[float]] = {}
-        for route, duration in self._read(
-            f"SELECT route, duration FROM signals WHERE {window} AND route IS NOT NULL "
-            "AND duration IS NOT NULL ORDER BY id DESC LIMIT ?",
-            [*parameters, MAX_DURATION_ROWS],
-        ):
-            durations.setdefault(route, []).append(duration)
-        # The busiest routes, slowest first.
-        busiest = sorted(durations.items(), key=lambda item: (-len(item[1]), item[0]))[:top]
-        by_median = sorted(
-            ((statistics.median(values), route, len(values)) for route, values in busiest),
-            key=lambda item: (-item[0], item[1]),
-        )
-        medians = [
-            {"route": route, "median_seconds": median, "count": count}
-            for median, route, count in by_median
-        ]
-        violation_since = since
+        since = utc_timestamp(now - minutes * 60) if minutes > 0 else None
+        window = _where(where, since)
         by_rule = self._read(
             "SELECT rule, count(*) AS n FROM violations WHERE received_at >= ? "
             "GROUP BY rule ORDER BY n DESC, rule",
-            [violation_since],
+            [since or ""],
         )
         batches = dict(
-            self._read(
-                "SELECT status < 300, count(*) FROM batches WHERE received_at >= ? "
-                "GROUP BY status < 300",
-                [violation_since],
-            )
+            self._read("SELECT status < 300, count(*) FROM batches GROUP BY status < 300", [])
         )
-        latest = self._read("SELECT max(id) FROM signals", [])[0][0] or 0
-        latest_violation, total_violations = self._read(
+        everything = _where(where)
+        last_signal, total_signals = self._read(
+            f"SELECT coalesce(max(id), 0), count(*) FROM signals WHERE {everything[0]}",
+            everything[1],
+        )[0]
+        last_violation, total_violations = self._read(
             "SELECT coalesce(max(id), 0), count(*) FROM violations", []
         )[0]
         return {
             "minutes": minutes,
-            "total_signals": total,
-            "signals_in_window": in_window,
-            "last_signal_id": latest,
-            "last_violation_id": latest_violation,
+            "total_signals": total_signals,
+            "signals_in_window": self._read(
+                f"SELECT count(*) FROM signals WHERE {window[0]}", window[1]
+            )[0][0],
+            "last_signal_id": last_signal,
+            "last_violation_id": last_violation,
             "total_violations": total_violations,
             "violations_in_window": sum(count for _, count in by_rule),
             "batches_accepted": batches.get(1, 0),
             "batches_rejected": batches.get(0, 0),
-            "per_minute": per_minute,
-            "top_types": [{"type": name, "count": count} for name, count in top_types],
-            "top_routes": [{"route": name, "count": count} for name, count in top_routes],
-            "median_duration_by_route": medians,
+            "per_minute": self._per_minute(where, now, min(minutes, 120) if minutes > 0 else 60),
+            "top_types": [
+                {"type": name, "count": count} for name, count in self._top("type", window, top)
+            ],
+            "top_routes": [
+                {"route": name, "count": count} for name, count in self._top("route", window, top)
+            ],
+            "median_duration_by_route": self._median_durations(window, top),
             "violations_by_rule": [{"rule": name, "count": count} for name, count in by_rule],
         }
+
+    def _per_minute(self, where: SignalFilter, now: float, minutes: int) -> list[dict[str, Any]]:
+        """Signal counts for each of the last ``minutes`` minutes, empty minutes included."""
+        first_minute = int(now // 60) - minutes + 1
+        sql, parameters = _where(where, utc_timestamp(first_minute * 60))
+        counted = dict(
+            self._read(
+                "SELECT substr(received_at, 1, 16) AS minute, count(*) FROM signals "
+                f"WHERE {sql} GROUP BY minute",
+                parameters,
+            )
+        )
+        labels = (
+            utc_timestamp(minute * 60)[:16] for minute in range(first_minute, int(now // 60) + 1)
+        )
+        return [{"minute": label, "count": counted.get(label, 0)} for label in labels]
+
+    def _top(self, column: str, window: tuple[str, list[Any]], top: int) -> list[Any]:
+        sql, parameters = window
+        return self._read(
+            f"SELECT {column}, count(*) AS n FROM signals WHERE {sql} AND {column} IS NOT NULL "
+            f"GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?",
+            [*parameters, top],
+        )
+
+    def _median_durations(self, window: tuple[str, list[Any]], top: int) -> list[dict[str, Any]]:
+        """The median duration of the ``top`` busiest routes, slowest first."""
+        sql, parameters = window
+        durations: dict[str, list[float]] = {}
+        for route, duration in self._read(
+            f"SELECT route, duration FROM signals WHERE {sql} AND route IS NOT NULL "
+            "AND duration IS NOT NULL ORDER BY id DESC LIMIT ?",
+            [*parameters, MAX_DURATION_ROWS],
+        ):
+            durations.setdefault(route, []).append(duration)
+        busiest = sorted(durations.items(), key=lambda item: (-len(item[1]), item[0]))[:top]
+        slowest_first = sorted(
+            ((statistics.median(values), route, len(values)) for route, values in busiest),
+            key=lambda item: -item[0],
+        )
+        return [
+            {"route": route, "median_seconds": median, "count": count}
+            for median, route, count in slowest_first
+        ]
 
     def _read(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
         with self._read_lock:
@@ -476,8 +471,10 @@ class SignalStore:
             return self._reader.execute(sql, parameters).fetchall()
 
 
-def _signal_clauses(where: SignalFilter) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
+def _where(where: SignalFilter, since: str | None = None) -> tuple[str, list[Any]]:
+    """A WHERE clause (and its parameters) for the signals a filter wants, received since
+    ``since`` when given."""
+    clauses = ["1"]
     parameters: list[Any] = []
     if where.type is not None:
         clauses.append("type = ?")
@@ -488,7 +485,10 @@ def _signal_clauses(where: SignalFilter) -> tuple[list[str], list[Any]]:
     if where.test_mode is not None:
         # A signal without isTestMode counts as production, as TelemetryDeck defaults it.
         clauses.append("is_test_mode = 1" if where.test_mode else "coalesce(is_test_mode, 0) = 0")
-    return clauses, parameters
+    if since is not None:
+        clauses.append("received_at >= ?")
+        parameters.append(since)
+    return " AND ".join(clauses), parameters
 
 
 def _signal_row(
