@@ -1,0 +1,97 @@
+"""The Flask extension: ``TelemetryDeck`` with ``init_app`` and ``user_loader``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, current_app
+
+from .._client import TelemetryDeck as Client
+from .._config import ConfigurationError, parse_bool
+from .._web import WebTelemetry
+from .config import config_key, fallbacks, resolve_options
+from .shutdown import exit_cleanly_on_sigterm
+from .state import AppTelemetry
+from .users import UserLoader
+
+#: Where each app keeps its td_web state.
+EXTENSION_KEY = "telemetrydeck"
+
+LoaderT = TypeVar("LoaderT", bound=Callable[[], object])
+
+
+class TelemetryDeck:
+    """TelemetryDeck analytics for Flask apps.
+
+    ::
+
+        td = TelemetryDeck()
+
+        def create_app():
+            app = Flask(__name__)
+            app.config["TELEMETRYDECK_APP_ID"] = "..."
+            td.init_app(app)
+            return app
+
+    Every option is a ``TELEMETRYDECK_<NAME>`` config key (``TELEMETRYDECK_APP_ID``,
+    ``TELEMETRYDECK_SALT``, ...) or a keyword argument here or to :meth:`init_app`, which
+    wins over the config. One extension object serves any number of apps, each with its own
+    configuration and client; it keeps no app of its own.
+    """
+
+    def __init__(self, app: Flask | None = None, **options: Any) -> None:
+        self._options = options
+        self._user_loader: UserLoader | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, **options: Any) -> None:
+        """Set td_web up for ``app`` (call it once per app, typically in the app factory)."""
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "td_web's TelemetryDeck is already registered on this Flask app "
+                f"(app.extensions[{EXTENSION_KEY!r}]); call init_app() once per app"
+            )
+        resolved = resolve_options(app, self._options, options)
+        handle_sigterm = parse_bool(
+            resolved.pop("handle_sigterm", True), config_key("handle_sigterm")
+        )
+        client_user = resolved.pop("client_user", None)
+        if client_user is not None and not callable(client_user):
+            raise ConfigurationError(
+                f"client_user must be a callable, got {type(client_user).__name__}"
+            )
+        web = WebTelemetry.from_options(
+            resolved,
+            fallbacks=fallbacks(app),
+            source="the Flask extension's keyword arguments",
+        )
+        state = AppTelemetry(self, web, client_user)
+        state.install(app)
+        app.extensions[EXTENSION_KEY] = state
+        if handle_sigterm and web.client.enabled:
+            exit_cleanly_on_sigterm()
+
+    def user_loader(self, loader: LoaderT) -> LoaderT:
+        """Decorator: the function returns the signed-in user's identifier (hashed before it
+        is sent) or None; it runs inside the request. Without one, Flask-Login is used."""
+        self._user_loader = loader
+        return loader
+
+    @property
+    def loaded_user_loader(self) -> UserLoader | None:
+        return self._user_loader
+
+    @staticmethod
+    def state_for(app: Flask) -> AppTelemetry:
+        """The td_web state of ``app``; a RuntimeError if init_app was not called for it."""
+        state = app.extensions.get(EXTENSION_KEY)
+        if not isinstance(state, AppTelemetry):
+            raise RuntimeError("td_web's TelemetryDeck was not set up for this app (init_app)")
+        return state
+
+    @property
+    def client(self) -> Client:
+        """The current app's client (``td.client.signal(...)`` outside a request, flush)."""
+        return self.state_for(current_app).client

@@ -1,0 +1,35 @@
+"""The core's neutral request view, read straight from the WSGI environ.
+
+Only plain dict reads: no header parsing, no Werkzeug properties (``request.host`` would also
+run the app's trusted-host check, which can raise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._web import RequestView
+
+
+def request_view(environ: dict[str, Any]) -> RequestView:
+    get = environ.get
+    path = get("SCRIPT_NAME", "") + get("PATH_INFO", "")
+    if not path.isascii():
+        # WSGI hands the path over as latin-1 decoded bytes; the client sent UTF-8.
+        path = path.encode("latin-1", "replace").decode("utf-8", "replace")
+    host = get("HTTP_HOST")
+    if not host:
+        host = f"{get('SERVER_NAME', '')}:{get('SERVER_PORT', '')}".rstrip(":")
+    return RequestView(
+        method=environ["REQUEST_METHOD"],
+        scheme=get("wsgi.url_scheme", "http"),
+        host=host,
+        path=path or "/",
+        query_string=get("QUERY_STRING", ""),
+        user_agent=get("HTTP_USER_AGENT"),
+        referer=get("HTTP_REFERER"),
+        accept_language=get("HTTP_ACCEPT_LANGUAGE"),
+        cookies=get("HTTP_COOKIE"),
+        client_addr=get("REMOTE_ADDR"),
+        gpc=get("HTTP_SEC_GPC"),
+    )

@@ -1,0 +1,97 @@
+"""One Flask app's td_web state (``app.extensions["telemetrydeck"]``) and the hooks that
+connect Flask's request handling to the core's request telemetry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from flask import Flask, current_app, got_request_exception, request
+
+from .._client import TelemetryDeck as Client
+from .._log import logger
+from .._web import Telemetry, WebTelemetry
+from .exchange import EXCHANGE_KEY, Exchange
+from .middleware import TelemetryMiddleware
+from .request_view import request_view
+from .static import static_prefixes
+from .users import ClientUser
+
+if TYPE_CHECKING:
+    from .extension import TelemetryDeck
+
+
+class AppTelemetry:
+    """Per app: the core's request telemetry, the user options, and Flask's hooks."""
+
+    def __init__(
+        self, extension: TelemetryDeck, web: WebTelemetry, client_user: ClientUser | None
+    ) -> None:
+        self.extension = extension
+        self.web = web
+        self.client_user = client_user
+        self.uses_flask_login = False
+        self._prepared = False
+
+    @property
+    def client(self) -> Client:
+        return self.web.client
+
+    def install(self, app: Flask) -> None:
+        # First among the app's before_request functions, so that request.telemetry exists
+        # in every later one (and in after_request functions and error handlers).
+        app.before_request_funcs.setdefault(None, []).insert(0, self.before_request)
+        got_request_exception.connect(record_unhandled_exception)
+        app.wsgi_app = TelemetryMiddleware(app.wsgi_app, self)  # type: ignore[method-assign]
+
+    def _prepare(self, app: Flask, script_name: str) -> None:
+        """Once, at the first request: blueprints and Flask-Login are all set up by then."""
+        for prefix in static_prefixes(app.url_map):
+            self.web.exclusions.add_prefix(prefix)
+            if script_name:
+                self.web.exclusions.add_prefix(script_name + prefix)
+        self.uses_flask_login = getattr(app, "login_manager", None) is not None
+        self._prepared = True
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def before_request(self) -> None:
+        native = cast(Any, request)._get_current_object()
+        try:
+            environ = native.environ
+            if not self._prepared:
+                self._prepare(current_app, environ.get("SCRIPT_NAME", ""))
+            exchange = environ.get(EXCHANGE_KEY)
+            managed = exchange is not None and exchange.app_state is self
+            if not managed:
+                # The middleware was bypassed (a test_request_context, an app calling
+                # Flask.wsgi_app directly): custom signals work, no automatic signal.
+                exchange = environ[EXCHANGE_KEY] = Exchange(self)
+            telemetry = self.web.begin(request_view(environ), native)
+            rule = native.url_rule
+            if rule is not None:
+                script_name = environ.get("SCRIPT_NAME")
+                telemetry.route = script_name + rule.rule if script_name else rule.rule
+            telemetry.set_user_lookup(exchange.user)
+            exchange.telemetry = telemetry
+            exchange.native = native
+            if managed:
+                exchange.token = telemetry.activate()
+        except Exception:
+            logger.exception("td_web: starting the request's telemetry failed")
+            telemetry = Telemetry(None, None, None, None, False, False)
+        native.telemetry = telemetry
+
+
+def record_unhandled_exception(sender: Any, exception: BaseException, **extra: Any) -> None:
+    """Receiver of Flask's ``got_request_exception``: an exception no error handler took.
+
+    Flask's own handling is untouched: it still logs, calls the 500 handler or propagates.
+    """
+    try:
+        exchange: Exchange | None = request.environ.get(EXCHANGE_KEY)
+        if exchange is None or exchange.telemetry is None:
+            return
+        exchange.telemetry.record_exception(exception)
+        exchange.freeze_user()  # the context may end without after_request (propagation)
+    except Exception:
+        logger.exception("td_web: recording an unhandled exception failed")
