@@ -32,8 +32,14 @@ def make_app(td: TelemetryDeck) -> MakeApp:
     """An app factory: ``make_app(**config)`` with td_web initialised (config keys without
     the ``TELEMETRYDECK_`` prefix, lower case, as keyword arguments to init_app)."""
 
-    def factory(*, testing: bool = False, init: bool = True, **options: Any) -> Flask:
-        app = Flask(__name__)
+    def factory(
+        *,
+        testing: bool = False,
+        init: bool = True,
+        subdomain_matching: bool = False,
+        **options: Any,
+    ) -> Flask:
+        app = Flask(__name__, subdomain_matching=subdomain_matching)
         app.config["TESTING"] = testing
         app.config["SECRET_KEY"] = "test"
         app.config["TELEMETRYDECK_APP_ID"] = APP_ID
