@@ -1,0 +1,154 @@
+"""``TelemetryDeckMiddleware``: a pure ASGI middleware (no ``BaseHTTPMiddleware``).
+
+The middleware object holds only application-wide things (the options, the client); each
+request's state lives in an :class:`HTTPCall` made for that call. ``lifespan`` and
+``websocket`` scopes go through untouched; the only thing added to ``lifespan`` is a flush
+before the server is told shutdown is complete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+
+from .._client import TelemetryDeck
+from .._config import ConfigurationError
+from .._log import logger
+from .._web import Telemetry, WebTelemetry
+from ._call import HTTPCall
+from ._static import static_prefixes
+from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._view import request_view
+
+_SHUTDOWN_DONE = ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
+
+
+class TelemetryDeckMiddleware:
+    """Sends TelemetryDeck signals for the requests of any ASGI application.
+
+    ::
+
+        app = TelemetryDeckMiddleware(app, app_id="...")          # any ASGI app
+        app.add_middleware(TelemetryDeckMiddleware, app_id="...") # Starlette, FastAPI
+
+    Options are keyword arguments named like every td_web option (``app_id``, ``salt``,
+    ``flush_interval``, ``exclude_paths``, ``client_user``, ..., or ``client=`` an existing
+    :class:`td_web.TelemetryDeck`); what is not given comes from the ``TELEMETRYDECK_*``
+    environment variables. ``test_mode`` defaults to the wrapped Starlette app's ``debug``.
+
+    Inside a request the helper is ``request.state.telemetry``, ``td_web.current()``, or the
+    FastAPI dependency ``td_web.asgi.TelemetryDep``. The ``exclude`` and ``client_user``
+    callables receive a ``starlette.requests.Request``.
+    """
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self.app = app
+        debug = getattr(app, "debug", None)
+        self.web = WebTelemetry.from_options(
+            options,
+            fallbacks={"test_mode": debug} if isinstance(debug, bool) else None,
+            source="TelemetryDeckMiddleware keyword arguments",
+        )
+        self._wants_request = (
+            self.web.settings.exclude is not None or self.web.settings.client_user is not None
+        )
+        if self._wants_request and not _starlette_installed():
+            raise ConfigurationError(
+                "the exclude and client_user callables receive a starlette Request; "
+                "install starlette (td_web[asgi]) to use them"
+            )
+        # Application-wide, set once: whether the app's StaticFiles mounts were looked up.
+        self._static_checked = False
+
+    @property
+    def client(self) -> TelemetryDeck:
+        """The :class:`td_web.TelemetryDeck` this middleware sends through."""
+        return self.web.client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = self._begin(scope, receive, send)
+        if call is None:
+            await self.app(scope, receive, send)
+            return
+        token = call.telemetry.activate()
+        try:
+            await self.app(scope, call.receive, call.send)
+        except Exception as exc:
+            if not call.disconnected:  # a vanished client is not the application's error
+                call.telemetry.record_exception(exc)
+            raise
+        finally:
+            call.finish()
+            Telemetry.deactivate(token)
+
+    def _begin(self, scope: Scope, receive: Receive, send: Send) -> HTTPCall | None:
+        try:
+            if not self._static_checked:
+                self._exclude_static_mounts(scope)
+            native = _starlette_request(scope, receive) if self._wants_request else None
+            telemetry = self.web.begin(request_view(scope), native)
+            call = HTTPCall(telemetry, scope, receive, send)
+            state = scope.get("state")
+            if state is None:
+                # Servers without lifespan state give none; Starlette's request.state reads it.
+                scope["state"] = {"telemetry": telemetry}
+            else:  # the server's per-request copy of the lifespan state: add, keep the rest
+                state["telemetry"] = telemetry
+            telemetry.set_user_lookup(call.user)
+            return call
+        except Exception:
+            logger.exception("td_web: starting the request failed; it is served untracked")
+            return None
+
+    def _exclude_static_mounts(self, scope: Scope) -> None:
+        self._static_checked = True
+        # Inside Starlette (add_middleware) the app is in the scope; wrapping it, it is ours.
+        app = scope.get("app") or self.app
+        for prefix in static_prefixes(app, scope.get("root_path") or ""):
+            self.web.exclusions.add_prefix(prefix)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_after_flush(message: Message) -> None:
+            if message.get("type") in _SHUTDOWN_DONE:
+                # Deliver what is queued before the server exits; the flush waits on a
+                # thread so the event loop (and other apps on it) keep running.
+                await anyio.to_thread.run_sync(self._flush)
+            await send(message)
+
+        await self.app(scope, receive, send_after_flush)
+
+    def _flush(self) -> None:
+        client = self.web.client
+        try:
+            if not client.flush(client.config.shutdown_timeout):
+                logger.warning(
+                    "td_web: not every signal was delivered within shutdown_timeout (%ss)",
+                    client.config.shutdown_timeout,
+                )
+        except Exception:
+            logger.exception("td_web: flushing at lifespan shutdown failed")
+
+
+def _starlette_installed() -> bool:
+    try:
+        import starlette.requests  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _starlette_request(scope: Scope, receive: Receive) -> Any:
+    """What the ``exclude`` and ``client_user`` callables receive."""
+    from starlette.requests import Request
+
+    return Request(scope, receive)
