@@ -19,7 +19,17 @@ from .._web.settings import ALL_OPTION_NAMES
 #: The one Django setting td_web reads its options from.
 SETTING = "TELEMETRYDECK"
 #: Django settings whose change invalidates the built telemetry.
-WATCHED_SETTINGS = frozenset({SETTING, "DEBUG", "STATIC_URL", "MEDIA_URL"})
+WATCHED_SETTINGS = frozenset(
+    {
+        SETTING,
+        "DEBUG",
+        "STATIC_URL",
+        "MEDIA_URL",
+        "ROOT_URLCONF",
+        "SECURE_PROXY_SSL_HEADER",
+        "USE_X_FORWARDED_HOST",
+    }
+)
 #: ``TELEMETRYDECK`` keys: the option names, upper-cased.
 KNOWN_KEYS = frozenset(name.upper() for name in ALL_OPTION_NAMES)
 SOURCE = "settings.TELEMETRYDECK"
@@ -60,6 +70,16 @@ def options() -> dict[str, Any]:
 def fallbacks() -> dict[str, Any]:
     """Values used where neither ``TELEMETRYDECK`` nor the environment sets one."""
     return {"test_mode": bool(settings.DEBUG)}
+
+
+def request_settings() -> tuple[bool, bool, str]:
+    """Whether ``SECURE_PROXY_SSL_HEADER`` and ``USE_X_FORWARDED_HOST`` are set, and
+    ``ROOT_URLCONF``: the settings that reading a request depends on."""
+    return (
+        bool(getattr(settings, "SECURE_PROXY_SSL_HEADER", None)),
+        bool(getattr(settings, "USE_X_FORWARDED_HOST", False)),
+        str(settings.ROOT_URLCONF),
+    )
 
 
 def excluded_prefixes() -> list[str]:

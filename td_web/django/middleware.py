@@ -13,7 +13,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 
 from .._log import logger
-from .._web import Telemetry, WebTelemetry
+from .._web import Telemetry
 from . import runtime
 from .cookies import add_session_cookie
 from .request_view import request_view, route_template
@@ -25,10 +25,6 @@ AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
 #: Exceptions Django answers with a 4xx response of its own: not errors of the application.
 CLIENT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
-
-#: ``request.telemetry`` when requests are not tracked (disabled, misconfigured, or failed to
-#: start): views can call it unconditionally, and it sends nothing.
-UNTRACKED = Telemetry(None, None, None, None, False, False)
 
 
 class TelemetryDeckMiddleware:
@@ -52,70 +48,71 @@ class TelemetryDeckMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         get_response: GetResponse = self.get_response  # type: ignore[assignment]
-        telemetry = _start(request)
-        if telemetry is UNTRACKED:
+        state = runtime.current()
+        telemetry = _start(state, request)
+        if telemetry is None:
             return get_response(request)
         token = telemetry.activate()
         try:
             response = get_response(request)
         except Exception as exc:  # only with DEBUG_PROPAGATE_EXCEPTIONS: Django converts the rest
-            _fail(request, telemetry, exc)
+            _fail(state, request, telemetry, exc)
             raise
         finally:
             Telemetry.deactivate(token)
-        _complete(request, telemetry, response)
+        _complete(state, request, telemetry, response)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         get_response: AsyncGetResponse = self.get_response  # type: ignore[assignment]
-        telemetry = _start(request)
-        if telemetry is UNTRACKED:
+        state = runtime.current()
+        telemetry = _start(state, request)
+        if telemetry is None:
             return await get_response(request)
         token = telemetry.activate()
         try:
             response = await get_response(request)
         except Exception as exc:
-            _fail(request, telemetry, exc)
+            _fail(state, request, telemetry, exc)
             raise
         finally:
             Telemetry.deactivate(token)
-        _complete(request, telemetry, response)
+        _complete(state, request, telemetry, response)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """A view raised: record it for the error signal; Django's own handling goes on."""
         telemetry = request.__dict__.get("telemetry")
+        # Untracked requests share one helper: it must not keep a request's exception.
         if (
             isinstance(telemetry, Telemetry)
-            and telemetry is not UNTRACKED
+            and telemetry.active
             and not isinstance(exception, CLIENT_ERRORS)
         ):
             telemetry.record_exception(exception)
         return None
 
 
-def _start(request: HttpRequest) -> Telemetry:
-    """Attach ``request.telemetry``; UNTRACKED when this request is not to be tracked."""
-    web = runtime.active_web()
-    if web is None:
-        request.telemetry = UNTRACKED  # type: ignore[attr-defined]
-        return UNTRACKED
-    try:
-        telemetry = _begin(web, request)
-    except Exception:
-        logger.exception("td_web: starting request telemetry failed; the request is not tracked")
-        telemetry = UNTRACKED
-    request.telemetry = telemetry  # type: ignore[attr-defined]
-    return telemetry
+def _start(state: runtime.State, request: HttpRequest) -> Telemetry | None:
+    """Attach ``request.telemetry``; returns it, or None when the request is not tracked."""
+    web = state.active
+    if web is not None:
+        try:
+            view = request_view(request, state.proxy_scheme, state.forwarded_host)
+            telemetry = web.begin(view, request)
+            telemetry.set_user_lookup(partial(loaded_user_id, request))
+        except Exception:
+            logger.exception("td_web: starting request telemetry failed; it is not tracked")
+        else:
+            request.telemetry = telemetry  # type: ignore[attr-defined]
+            return telemetry
+    request.telemetry = state.untracked  # type: ignore[attr-defined]
+    return None
 
 
-def _begin(web: WebTelemetry, request: HttpRequest) -> Telemetry:
-    telemetry = web.begin(request_view(request), request)
-    telemetry.set_user_lookup(partial(loaded_user_id, request))
-    return telemetry
-
-
-def _complete(request: HttpRequest, telemetry: Telemetry, response: HttpResponseBase) -> None:
+def _complete(
+    state: runtime.State, request: HttpRequest, telemetry: Telemetry, response: HttpResponseBase
+) -> None:
     """Add the session cookie and record the request, or arrange for that after a stream."""
     try:
         header = telemetry.set_cookie_header()
@@ -123,7 +120,7 @@ def _complete(request: HttpRequest, telemetry: Telemetry, response: HttpResponse
             add_session_cookie(response, header)
         status = response.status_code
         content_type = response.get("Content-Type")
-        route = route_template(request)
+        route = route_template(request, state.root_urlconf)
         if isinstance(response, StreamingHttpResponse):
             finish_after_body(
                 response, partial(_finish_stream, telemetry, status, content_type, route)
@@ -149,10 +146,10 @@ def _finish_stream(
         logger.exception("td_web: recording a streamed request failed")
 
 
-def _fail(request: HttpRequest, telemetry: Telemetry, exc: Exception) -> None:
+def _fail(state: runtime.State, request: HttpRequest, telemetry: Telemetry, exc: Exception) -> None:
     """The exception escaped Django's handling (``DEBUG_PROPAGATE_EXCEPTIONS``)."""
     try:
         telemetry.record_exception(exc)
-        telemetry.finish(500, None, route_template(request))
+        telemetry.finish(500, None, route_template(request, state.root_urlconf))
     except Exception:
         logger.exception("td_web: recording a failed request failed")

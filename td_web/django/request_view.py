@@ -16,14 +16,24 @@ from .._web import RequestView
 LANGUAGE_PLACEHOLDER = "{language}"
 
 
-def request_view(request: HttpRequest) -> RequestView:
+def request_view(
+    request: HttpRequest, proxy_scheme: bool = True, forwarded_host: bool = True
+) -> RequestView:
+    """``proxy_scheme`` and ``forwarded_host``: whether ``SECURE_PROXY_SSL_HEADER`` and
+    ``USE_X_FORWARDED_HOST`` are set (True, the default, always gives Django's own answer)."""
     meta = request.META
+    # Without a proxy header setting, request.scheme is _get_scheme() (the hook WSGIRequest and
+    # ASGIRequest implement) after a settings read that costs more than the rest of it.
+    scheme = request.scheme if proxy_scheme else request._get_scheme()  # type: ignore[attr-defined]
+    # The raw Host: get_host() raises DisallowedHost for a host outside ALLOWED_HOSTS, which is
+    # Django's to answer (with a 400), not ours to raise. The value is only reported.
+    host = None if forwarded_host else meta.get("HTTP_HOST")
+    if host is None:  # X-Forwarded-Host, or an HTTP/1.0 request: Django's own rules
+        host = request._get_raw_host()  # type: ignore[attr-defined]
     return RequestView(
         method=request.method or "GET",
-        scheme=request.scheme or "http",
-        # The raw Host (honouring USE_X_FORWARDED_HOST): get_host() raises DisallowedHost for
-        # a host outside ALLOWED_HOSTS, which is Django's to answer (a 400), not ours to raise.
-        host=request._get_raw_host(),  # type: ignore[attr-defined]
+        scheme=scheme or "http",
+        host=host,
         # Includes SCRIPT_NAME (FORCE_SCRIPT_NAME), unlike path_info.
         path=request.path,
         query_string=meta.get("QUERY_STRING", ""),
@@ -37,15 +47,15 @@ def request_view(request: HttpRequest) -> RequestView:
     )
 
 
-def route_template(request: HttpRequest) -> str | None:
+def route_template(request: HttpRequest, root_urlconf: str | None = None) -> str | None:
     """Django's route for the matched URL pattern, prefixes of ``include()`` joined in
     (``path()`` converters and ``re_path()`` regexes as written; the core normalises both).
-    None when nothing matched (a 404 from the resolver)."""
+    None when nothing matched (a 404 from the resolver). ``root_urlconf``: ``ROOT_URLCONF``."""
     match = request.resolver_match
     if match is None:
         return None
     route = match.route or "/"  # path("", ...) at the root
-    urlconf = getattr(request, "urlconf", None) or settings.ROOT_URLCONF
+    urlconf = getattr(request, "urlconf", None) or root_urlconf or settings.ROOT_URLCONF
     if is_language_prefix_patterns_used(urlconf)[0]:
         route = _without_language(route)
     return route

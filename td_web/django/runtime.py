@@ -15,18 +15,32 @@ from django.core.signals import setting_changed
 
 from .._config import ConfigurationError
 from .._log import logger
-from .._web import WebTelemetry
+from .._web import Telemetry, WebTelemetry
 from . import conf
 
 #: How long a replaced client may take to deliver what it still holds (a settings change in a
 #: test should not stall it for the full shutdown timeout).
 REPLACED_CLIENT_TIMEOUT = 1.0
 
+#: ``request.telemetry`` when the settings are invalid: sends nothing, and says so (throttled)
+#: when a view calls ``signal()`` on it.
+MISCONFIGURED = Telemetry(None, None, None, None, False, False)
 
-class _State:
+
+class State:
     """What was built from the current settings; replaced whole, never mutated after build."""
 
-    __slots__ = ("active", "error", "owns_client", "ready", "web")
+    __slots__ = (
+        "active",
+        "error",
+        "forwarded_host",
+        "owns_client",
+        "proxy_scheme",
+        "ready",
+        "root_urlconf",
+        "untracked",
+        "web",
+    )
 
     def __init__(self) -> None:
         self.ready = False
@@ -35,20 +49,25 @@ class _State:
         #: ``web`` when requests should be tracked; None means pass them through untouched.
         self.active: WebTelemetry | None = None
         self.error: ConfigurationError | None = None
+        #: ``request.telemetry`` when ``active`` is None: views can call it unconditionally.
+        self.untracked = MISCONFIGURED
         #: False when the client came from ``TELEMETRYDECK["CLIENT"]``: not ours to close.
         self.owns_client = False
+        #: Django settings read on every request, read once here instead (each read of
+        #: ``django.conf.settings`` costs about half a microsecond).
+        self.proxy_scheme = False
+        self.forwarded_host = False
+        self.root_urlconf = ""
 
 
 _lock = threading.Lock()
-_state = _State()
+_state = State()
 
 
-def active_web() -> WebTelemetry | None:
-    """The telemetry requests go through, or None (disabled or misconfigured). Hot path."""
+def current() -> State:
+    """What requests go through now; built on first use. Hot path."""
     state = _state
-    if state.ready:
-        return state.active
-    return _build().active
+    return state if state.ready else _build()
 
 
 def get_web_telemetry() -> WebTelemetry:
@@ -75,13 +94,14 @@ def flush(timeout: float | None = None) -> bool:
     return client.flush(client.config.shutdown_timeout if timeout is None else timeout)
 
 
-def _build() -> _State:
+def _build() -> State:
     global _state
     with _lock:
         if _state.ready:
             return _state
-        state = _State()
+        state = State()
         try:
+            state.proxy_scheme, state.forwarded_host, state.root_urlconf = conf.request_settings()
             options = conf.options()
             state.owns_client = options.get("client") is None
             state.web = WebTelemetry.from_options(
@@ -102,8 +122,13 @@ def _build() -> _State:
             logger.exception(
                 "td_web: building the TelemetryDeck client failed; requests are not tracked"
             )
-        if state.web is not None and state.web.client.enabled:
-            state.active = state.web
+        if state.web is not None:
+            if state.web.client.enabled:
+                state.active = state.web
+            else:
+                # Disabled on purpose: a helper bound to the disabled client drops signals
+                # without the "outside a request" warning the misconfigured one gives.
+                state.untracked = Telemetry(state.web, None, None, None, False, False)
         state.ready = True
         _state = state
         return state
@@ -113,7 +138,7 @@ def reset() -> None:
     """Forget what was built; the next request builds anew. A client we built is closed."""
     global _state
     with _lock:
-        old, _state = _state, _State()
+        old, _state = _state, State()
     if old.web is not None and old.owns_client:
         try:
             old.web.client.close(REPLACED_CLIENT_TIMEOUT)

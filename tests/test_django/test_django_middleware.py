@@ -416,3 +416,36 @@ def test_middleware_position_does_not_matter_for_the_view(td_signals: CapturedSi
 
     assert response.status_code == 200
     assert "Checkout.completed" in td_signals.types()
+
+
+# -- behind a proxy -----------------------------------------------------------------------------
+
+
+@override_settings(
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"), USE_X_FORWARDED_HOST=True
+)
+def test_proxy_settings_give_the_public_scheme_and_host(td_signals: CapturedSignals) -> None:
+    response = Client().get(
+        "/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "example.com"}
+    )
+
+    assert response.cookies["td_session"].output().endswith("; Secure")
+    assert td_signals.one("pageView")["payload"]["url"] == "https://example.com/"
+
+
+def test_without_proxy_settings_forwarded_headers_are_ignored(
+    td_signals: CapturedSignals,
+) -> None:
+    Client().get("/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "example.com"})
+
+    assert td_signals.one("pageView")["payload"]["url"] == "http://testserver/"
+
+
+def test_a_disallowed_host_is_djangos_400_not_our_error(
+    td_signals: CapturedSignals, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = Client().get("/", headers={"Host": "evil.example"})
+
+    assert response.status_code == 400
+    assert td_signals.one("HTTP.request")["payload"]["host"] == "evil.example"
+    assert not [r for r in caplog.records if r.name == "td_web" and r.levelno >= 40]

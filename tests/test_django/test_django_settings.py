@@ -265,4 +265,5 @@ def test_disabled_is_a_no_op(td_signals: CapturedSignals, caplog: pytest.LogCapt
     assert "td_session" not in response.cookies
     assert td_signals.types() == []
     assert not web.client.enabled
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # The view's request.telemetry.signal() was dropped quietly: disabled is not a mistake.
+    assert not [r for r in caplog.records if r.name == "td_web" and r.levelno >= logging.WARNING]
