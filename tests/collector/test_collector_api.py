@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from td_web.collector import RULES, Collector
+from td_web.collector import store as store_module
 
 Signal = Callable[..., dict[str, Any]]
 
@@ -178,6 +179,8 @@ def test_stats(filled: Collector) -> None:
 def test_stats_follow_the_filters(filled: Collector) -> None:
     stats = api(filled, "/api/stats", type="pageView", test_mode="false")
     assert stats["total_signals"] == 2
+    assert stats["signals_in_window"] == 2
+    assert sum(bucket["count"] for bucket in stats["per_minute"]) == 2
     assert stats["top_types"] == [{"type": "pageView", "count": 2}]
     assert stats["median_duration_by_route"] == [{"route": "/", "median_seconds": 0.3, "count": 1}]
 
@@ -213,3 +216,19 @@ def test_page_and_its_files_are_served(collector: Collector) -> None:
 )
 def test_unknown_paths_are_404(collector: Collector, path: str) -> None:
     assert httpx.get(collector.url + path).status_code == 404
+
+
+def test_charts_use_the_latest_signals_when_there_are_many(
+    filled: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "CHART_SAMPLE_ROWS", 2)
+    stats = api(filled, "/api/stats")
+    assert stats["sampled"] is True
+    assert stats["chart_sample_rows"] == 2
+    # The latest two signals are both HTTP.request; the counts still cover everything.
+    assert stats["top_types"] == [{"type": "HTTP.request", "count": 2}]
+    assert stats["top_routes"] == [{"route": "/slow", "count": 1}]
+    assert stats["signals_in_window"] == 6
+    assert sum(bucket["count"] for bucket in stats["per_minute"]) == 6
+    assert api(filled, "/api/stats", type="pageView")["sampled"] is True
+    assert api(filled, "/api/stats", session="s2", type="pageView")["sampled"] is False
