@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
+import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
 from django.test import AsyncClient, Client, RequestFactory, override_settings
@@ -83,6 +85,7 @@ def test_explicit_client_user_wins(td_signals: CapturedSignals, alice: Any) -> N
     assert td_signals.one("pageView")["clientUser"] == hash_client_user("tenant-7", SALT)
 
 
+@pytest.mark.skipif(django.VERSION < (5, 0), reason="request.auser() is new in Django 5.0")
 async def test_async_view_with_auser_sends_the_user(
     td_signals: CapturedSignals, alice: Any
 ) -> None:
@@ -91,6 +94,18 @@ async def test_async_view_with_auser_sends_the_user(
 
     await client.get("/async/auser/")
 
+    assert td_signals.one("pageView")["clientUser"] == user_hash(alice)
+
+
+async def test_async_view_loading_the_user_in_a_thread_sends_it(
+    td_signals: CapturedSignals, alice: Any
+) -> None:
+    client = AsyncClient()
+    await sync_to_async(client.force_login)(alice)
+
+    response = await client.get("/async/user-in-a-thread/")
+
+    assert response.content == b"<p>True</p>"
     assert td_signals.one("pageView")["clientUser"] == user_hash(alice)
 
 

@@ -34,6 +34,7 @@ urlpatterns = [
     path("async/", views.async_home),
     path("async/checkout/", views.async_checkout),
     path("async/auser/", views.async_auser),
+    path("async/user-in-a-thread/", views.async_user_in_a_thread),
     path("async/plain/", views.async_plain),
     path("async/boom/", views.async_boom),
     path("async/stream/", views.async_stream),

@@ -4,6 +4,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import authenticate, login
 from django.core.exceptions import PermissionDenied
 from django.http import (
@@ -127,6 +128,12 @@ async def async_checkout(request: TelemetryHttpRequest) -> HttpResponse:
 async def async_auser(request: TelemetryHttpRequest) -> HttpResponse:
     user = await request.auser()
     return HttpResponse(f"<p>{user.is_authenticated}</p>")
+
+
+async def async_user_in_a_thread(request: HttpRequest) -> HttpResponse:
+    # Before Django 5.0 (no auser()), async views load the user through sync_to_async.
+    authenticated = await sync_to_async(lambda: request.user.is_authenticated)()
+    return HttpResponse(f"<p>{authenticated}</p>")
 
 
 async def async_plain(request: HttpRequest) -> HttpResponse:
