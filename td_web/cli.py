@@ -60,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--host", default=None, help="address to listen on (127.0.0.1)")
     collect.add_argument("--port", type=int, default=None, help="port; 0 picks a free one (8787)")
     collect.add_argument(
-        "--db", default=None, help="SQLite file, kept across restarts (./td_web_collector.db)"
+        "--db",
+        metavar="FILE",
+        default=None,
+        help="SQLite file, kept across restarts (./td_web_collector.db)",
     )
     collect.add_argument(
         "--max-body-bytes", type=int, default=None, help="larger bodies get 413 (5 MB)"
@@ -73,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the last signals a collector received, then each new one.",
     )
     source = tail.add_mutually_exclusive_group()
-    source.add_argument("--url", help="a running collector (default http://127.0.0.1:8787)")
-    source.add_argument("--db", help="read a collector's SQLite file directly")
+    source.add_argument(
+        "--url", metavar="URL", help="a running collector (default http://127.0.0.1:8787)"
+    )
+    source.add_argument("--db", metavar="FILE", help="read a collector's SQLite file directly")
     tail.add_argument("--type", help="only signals of this type")
     tail.add_argument(
         "-n", "--lines", type=int, default=10, help="how many recent signals to show first (10)"
