@@ -13,7 +13,7 @@ from asgiref.sync import iscoroutinefunction
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
-from django.test import AsyncClient, Client, override_settings
+from django.test import AsyncClient, AsyncRequestFactory, Client, RequestFactory, override_settings
 from td_django_helpers import APP_ID, MIDDLEWARE, telemetry_settings
 
 from td_web import Telemetry
@@ -449,3 +449,47 @@ def test_a_disallowed_host_is_djangos_400_not_our_error(
     assert response.status_code == 400
     assert td_signals.one("HTTP.request")["payload"]["host"] == "evil.example"
     assert not [r for r in caplog.records if r.name == "td_web" and r.levelno >= 40]
+
+
+# -- the middleware on its own ----------------------------------------------------------------
+
+
+def test_middleware_with_a_request_factory_request(td_signals: CapturedSignals) -> None:
+    def view(request: HttpRequest) -> HttpResponse:
+        request.telemetry.signal("Factory.used")  # type: ignore[attr-defined]
+        return HttpResponse("<p>ok</p>")
+
+    request = RequestFactory().get("/somewhere/", HTTP_REFERER="https://search.example/?q=tea")
+    response = TelemetryDeckMiddleware(view)(request)
+
+    assert response.status_code == 200
+    assert td_signals.types() == ["Factory.used", "TelemetryDeck.Session.started", "pageView"]
+    page_view = td_signals.one("pageView")["payload"]
+    assert page_view["referer"] == "https://search.example/"
+    assert "HTTP.route" not in page_view  # the view was called without a resolver
+
+
+async def test_middleware_with_an_async_request_factory_request(
+    td_signals: CapturedSignals,
+) -> None:
+    async def view(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("<p>ok</p>")
+
+    middleware = TelemetryDeckMiddleware(view)
+    response = await middleware(AsyncRequestFactory().get("/async-factory/"))
+
+    assert response.status_code == 200
+    assert td_signals.one("pageView")["payload"]["path"] == "/async-factory/"
+
+
+def test_session_from_djangos_own_session_cookie(td_signals: CapturedSignals, alice: Any) -> None:
+    with override_settings(TELEMETRYDECK=telemetry_settings(SESSION_FROM_COOKIE="sessionid")):
+        client = Client()
+        client.force_login(alice)
+        first = client.get("/")
+        client.get("/pages/about/")
+
+    assert "td_session" not in first.cookies
+    page_views = td_signals.of_type("pageView")
+    assert len({s["sessionID"] for s in page_views}) == 1
+    assert client.cookies["sessionid"].value not in str(td_signals.all)
