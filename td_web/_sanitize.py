@@ -34,6 +34,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 RESERVED_KEYS = frozenset(
     {"count", "type", "appID", "clientUser", "__time", "payload", "platform", "receivedAt"}
 )
+_SPECIAL_KEYS = RESERVED_KEYS | {FLOAT_VALUE_KEY}
 
 Payload = dict[str, "str | float"]
 
@@ -122,6 +123,17 @@ def sanitize_payload(payload: object, reporter: Reporter) -> Payload:
     _flatten(payload, "", 1, flat, reporter)
     result: Payload = {}
     for key, value in flat.items():
+        # The common case, plain ASCII text under a plain key, skips every check below.
+        if (
+            type(value) is str
+            and value.isascii()
+            and len(value) <= MAX_VALUE_LENGTH
+            and len(key) <= MAX_KEY_LENGTH
+            and key not in _SPECIAL_KEYS
+            and len(result) < MAX_KEYS
+        ):
+            result[key] = value
+            continue
         if len(result) >= MAX_KEYS:
             reporter.problem(
                 "payload", f"the payload has more than {MAX_KEYS} keys; the rest were dropped"
@@ -147,6 +159,13 @@ def _flatten(
     mapping: Mapping[Any, Any], prefix: str, depth: int, out: dict[str, object], r: Reporter
 ) -> None:
     for raw_key, value in list(mapping.items()):
+        if type(raw_key) is str and raw_key.isascii() and raw_key:
+            if type(value) is str:
+                out[prefix + raw_key] = value
+                continue
+            if type(value) is int and -(10**18) < value < 10**18:
+                out[prefix + raw_key] = str(value)
+                continue
         key = _key_text(raw_key, prefix, r)
         if key is None:
             continue

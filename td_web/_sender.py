@@ -32,6 +32,8 @@ from ._version import __version__
 
 USER_AGENT = f"td_web/{__version__} python-httpx/{httpx.__version__}"
 
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
 #: A serialized signal and the sequence number of the record it came from.
 Entry = tuple[bytes, int]
 
@@ -349,9 +351,7 @@ class Sender:
         entries = []
         for signal in signals:
             try:
-                data = json.dumps(
-                    signal, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-                ).encode("utf-8", "surrogatepass")
+                data = _encode_json(signal).encode("utf-8", "surrogatepass")
             except (TypeError, ValueError) as exc:
                 logger.error(
                     "td_web: signal %r could not be serialized (%s); dropped",

@@ -1,0 +1,254 @@
+"""Sender throughput and the caller's cost, with the ingest healthy, slowed and down.
+
+    ./dev bench sender [--signals 100000]
+
+One client process sends to the project's own collector (``td-web collect``, a separate
+process, so it never shares this process's interpreter lock). For each ingest state it prints:
+
+* the caller's cost per ``td.signal()`` call in a burst (µs) and its ratio to the healthy run,
+* sustained signals per second until the collector had them all (healthy, slowed), the caller
+  pausing whenever the queue is nearly full so that nothing is dropped,
+* the sender thread's CPU share meanwhile (process CPU minus the caller's own thread CPU),
+* the batch size achieved,
+* memory held by the client (tracemalloc) after the burst, against the queue's cap.
+
+A slowed ingest answers every batch after a delay (``--slow-ms``), through a small delaying
+proxy in front of the collector; a down ingest refuses connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from td_web import TelemetryDeck
+
+APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
+PAYLOAD = {"Checkout.cart": "standard", "Cart.items": 3, "Cart.currency": "EUR"}
+
+
+@dataclass
+class Result:
+    state: str
+    per_call_us: float
+    throughput: float | None
+    sender_cpu_share: float | None
+    batch_size: float | None
+    delivered: int
+    dropped: int
+    memory_kib: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def collector() -> Iterator[str]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "td_web.cli",
+                "collect",
+                "--port",
+                str(port),
+                "--db",
+                os.path.join(folder, "bench.db"),
+                "--quiet",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"{url}/api/stats", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def collector_count(url: str) -> int:
+    stats: dict[str, Any] = httpx.get(f"{url}/api/stats", timeout=10).json()
+    return int(stats["total_signals"])
+
+
+@contextlib.contextmanager
+def slow_proxy(target: str, delay: float) -> Iterator[str]:
+    """Forwards each POST to ``target`` after ``delay`` seconds."""
+    forward = httpx.Client(base_url=target, timeout=30)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(delay)
+            answer = forward.post(
+                self.path, content=body, headers={"Content-Type": self.headers["Content-Type"]}
+            )
+            self.send_response(answer.status_code)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        forward.close()
+
+
+def make_client(endpoint: str) -> TelemetryDeck:
+    td = TelemetryDeck(
+        app_id=APP_ID,
+        salt="bench",
+        endpoint=endpoint,
+        flush_interval=1.0,
+        initial_backoff=0.2,
+        max_backoff=1.0,
+    )
+    td.signal("Warm.up")
+    td.flush(10)
+    return td
+
+
+def caller_cost(td: TelemetryDeck, count: int) -> float:
+    """µs per signal() call in a burst (the queue may overflow: that is part of the cost)."""
+    started = time.perf_counter()
+    for i in range(count):
+        td.signal("Bench.signal", PAYLOAD, client_user=f"user-{i % 1000}")
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def held_memory(td: TelemetryDeck, count: int) -> float:
+    """KiB the client holds after another burst (traced allocations still alive)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(count):
+            td.signal("Bench.signal", PAYLOAD, client_user=f"user-{i % 1000}")
+        return (tracemalloc.get_traced_memory()[0] - before) / 1024
+    finally:
+        tracemalloc.stop()
+
+
+def sustained(td: TelemetryDeck, count: int, count_url: str) -> tuple[float, float, int]:
+    """(signals/s delivered, sender CPU share, delivered) with the caller waiting whenever the
+    queue is nearly full, so nothing is dropped and the sender's pace is what is measured."""
+    before = collector_count(count_url)
+    cap = td.config.max_queue_size
+    process_cpu = time.process_time()
+    thread_cpu = time.thread_time()
+    started = time.perf_counter()
+    for i in range(count):
+        if i % 500 == 0:
+            while td.stats().pending > cap * 0.9:
+                time.sleep(0.001)
+        td.signal("Bench.signal", PAYLOAD, client_user=f"user-{i % 1000}")
+    td.flush(600)
+    elapsed = time.perf_counter() - started
+    caller_cpu = time.thread_time() - thread_cpu
+    sender_cpu = (time.process_time() - process_cpu) - caller_cpu
+    delivered = collector_count(count_url) - before
+    return delivered / elapsed, sender_cpu / elapsed, delivered
+
+
+def run(state: str, endpoint: str, count: int, count_url: str | None) -> Result:
+    td = make_client(endpoint)
+    throughput = share = None
+    delivered = 0
+    if count_url:
+        throughput, share, delivered = sustained(td, count, count_url)
+    per_call = caller_cost(td, count)
+    td.flush(0 if count_url is None else 600)
+    memory = held_memory(td, count)
+    stats = td.stats()
+    td.close(0.5)
+    return Result(
+        state=state,
+        per_call_us=per_call,
+        throughput=throughput,
+        sender_cpu_share=share,
+        batch_size=(stats.sent - 1) / max(stats.batches - 1, 1) if stats.batches > 1 else None,
+        delivered=delivered,
+        dropped=stats.dropped.get("queue_full", 0),
+        memory_kib=memory,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--signals", type=int, default=100_000)
+    parser.add_argument("--slow-ms", type=int, default=200)
+    args = parser.parse_args(argv)
+    results = []
+    with collector() as url:
+        results.append(run("healthy", url, args.signals, url))
+        with slow_proxy(url, args.slow_ms / 1000) as slow:
+            results.append(run(f"slowed ({args.slow_ms} ms/batch)", slow, args.signals, url))
+    results.append(run("down (refused)", f"http://127.0.0.1:{free_port()}", args.signals, None))
+    healthy = results[0]
+    print(
+        f"td_web sender, {args.signals:,} signals per run, Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'ingest':<26}{'µs/call':>9}{'vs healthy':>11}{'signals/s':>11}{'sender CPU':>12}"
+        f"{'batch':>7}{'dropped':>9}{'memory KiB':>12}"
+    )
+    for r in results:
+        print(
+            f"{r.state:<26}{r.per_call_us:>9.2f}{r.per_call_us / healthy.per_call_us:>11.2f}"
+            f"{(f'{r.throughput:,.0f}' if r.throughput else '-'):>11}"
+            f"{(f'{r.sender_cpu_share:.0%}' if r.sender_cpu_share is not None else '-'):>12}"
+            f"{(f'{r.batch_size:.0f}' if r.batch_size else '-'):>7}{r.dropped:>9,}"
+            f"{r.memory_kib:>12,.0f}"
+        )
+    print(
+        "signals/s, sender CPU: sustained delivery, the caller pausing when the queue is 90% "
+        "full (nothing dropped)"
+    )
+    print("µs/call: a burst with no pausing; dropped: burst signals refused by the full queue")
+    print(
+        "memory: what the client still holds after another burst; the queue caps it at "
+        "10,000 signals whatever the ingest does"
+    )
+
+
+if __name__ == "__main__":
+    main()
