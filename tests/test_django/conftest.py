@@ -14,7 +14,8 @@ import django
 import pytest
 from django.conf import settings
 
-sys.path.insert(0, str(Path(__file__).parent))
+# Appended, not prepended: `tests/` must stay first (other suites import its conftest by name).
+sys.path.append(str(Path(__file__).parent))
 
 from td_django_helpers import BASE_SETTINGS
 
