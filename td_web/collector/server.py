@@ -36,6 +36,10 @@ DEFAULT_DB_PATH = "td_web_collector.db"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 
+# After refusing a body unread: how long and how much of it to drain before closing.
+_LINGER_SECONDS = 2.0
+_LINGER_MAX_BYTES = 64 * 1024 * 1024
+
 _STATIC_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -161,6 +165,30 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.close_connection:
             self.close_connection = True
         self._send_json(answer.status, answer.body)
+        if answer.close_connection:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Half-close, then read and discard what the client is still sending.
+
+        Closing with the unread body in the socket would make the kernel reset the
+        connection, which can destroy the answer before the client reads it; a client
+        that is still sending a too-large body would then see an error instead of the 413.
+        """
+        self.wfile.flush()
+        deadline = time.monotonic() + _LINGER_SECONDS
+        discarded = 0
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            while discarded < _LINGER_MAX_BYTES:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.connection.settimeout(remaining)
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                discarded += len(chunk)
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
