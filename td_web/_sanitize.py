@@ -87,6 +87,18 @@ def sanitize_type(signal_type: object, reporter: Reporter) -> str | None:
     return cleaned
 
 
+def sanitize_session_id(session_id: object, reporter: Reporter) -> str:
+    """A caller's session ID as valid, bounded text (it is sent as given otherwise)."""
+    text = session_id if isinstance(session_id, str) else _safe_str(session_id)
+    text = _valid_text(text, "session_id", reporter)
+    if len(text) > MAX_KEY_LENGTH:
+        reporter.problem(
+            "session_id", f"session_id is {len(text)} characters; cut to {MAX_KEY_LENGTH}"
+        )
+        text = text[:MAX_KEY_LENGTH]
+    return text
+
+
 def coerce_float_value(value: object, key: str, reporter: Reporter) -> float | None:
     """A finite float from int, float, Decimal or a numeric string; None (reported) otherwise."""
     number: float | None = None

@@ -20,6 +20,7 @@ from ._sanitize import (
     Reporter,
     coerce_float_value,
     sanitize_payload,
+    sanitize_session_id,
     sanitize_type,
 )
 from ._version import __version__
@@ -129,6 +130,8 @@ class SignalBuilder:
             session_id = (
                 self.session_id_for(session_key) if session_key else self.process_session_id
             )
+        elif type(session_id) is not str or not session_id.isascii() or len(session_id) > 256:
+            session_id = sanitize_session_id(session_id, reporter)
         user_hash = self.client_user_hash(client_user) or self.anonymous_user(session_id)
         return {
             "appID": self.app_id,

@@ -187,3 +187,14 @@ def test_float_value_argument_wins_over_payload_key() -> None:
         td.signal("A.b", {"floatValue": 1}, float_value="2.5")
     td.close(0)
     assert signals[0]["payload"]["floatValue"] == 2.5
+
+
+def test_session_id_is_sent_as_valid_bounded_text(caplog: pytest.LogCaptureFixture) -> None:
+    td = TelemetryDeck(app_id=APP_ID, endpoint="http://127.0.0.1:9")
+    with capture() as signals:
+        td.signal("A.b", session_id="x\ud800")
+        td.signal("A.b", session_id="s" * 1000)
+        td.signal("A.b", session_id=12345)  # type: ignore[arg-type]
+    td.close(0)
+    assert [s["sessionID"] for s in signals] == ["x\ufffd", "s" * MAX_KEY_LENGTH, "12345"]
+    assert "session_id is 1000 characters" in caplog.text
