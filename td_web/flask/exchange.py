@@ -56,7 +56,8 @@ class Exchange:
         self.content_type: str | None = None
         #: The body was fully produced before it was returned (not a stream).
         self.complete = False
-        self.user_frozen = False
+        #: Until before_request finds a user source, the user is known: anonymous.
+        self.user_frozen = True
         self.frozen_user: object = None
 
     # -- the response starts ---------------------------------------------------------------

@@ -4,7 +4,7 @@ the streamed ones included, and exceptions that Flask lets propagate."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .exchange import EXCHANGE_KEY, Exchange
 
@@ -33,7 +33,3 @@ class TelemetryMiddleware:
             exchange.fail(exc, environ)
             raise
         return exchange.respond(body, environ)
-
-    def __getattr__(self, name: str) -> Any:
-        # Code that reaches through app.wsgi_app to an inner middleware's attributes.
-        return getattr(self.wsgi_app, name)

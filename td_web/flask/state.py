@@ -33,6 +33,10 @@ class AppTelemetry:
         self._prepared = False
 
     @property
+    def has_user_source(self) -> bool:
+        return bool(self.client_user or self.uses_flask_login or self.extension.loaded_user_loader)
+
+    @property
     def client(self) -> Client:
         return self.web.client
 
@@ -71,7 +75,9 @@ class AppTelemetry:
             if rule is not None:
                 script_name = environ.get("SCRIPT_NAME")
                 telemetry.route = script_name + rule.rule if script_name else rule.rule
-            telemetry.set_user_lookup(exchange.user)
+            if self.has_user_source:  # otherwise every request is anonymous: nothing to ask
+                telemetry.set_user_lookup(exchange.user)
+                exchange.user_frozen = False
             exchange.telemetry = telemetry
             exchange.native = native
             if managed:

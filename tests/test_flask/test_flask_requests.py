@@ -281,3 +281,26 @@ def test_request_telemetry_without_the_middleware_sends_custom_signals_only(
         app.preprocess_request()
         request.telemetry.signal("Direct.call")  # type: ignore[attr-defined]
     assert td_signals.types() == ["Direct.call"]
+
+
+@pytest.mark.parametrize("proxy_fix_first", [True, False], ids=["before", "after"])
+def test_proxy_fix_applies_whether_it_wraps_the_app_before_or_after_init_app(
+    td_signals: CapturedSignals, proxy_fix_first: bool
+) -> None:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app = Flask(__name__)
+    app.add_url_rule("/", "index", lambda: "<p>hi</p>")
+    if proxy_fix_first:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    TelemetryDeck().init_app(app, app_id=APP_ID, handle_sigterm=False)
+    if not proxy_fix_first:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
+
+    response = app.test_client().get(
+        "/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example"}
+    )
+
+    payload = td_signals.one("pageView")["payload"]
+    assert payload["url"] == "https://shop.example/"
+    assert "Secure" in response.headers["Set-Cookie"]
