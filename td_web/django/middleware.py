@@ -106,7 +106,7 @@ def _start(state: runtime.State, request: HttpRequest) -> Telemetry | None:
         else:
             request.telemetry = telemetry  # type: ignore[attr-defined]
             return telemetry
-    request.telemetry = state.untracked  # type: ignore[attr-defined]
+    request.telemetry = runtime.untracked(state, request)  # type: ignore[attr-defined]
     return None
 
 

@@ -38,7 +38,6 @@ class State:
         "proxy_scheme",
         "ready",
         "root_urlconf",
-        "untracked",
         "web",
     )
 
@@ -49,8 +48,6 @@ class State:
         #: ``web`` when requests should be tracked; None means pass them through untouched.
         self.active: WebTelemetry | None = None
         self.error: ConfigurationError | None = None
-        #: ``request.telemetry`` when ``active`` is None: views can call it unconditionally.
-        self.untracked = MISCONFIGURED
         #: False when the client came from ``TELEMETRYDECK["CLIENT"]``: not ours to close.
         self.owns_client = False
         #: Django settings read on every request, read once here instead (each read of
@@ -82,6 +79,17 @@ def get_web_telemetry() -> WebTelemetry:
         raise state.error
     assert state.web is not None
     return state.web
+
+
+def untracked(state: State, request: Any) -> Telemetry:
+    """``request.telemetry`` for a request that is not tracked: it sends nothing.
+
+    Disabled on purpose, it is bound to the disabled client, which drops signals quietly;
+    misconfigured, it is the shared helper that says (throttled) that nothing is sent.
+    """
+    if state.web is None:
+        return MISCONFIGURED
+    return Telemetry(state.web, None, request, None, False, False)
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -122,13 +130,8 @@ def _build() -> State:
             logger.exception(
                 "td_web: building the TelemetryDeck client failed; requests are not tracked"
             )
-        if state.web is not None:
-            if state.web.client.enabled:
-                state.active = state.web
-            else:
-                # Disabled on purpose: a helper bound to the disabled client drops signals
-                # without the "outside a request" warning the misconfigured one gives.
-                state.untracked = Telemetry(state.web, None, None, None, False, False)
+        if state.web is not None and state.web.client.enabled:
+            state.active = state.web
         state.ready = True
         _state = state
         return state
