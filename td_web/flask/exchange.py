@@ -74,7 +74,9 @@ class Exchange:
         try:
             self.status = int(status[:3])
             telemetry = self.telemetry
-            if telemetry is not None and is_tracked(telemetry):
+            # Without a telemetry the request failed before td_web's hook; it is still
+            # recorded (begin_late), so its response is read all the same.
+            if telemetry is None or is_tracked(telemetry):
                 complete = False
                 for name, value in headers:
                     lowered = name.lower()
@@ -85,6 +87,7 @@ class Exchange:
                 # A body of known length was produced before it is sent (lists, error pages,
                 # files the server may sendfile); one without is a stream, timed to its end.
                 self.complete = complete
+            if telemetry is not None:
                 header = telemetry.set_cookie_header()
                 if header:
                     headers.append(("Set-Cookie", header))

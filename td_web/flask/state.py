@@ -94,10 +94,13 @@ def record_unhandled_exception(sender: Any, exception: BaseException, **extra: A
     Flask's own handling is untouched: it still logs, calls the 500 handler or propagates.
     """
     try:
-        exchange: Exchange | None = request.environ.get(EXCHANGE_KEY)
-        if exchange is None or exchange.telemetry is None:
+        environ = request.environ
+        exchange: Exchange | None = environ.get(EXCHANGE_KEY)
+        if exchange is None:
             return
-        exchange.telemetry.record_exception(exception)
-        exchange.freeze_user()  # the context may end without after_request (propagation)
+        # Failed before td_web's before_request hook ran (opening the session, say).
+        telemetry = exchange.telemetry or exchange.begin_late(environ)
+        telemetry.record_exception(exception)
+        exchange.freeze_user()  # a propagating exception ends the context before start_response
     except Exception:
         logger.exception("td_web: recording an unhandled exception failed")

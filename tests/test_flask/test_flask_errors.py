@@ -128,3 +128,22 @@ def test_an_exception_in_a_before_request_function_is_recorded(
     assert app.test_client().get("/").status_code == 500
     td_signals.one("TelemetryDeck.Error.occurred")
     assert td_signals.one("HTTP.request")["payload"]["HTTP.route"] == "/"
+
+
+def test_a_failure_before_any_request_hook_is_still_recorded(
+    make_app: MakeApp, td_signals: CapturedSignals
+) -> None:
+    from flask.sessions import SecureCookieSessionInterface
+
+    class BrokenSessions(SecureCookieSessionInterface):
+        def open_session(self, app: Flask, request: object) -> None:  # type: ignore[override]
+            raise ConnectionError("the session store is down")
+
+    app = make_app()
+    app.session_interface = BrokenSessions()
+    app.add_url_rule("/", "index", lambda: "ok")
+
+    assert app.test_client().get("/").status_code == 500
+    error = td_signals.one("TelemetryDeck.Error.occurred")["payload"]
+    assert error["TelemetryDeck.Error.id"] == "ConnectionError"
+    assert td_signals.one("HTTP.request")["payload"]["HTTP.statusCode"] == "500"
