@@ -74,7 +74,14 @@ def check_settings(
         # Everything but the app id requirement, which only applies to an enabled client.
         build_config({**client_options, "enabled": False}, fallbacks)
     except ConfigurationError as exc:
-        return [Error(f"Invalid td_web setting: {exc}", id="td_web.E003")]
+        return [
+            Error(
+                f"Invalid td_web setting: {exc}",
+                hint="Options are named in lower case in messages; the TELEMETRYDECK key is "
+                "the same name in upper case (flush_interval: TELEMETRYDECK['FLUSH_INTERVAL']).",
+                id="td_web.E003",
+            )
+        ]
     try:
         config = build_config(client_options, fallbacks)
     except ConfigurationError:
