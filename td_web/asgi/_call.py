@@ -10,6 +10,7 @@ from ._types import Message, Receive, Scope, Send
 
 #: Reported when the client went away before a response started (nginx's convention).
 CLIENT_CLOSED_REQUEST = 499
+_BODY_KINDS = frozenset({"http.response.body", "http.response.zerocopysend"})
 
 
 class HTTPCall:
@@ -20,6 +21,7 @@ class HTTPCall:
         "_send",
         "content_type",
         "disconnected",
+        "finished",
         "scope",
         "status",
         "telemetry",
@@ -36,6 +38,7 @@ class HTTPCall:
         self.status: int | None = None
         self.content_type: str | None = None
         self.disconnected = False
+        self.finished = False
 
     # -- the wrapped ASGI callables ---------------------------------------------------------
 
@@ -49,25 +52,19 @@ class HTTPCall:
         kind = message["type"]
         if kind == "http.response.start":
             message = self._started(message)
-        elif kind == "http.response.pathsend" or (
-            (kind == "http.response.body" or kind == "http.response.zerocopysend")
-            and not message.get("more_body", False)
-        ):
-            await self._forward(message)
-            # The body is complete: that ends the duration, even if the app still runs
-            # background tasks. A 5xx waits for the app to return: Starlette's error
-            # middleware sends its 500 page first and raises the exception afterwards.
-            if self.status is None or self.status < 500:
-                self.finish()
-            return
-        await self._forward(message)
-
-    async def _forward(self, message: Message) -> None:
         try:
             await self._send(message)
         except OSError:  # the server's way of saying the client is gone (ClientDisconnected)
             self.disconnected = True
             raise
+        complete = kind == "http.response.pathsend" or (
+            kind in _BODY_KINDS and not message.get("more_body", False)
+        )
+        # The body is complete: that ends the duration, even if the app still runs background
+        # tasks. A 5xx waits for the app to return: Starlette's error middleware sends its
+        # 500 page first and raises the exception afterwards.
+        if complete and (self.status is None or self.status < 500):
+            self.finish()
 
     def _started(self, message: Message) -> Message:
         try:
@@ -91,7 +88,10 @@ class HTTPCall:
     # -- the end of the request -------------------------------------------------------------
 
     def finish(self) -> None:
-        """Queue the request's signals (the core ignores calls after the first)."""
+        """Queue the request's signals; once (the last body, or the app's return)."""
+        if self.finished:
+            return
+        self.finished = True
         try:
             status = self.status
             if status is None and self.disconnected:

@@ -28,6 +28,12 @@ from ._types import Scope
 
 _MAX_DEPTH = 16
 _MOUNT_TAIL = "/{path}"
+_PREFIX_CACHE_LIMIT = 1024
+
+#: (id(router), entry root_path, grown root_path) -> (router, mount template). Retracing the
+#: mounts costs a regex match per mount and level; the answer only depends on the key. A
+#: parameterized mount adds one entry per value, so the cache is cleared when full.
+_prefix_cache: dict[tuple[int, str, str], tuple[object, str]] = {}
 
 
 @functools.cache
@@ -69,8 +75,7 @@ def route_template(scope: Scope, entry_path: str, entry_root_path: str) -> str |
     root_path = scope.get("root_path") or ""
     if root_path == entry_root_path:
         return tail
-    prefix = _mount_prefix(routing, scope, entry_path, entry_root_path, root_path)
-    return None if prefix is None else prefix + tail
+    return _mount_prefix(routing, scope, entry_path, entry_root_path, root_path) + tail
 
 
 def _fastapi_effective_route(scope: Scope) -> Any:
@@ -136,17 +141,27 @@ def _walk(
 
 def _mount_prefix(
     routing: ModuleType, scope: Scope, entry_path: str, entry_root_path: str, root_path: str
-) -> str | None:
+) -> str:
     """The template of the mounts that grew ``root_path`` from ``entry_root_path``.
 
     Retraces only the ``Mount``/``Host`` levels the request went through, so a parameterized
     mount (``/users/{user_id}``) yields its template, never the identifier from the URL.
     """
-    routes = getattr(scope.get("router"), "routes", None)
+    router = scope.get("router")
+    key = (id(router), entry_root_path, root_path)
+    cached = _prefix_cache.get(key)
+    if cached is not None and cached[0] is router:
+        return cached[1]
+    routes = getattr(router, "routes", None)
     probe = _probe(scope, entry_path, entry_root_path)
     prefix = ""
+    through_host = False
     for _ in range(_MAX_DEPTH):
         if probe["root_path"] == root_path:
+            if not through_host:  # a Host level also depends on the Host header
+                if len(_prefix_cache) >= _PREFIX_CACHE_LIMIT:
+                    _prefix_cache.clear()
+                _prefix_cache[key] = (router, prefix)
             return prefix
         step = _enter(routing, routes or (), probe, root_path)
         if step is None:
@@ -154,6 +169,8 @@ def _mount_prefix(
         route, probe = step
         if isinstance(route, routing.Mount):
             prefix += route.path
+        else:
+            through_host = True
         routes = route.routes
     # A level we cannot retrace (a router that is not Starlette's, a FastAPI included router
     # holding a mount): keep the concrete prefix, with any path parameter values templated.

@@ -23,8 +23,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 def request_view(scope: Scope) -> RequestView:
     values: list[str | None] = [None, None, None, None, None, None]
+    wanted = _WANTED.get
     for name, value in scope.get("headers") or ():
-        slot = _WANTED.get(name)
+        slot = wanted(name)
         if slot is None:
             continue
         text = value.decode("latin-1")
