@@ -3,6 +3,7 @@ arguments, and the app's debug/testing flag as the test-mode fallback."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +51,15 @@ def resolve_options(app: Flask, *overrides: Mapping[str, Any]) -> dict[str, Any]
     return options
 
 
+#: The flush interval in the child process of Werkzeug's reloader (``flask run --debug``).
+RELOADER_FLUSH_INTERVAL = 0.5
+
+
 def fallbacks(app: Flask) -> dict[str, Any]:
     """Used only where neither the config nor the environment says otherwise."""
-    return {"test_mode": bool(app.debug or app.testing)}
+    values: dict[str, Any] = {"test_mode": bool(app.debug or app.testing)}
+    if os.environ.get("WERKZEUG_RUN_MAIN") == "true":
+        # The reloader's parent process SIGKILLs this one when it is stopped (Ctrl-C, SIGTERM),
+        # so the exit flush may never run: send promptly instead.
+        values["flush_interval"] = RELOADER_FLUSH_INTERVAL
+    return values

@@ -200,3 +200,22 @@ def test_sigterm_becomes_a_clean_exit_only_where_nothing_handles_it(td: Telemetr
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_under_the_reloader_signals_are_sent_promptly_unless_configured(
+    td: TelemetryDeck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WERKZEUG_RUN_MAIN", "true")  # the child process of flask run --debug
+    reloaded = Flask(__name__)
+    reloaded.config.update(TELEMETRYDECK_APP_ID=APP_ID, TELEMETRYDECK_HANDLE_SIGTERM=False)
+    td.init_app(reloaded)
+    assert reloaded.extensions[EXTENSION_KEY].client.config.flush_interval == 0.5
+
+    configured = Flask(__name__)
+    configured.config.update(
+        TELEMETRYDECK_APP_ID=APP_ID,
+        TELEMETRYDECK_HANDLE_SIGTERM=False,
+        TELEMETRYDECK_FLUSH_INTERVAL=3,
+    )
+    td.init_app(configured)
+    assert configured.extensions[EXTENSION_KEY].client.config.flush_interval == 3

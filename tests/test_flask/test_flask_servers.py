@@ -3,6 +3,7 @@ after a graceful shutdown (the flush interval is long, so only the exit flush de
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,7 +11,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -48,6 +48,10 @@ def server_command(server: str, port: int) -> tuple[list[str], Path]:
     gthread = ["--worker-class", "gthread", "--threads", "4"]
     commands = {
         "flask run": ([PYTHON, "-m", "flask", "--app", factory, "run", "--port", str(port)], REPO),
+        "flask run --debug": (
+            [PYTHON, "-m", "flask", "--app", factory, "run", "--debug", "--port", str(port)],
+            REPO,
+        ),
         "gunicorn sync": ([*gunicorn, "--workers", "2", "app:create_app()"], REPO),
         "gunicorn gthread": ([*gunicorn, "--workers", "2", *gthread, "app:create_app()"], REPO),
         "waitress": (
@@ -58,7 +62,7 @@ def server_command(server: str, port: int) -> tuple[list[str], Path]:
     return commands[server]
 
 
-@contextmanager
+@contextlib.contextmanager
 def running(
     server: str, ingest: IngestServer, **extra_env: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
@@ -73,16 +77,23 @@ def running(
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         **extra_env,
     }
+    env = {name: value for name, value in env.items() if value}  # "" removes a variable
     process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal would start it
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(process, base_url)
         yield process, base_url
     finally:
-        if process.poll() is None:
-            process.kill()
+        # The whole process group: gunicorn's workers and the reloader's child too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
         if process.stderr is not None:
             process.stderr.close()
@@ -125,9 +136,10 @@ def stop(process: subprocess.Popen[bytes], how: signal.Signals) -> int:
     return process.wait(30)
 
 
-def check_visit_arrived(ingest: IngestServer) -> None:
+def check_visit_arrived(ingest: IngestServer, test_mode: bool = False) -> None:
     ingest.wait_for_signals(sum(VISIT_SIGNALS.values()))
-    signals = ingest.accepted_signals  # the server has exited: nothing more can come
+    signals = ingest.accepted_signals
+    assert {s["isTestMode"] for s in signals} == {test_mode}
     assert Counter(s["type"] for s in signals) == VISIT_SIGNALS
     statuses: dict[str, list[str]] = {}
     for s in signals:
@@ -200,3 +212,18 @@ def test_a_client_that_disconnects_mid_stream_gives_exactly_one_signal(
     requests = [s for s in signals if s["type"] in ("pageView", "HTTP.request")]
     assert sorted(s["payload"]["HTTP.route"] for s in requests) == ["/", "/stream"]
     assert "Stream.finished" not in [s["type"] for s in signals]
+
+
+def test_flask_run_debug_sends_promptly_because_its_reloader_kills_the_server(
+    ingest: IngestServer,
+) -> None:
+    """Werkzeug's reloader parent SIGKILLs the serving child when it is stopped, so the
+    child's exit flush cannot be relied on; under the reloader td_web flushes every 0.5 s."""
+    with running("flask run --debug", ingest, TELEMETRYDECK_FLUSH_INTERVAL="") as (
+        process,
+        base_url,
+    ):
+        visit(base_url)
+        check_visit_arrived(ingest, test_mode=True)  # while the server still runs
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the terminal
+        process.wait(30)
