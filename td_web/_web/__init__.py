@@ -122,9 +122,9 @@ class WebTelemetry:
     def begin(self, view: RequestView, native: Any = None) -> Telemetry:
         """Start a request: decides whether it is tracked and which session it belongs to."""
         if not self.client.enabled:
-            return Telemetry(None, view, native, None, False, False)
+            return Telemetry.inert("td_web is disabled (enabled=False)", view, native)
         if self.settings.respect_gpc and view.gpc is not None and view.gpc.strip() == "1":
-            return Telemetry(None, view, native, None, False, False)
+            return Telemetry.inert("the request opted out with Sec-GPC: 1", view, native)
         tracked = not self.exclusions.excludes(view.method, view.path, view.user_agent, native)
         key: str | None
         if tracked:

@@ -30,6 +30,7 @@ class Telemetry:
     __slots__ = (
         "_error",
         "_finished",
+        "_inert_reason",
         "_native",
         "_new_session",
         "_session_key",
@@ -60,8 +61,17 @@ class Telemetry:
         self._user_lookup: Callable[[], object] | None = None
         self._error: BaseException | None = None
         self._finished = False
+        self._inert_reason: str | None = None
         #: The matched route template, when the adapter learns it before the response.
         self.route: str | None = None
+
+    @classmethod
+    def inert(cls, reason: str, view: RequestView | None = None, native: Any = None) -> Telemetry:
+        """A helper that sends nothing, for a known reason (disabled, misconfigured, opted out):
+        its signals are dropped with a debug log saying why, not a warning."""
+        helper = cls(None, view, native, None, False, False)
+        helper._inert_reason = reason
+        return helper
 
     # -- for views ---------------------------------------------------------------------------
 
@@ -81,12 +91,15 @@ class Telemetry:
         """Queue a custom signal with this request's session and user; never blocks."""
         web = self._web
         if web is None:
-            throttled.warning(
-                "no-request",
-                "td_web: current().signal(%r) was called outside a request handled by a td_web "
-                "middleware (or for a request that opted out with Sec-GPC); dropped",
-                signal_type,
-            )
+            if self._inert_reason is not None:
+                logger.debug("td_web: signal(%r) dropped: %s", signal_type, self._inert_reason)
+            else:
+                throttled.warning(
+                    "no-request",
+                    "td_web: current().signal(%r) was called outside a request handled by a "
+                    "td_web middleware; dropped",
+                    signal_type,
+                )
             return False
         try:
             user = client_user if client_user is not None else self.user_id()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -517,3 +518,12 @@ def test_client_option_reuses_a_client_and_refuses_mixed_options() -> None:
             WebTelemetry.from_options({"client": client, "salt": "x"})
     finally:
         client.close(0)
+
+
+def test_inert_helpers_say_why_at_debug_level_only(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="td_web")
+    helper = make_web(respect_gpc=True).begin(view("/", gpc="1"))
+    assert helper.signal("Custom.one") is False
+    assert "dropped: the request opted out with Sec-GPC: 1" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert td_web.Telemetry.inert("misconfigured").active is False
