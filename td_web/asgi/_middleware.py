@@ -1,27 +1,24 @@
 """``TelemetryDeckMiddleware``: a pure ASGI middleware (no ``BaseHTTPMiddleware``).
 
 The middleware object holds only application-wide things (the options, the client); each
-request's state lives in an :class:`HTTPCall` made for that call. ``lifespan`` and
-``websocket`` scopes go through untouched; the only thing added to ``lifespan`` is a flush
-before the server is told shutdown is complete.
+request's state lives in an :class:`HTTPCall` made for that call. ``websocket`` scopes go
+through untouched, and so do ``lifespan`` scopes, but for a flush before the server is told
+shutdown is complete (see ``_lifespan``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
-
 from .._client import TelemetryDeck
 from .._config import ConfigurationError
 from .._log import logger
 from .._web import Telemetry, WebTelemetry
 from ._call import HTTPCall
+from ._lifespan import LifespanCall
 from ._static import static_prefixes
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._types import ASGIApp, Receive, Scope, Send
 from ._view import request_view
-
-_SHUTDOWN_DONE = ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
 
 
 class TelemetryDeckMiddleware:
@@ -118,14 +115,7 @@ class TelemetryDeckMiddleware:
             self.web.exclusions.add_prefix(prefix)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_after_flush(message: Message) -> None:
-            if message.get("type") in _SHUTDOWN_DONE:
-                # Deliver what is queued before the server exits; the flush waits on a
-                # thread so the event loop (and other apps on it) keep running.
-                await anyio.to_thread.run_sync(self._flush)
-            await send(message)
-
-        await self.app(scope, receive, send_after_flush)
+        await LifespanCall(self._flush, receive, send).run(self.app, scope)
 
     def _flush(self) -> None:
         client = self.web.client

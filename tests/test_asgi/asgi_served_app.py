@@ -6,7 +6,9 @@ it, so the tests can tell that several workers took part.
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,3 +33,19 @@ app.add_middleware(
     shutdown_timeout=float(os.environ.get("SERVED_SHUTDOWN_TIMEOUT", "5")),
     timeout=float(os.environ.get("SERVED_HTTP_TIMEOUT", "10")),
 )
+
+
+async def bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A plain ASGI app with no routing and no lifespan support (it rejects the scope)."""
+    if scope["type"] != "http":
+        raise RuntimeError(f"{scope['type']} is not supported")
+    path = scope["path"]
+    if path.startswith("/hit/"):
+        body = json.dumps({"n": int(path[len("/hit/") :]), "pid": os.getpid()}).encode()
+    else:
+        body = b"ok"
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+plain_app = TelemetryDeckMiddleware(bare)

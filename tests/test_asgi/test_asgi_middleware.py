@@ -84,19 +84,63 @@ async def test_lifespan_scope_and_messages_pass_through() -> None:
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
 
 
+class LifespanServer:
+    """The server side of a lifespan conversation: startup, then shutdown."""
+
+    def __init__(self) -> None:
+        self.incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        self.sent: list[str] = []
+
+    async def receive(self) -> Any:
+        return self.incoming.pop(0)
+
+    async def send(self, message: Any) -> None:
+        self.sent.append(message["type"])
+
+
 async def test_an_app_without_lifespan_support_still_works(td_signals: CapturedSignals) -> None:
+    """A plain app that rejects lifespan: td_web answers for it (so the server tells it
+    about shutdown), and requests are served."""
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise RuntimeError("only http")
         await PlainTextResponse("plain")(scope, receive, send)
 
     middleware = TelemetryDeckMiddleware(app, app_id=APP_ID)
-    with pytest.raises(RuntimeError, match="only http"):
-        await middleware({"type": "lifespan"}, ASGIServer().receive, ASGIServer().send)
-    server = ASGIServer()
-    await server.run(middleware, http_scope("/"))
-    assert server.status == 200
+    server = LifespanServer()
+    await middleware({"type": "lifespan"}, server.receive, server.send)
+    assert server.sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    http = ASGIServer()
+    await http.run(middleware, http_scope("/"))
+    assert http.status == 200
     assert td_signals.one("HTTP.request")["payload"]["HTTP.statusCode"] == "200"
+
+
+async def test_an_app_that_returns_early_from_lifespan_still_hears_shutdown() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})  # and returns
+
+    server = LifespanServer()
+    await TelemetryDeckMiddleware(app, app_id=APP_ID)(
+        {"type": "lifespan"}, server.receive, server.send
+    )
+    assert server.sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_a_failing_lifespan_startup_still_fails() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+        raise ConnectionError("no database")
+
+    server = LifespanServer()
+    with pytest.raises(ConnectionError):
+        await TelemetryDeckMiddleware(app, app_id=APP_ID)(
+            {"type": "lifespan"}, server.receive, server.send
+        )
+    assert server.sent == ["lifespan.startup.failed"]
 
 
 async def test_per_request_state_lives_in_the_call(td_signals: CapturedSignals) -> None:

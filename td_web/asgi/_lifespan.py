@@ -1,0 +1,89 @@
+"""The ``lifespan`` scope: the application gets it untouched, and the client is flushed before
+the server hears that shutdown is complete.
+
+The flush needs the server's ``lifespan.shutdown``, and ``atexit`` is no fallback under
+uvicorn: after a graceful shutdown it re-raises SIGTERM with the default handler, so the
+process dies without running ``atexit``. An application that does not speak lifespan (it
+raises or returns without answering, as plain ASGI apps do) would therefore lose every queued
+signal; for it td_web answers the protocol itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio.to_thread
+
+from .._log import logger
+from ._types import ASGIApp, Message, Receive, Scope, Send
+
+_STARTED = "lifespan.startup.complete"
+_STOPPED = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
+
+
+class LifespanCall:
+    """One lifespan conversation between the server and the application."""
+
+    __slots__ = ("_flush", "_receive", "_send", "answered", "started", "stopped", "unanswered")
+
+    def __init__(self, flush: Callable[[], None], receive: Receive, send: Send) -> None:
+        self._flush = flush
+        self._receive = receive
+        self._send = send
+        self.answered = False
+        self.started = False
+        self.stopped = False
+        #: The last message the application received (it has not answered it if it answered
+        #: nothing at all).
+        self.unanswered: Message | None = None
+
+    async def run(self, app: ASGIApp, scope: Scope) -> None:
+        try:
+            await app(scope, self.receive, self.send)
+        except Exception as exc:
+            if self.answered:
+                raise  # an application that speaks lifespan failed: the server must know
+            logger.info(
+                "td_web: the application does not support the ASGI lifespan protocol (%s); "
+                "td_web answers it, to deliver queued signals at shutdown",
+                type(exc).__name__,
+            )
+            await self._answer(self.unanswered)
+            return
+        if not self.answered:
+            await self._answer(self.unanswered)
+        elif self.started and not self.stopped:
+            # It returned after starting up: keep listening so the shutdown still flushes.
+            await self._answer(None)
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        self.unanswered = message
+        return message
+
+    async def send(self, message: Message) -> None:
+        self.answered = True
+        kind = message.get("type")
+        if kind == _STARTED:
+            self.started = True
+        elif kind in _STOPPED:
+            self.stopped = True
+            await self.flush()
+        await self._send(message)
+
+    async def flush(self) -> None:
+        # On a worker thread: the event loop (and whatever else runs on it) keeps going.
+        await anyio.to_thread.run_sync(self._flush)
+
+    async def _answer(self, pending: Message | None) -> None:
+        """Speak the protocol for the application until shutdown is answered."""
+        while True:
+            message = pending if pending is not None else await self._receive()
+            pending = None
+            kind = message.get("type")
+            if kind == "lifespan.startup":
+                await self._send({"type": _STARTED})
+            elif kind == "lifespan.shutdown":
+                await self.flush()
+                await self._send({"type": "lifespan.shutdown.complete"})
+                return
