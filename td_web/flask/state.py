@@ -84,7 +84,7 @@ class AppTelemetry:
                 exchange.token = telemetry.activate()
         except Exception:
             logger.exception("td_web: starting the request's telemetry failed")
-            telemetry = Telemetry(None, None, None, None, False, False)
+            telemetry = Telemetry.inert("starting the request's telemetry failed (logged)")
         native.telemetry = telemetry
 
 

@@ -304,3 +304,28 @@ def test_proxy_fix_applies_whether_it_wraps_the_app_before_or_after_init_app(
     payload = td_signals.one("pageView")["payload"]
     assert payload["url"] == "https://shop.example/"
     assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_if_td_web_fails_to_start_a_request_the_view_still_runs(
+    make_app: MakeApp,
+    td_signals: CapturedSignals,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = make_app()
+    state = app.extensions["telemetrydeck"]
+
+    def broken_begin(*args: object) -> None:
+        raise RuntimeError("a bug in td_web")
+
+    monkeypatch.setattr(state.web, "begin", broken_begin)
+
+    @app.get("/")
+    def index() -> str:
+        sent = request.telemetry.signal("Still.callable")  # type: ignore[attr-defined]
+        return f"sent={sent}"
+
+    response = app.test_client().get("/")
+    assert (response.status_code, response.text) == (200, "sent=False")
+    assert "starting the request's telemetry failed" in caplog.text
+    assert td_signals.types() == []
