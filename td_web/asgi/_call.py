@@ -70,6 +70,10 @@ class HTTPCall:
         try:
             self.status = int(message["status"])
             headers = message.get("headers") or ()
+            if not isinstance(headers, (list, tuple)):
+                # Any iterable is allowed; one that can be read only once is kept as a list.
+                headers = list(headers)
+                message = {**message, "headers": headers}
             for name, value in headers:
                 if name == b"content-type":
                     self.content_type = value.decode("latin-1")

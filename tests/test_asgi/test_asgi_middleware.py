@@ -11,6 +11,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
@@ -429,6 +431,37 @@ def test_websocket_routes_work_and_send_nothing(td_signals: CapturedSignals) -> 
     assert td_signals.types() == []
 
 
+def test_users_base_http_middleware_inside_keeps_route_stream_and_current(
+    td_signals: CapturedSignals,
+) -> None:
+    """The application's own BaseHTTPMiddleware runs the endpoint in another task: the
+    helper, the route and the end of the stream still reach td_web."""
+
+    class Tagging(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: Any) -> Response:
+            response: Response = await call_next(request)
+            response.headers["x-tagged"] = "1"
+            return response
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"a"
+        td_web.current().signal("Stream.finished")
+        yield b"b"
+
+    async def endpoint(request: Request) -> Response:
+        return StreamingResponse(chunks())
+
+    app = Starlette(
+        routes=[Route("/report/{year:int}", endpoint)], middleware=[Middleware(Tagging)]
+    )
+    app.add_middleware(TelemetryDeckMiddleware, app_id=APP_ID)
+    response = TestClient(app).get("/report/2024")
+    assert (response.text, response.headers["x-tagged"]) == ("ab", "1")
+    request = td_signals.one("HTTP.request")
+    assert request["payload"]["HTTP.route"] == "/report/{year}"
+    assert td_signals.one("Stream.finished")["sessionID"] == request["sessionID"]
+
+
 # -- the session cookie -----------------------------------------------------------------------
 
 
@@ -456,6 +489,21 @@ async def test_set_cookie_is_added_without_touching_the_apps_headers(
         TelemetryDeckMiddleware(app, app_id=APP_ID), http_scope("/", headers=[("cookie", key)])
     )
     assert td_signals.types() == ["HTTP.request"]
+
+
+async def test_headers_given_as_a_one_shot_iterable_survive(td_signals: CapturedSignals) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = iter([(b"content-type", b"text/html"), (b"x-kept", b"yes")])
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"<p>hi</p>"})
+
+    server = ASGIServer()
+    await server.run(
+        TelemetryDeckMiddleware(app, app_id=APP_ID, session_from_cookie="sid"), http_scope("/")
+    )
+    assert server.header(b"x-kept") == [b"yes"]
+    assert server.header(b"set-cookie") == []  # no cookie of its own in this mode
+    assert td_signals.one("pageView")["payload"]["HTTP.statusCode"] == "200"
 
 
 async def test_async_client_end_to_end(td_signals: CapturedSignals) -> None:
