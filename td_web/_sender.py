@@ -77,7 +77,9 @@ class Sender:
     def _reset(self) -> None:
         """Fresh state; also the whole of what a forked child does (no inherited locks)."""
         self._pid = os.getpid()
-        self._lock = threading.Lock()
+        # Reentrant: the SIGTERM handler flushes on the main thread, which may have been
+        # interrupted inside put() while holding it.
+        self._lock = threading.RLock()
         self._queue: deque[Record] = deque()
         self._enqueued = 0
         self._dequeued = 0

@@ -13,6 +13,7 @@ from typing import Any
 
 from .._client import TelemetryDeck
 from .._config import ConfigurationError
+from .._shutdown import exit_cleanly_on_sigterm
 from .exclusions import Exclusions
 from .routes import normalize_route
 from .sessions import SessionPolicy
@@ -94,6 +95,8 @@ class WebTelemetry:
         self.settings = settings or WebSettings()
         self.sessions = SessionPolicy(self.settings)
         self.exclusions = Exclusions(self.settings, excluded_prefixes)
+        if self.settings.handle_sigterm and client.enabled:
+            exit_cleanly_on_sigterm()
 
     @classmethod
     def from_options(

@@ -77,6 +77,8 @@ class WebSettings:
     include_paths: tuple[str, ...] = ()
     exclude_methods: frozenset[str] = DEFAULT_EXCLUDED_METHODS
     track_bots: bool = False
+    #: Turn a default (fatal) SIGTERM into a clean exit, so that queued signals are flushed.
+    handle_sigterm: bool = True
     #: Overrides the adapter's user lookup: called with the framework's request, returns the
     #: user identifier (hashed before sending) or None for anonymous.
     client_user: Callable[[Any], object] | None = None
@@ -122,6 +124,7 @@ def _coerce(name: str, value: Any) -> Any:
         "cookieless",
         "respect_gpc",
         "track_bots",
+        "handle_sigterm",
     ):
         return parse_bool(value, name)
     if name == "session_cookie_secure":

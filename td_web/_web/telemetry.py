@@ -76,6 +76,11 @@ class Telemetry:
     # -- for views ---------------------------------------------------------------------------
 
     @property
+    def tracked(self) -> bool:
+        """Whether this request gets automatic signals (not excluded, not opted out)."""
+        return self._tracked
+
+    @property
     def active(self) -> bool:
         """Whether signals from this helper are sent (False outside a request, under GPC)."""
         return self._web is not None and self._web.client.enabled

@@ -39,6 +39,9 @@ class TelemetryDeckMiddleware:
 
     def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
         self.get_response = get_response
+        # Built now, while Django loads middleware (on the main thread for runserver), so that
+        # the handle_sigterm option can install its handler; requests would build it anyway.
+        runtime.current()
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             # Django then calls us without a thread hop; __call__ hands over to __acall__.

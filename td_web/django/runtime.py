@@ -22,9 +22,9 @@ from . import conf
 #: test should not stall it for the full shutdown timeout).
 REPLACED_CLIENT_TIMEOUT = 1.0
 
-#: ``request.telemetry`` when the settings are invalid: sends nothing, and says so (throttled)
-#: when a view calls ``signal()`` on it.
-MISCONFIGURED = Telemetry(None, None, None, None, False, False)
+#: ``request.telemetry`` when the settings are invalid: sends nothing (the error itself was
+#: logged once when the settings were read, and ``manage.py check`` reports it).
+MISCONFIGURED = Telemetry.inert("td_web's TELEMETRYDECK settings are invalid (manage.py check)")
 
 
 class State:

@@ -14,7 +14,7 @@ from .._web.settings import ALL_OPTION_NAMES
 
 PREFIX = "TELEMETRYDECK_"
 #: Options of the Flask adapter itself (not of the client or the request telemetry).
-ADAPTER_OPTION_NAMES = frozenset({"handle_sigterm"})
+ADAPTER_OPTION_NAMES: frozenset[str] = frozenset()
 
 
 def config_key(name: str) -> str:

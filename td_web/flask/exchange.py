@@ -27,7 +27,7 @@ EXCHANGE_KEY = "td_web.flask.exchange"
 def is_tracked(telemetry: Telemetry) -> bool:
     """Whether the request gets an automatic signal (not excluded, not opted out)."""
     # The core keeps this private for now; asked for as a public ``Telemetry.tracked``.
-    return telemetry._tracked
+    return telemetry.tracked
 
 
 class Exchange:

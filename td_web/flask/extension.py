@@ -8,10 +8,9 @@ from typing import Any, TypeVar
 from flask import Flask, current_app
 
 from .._client import TelemetryDeck as Client
-from .._config import ConfigurationError, parse_bool
+from .._config import ConfigurationError
 from .._web import WebTelemetry
-from .config import config_key, fallbacks, resolve_options
-from .shutdown import exit_cleanly_on_sigterm
+from .config import fallbacks, resolve_options
 from .state import AppTelemetry
 from .users import UserLoader
 
@@ -54,9 +53,6 @@ class TelemetryDeck:
                 f"(app.extensions[{EXTENSION_KEY!r}]); call init_app() once per app"
             )
         resolved = resolve_options(app, self._options, options)
-        handle_sigterm = parse_bool(
-            resolved.pop("handle_sigterm", True), config_key("handle_sigterm")
-        )
         client_user = resolved.pop("client_user", None)
         if client_user is not None and not callable(client_user):
             raise ConfigurationError(
@@ -70,8 +66,6 @@ class TelemetryDeck:
         state = AppTelemetry(self, web, client_user)
         state.install(app)
         app.extensions[EXTENSION_KEY] = state
-        if handle_sigterm and web.client.enabled:
-            exit_cleanly_on_sigterm()
 
     def user_loader(self, loader: LoaderT) -> LoaderT:
         """Decorator: the function returns the signed-in user's identifier (hashed before it
