@@ -203,6 +203,20 @@ def test_example_site_under_runserver(ingest: IngestServer, site_database: str) 
     assert error["payload"]["HTTP.route"] == "/boom/"
 
 
+def test_runserver_noreload_sigterm_loses_nothing(ingest: IngestServer, site_database: str) -> None:
+    """``docker stop`` and friends send SIGTERM, which runserver leaves at its default: td_web's
+    handler delivers what is queued, then the process ends as SIGTERM would have ended it."""
+    port = free_port()
+    command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    with running(command, _site_environ(ingest, site_database), port) as server:
+        _drive(port, 10)
+        assert ingest.accepted_signals == []  # the interval is 1 h: only shutdown delivers
+        output = _stop(server, signal.SIGTERM)
+    assert server.returncode == -signal.SIGTERM, output
+    signals = ingest.wait_for_signals(11)
+    assert len(_request_signals(signals)) == 10, output
+
+
 def _drive(port: int, count: int) -> None:
     paths = ["/", "/catalog/", "/catalog/api/products/1/", "/export.csv", "/contact/"]
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
