@@ -59,6 +59,8 @@ class SignalBuilder:
         self._user_hashes: dict[str, str] = {}
         self._session_ids: dict[str, str] = {}
         self._anonymous: dict[str | None, str] = {}
+        #: Signal types that sanitize to themselves: most calls repeat a handful of types.
+        self._clean_types: set[str] = set()
 
     def client_user_hash(self, client_user: object) -> str | None:
         """The salted hash of a user identifier; None when there is no usable identifier."""
@@ -91,6 +93,17 @@ class SignalBuilder:
             cached = self._anonymous[session_id] = anonymous_client_user(session_id, self.salt)
         return cached
 
+    def _signal_type(self, signal_type: object, reporter: Reporter) -> str | None:
+        if type(signal_type) is str and signal_type in self._clean_types:
+            return signal_type
+        cleaned = sanitize_type(signal_type, reporter)
+        # Unchanged means nothing was reported (every problem changes or drops the type).
+        if cleaned is not None and cleaned == signal_type and type(signal_type) is str:
+            if len(self._clean_types) >= _CACHE_LIMIT:
+                self._clean_types.clear()
+            self._clean_types.add(cleaned)
+        return cleaned
+
     def build(
         self,
         signal_type: object,
@@ -109,7 +122,7 @@ class SignalBuilder:
         over it, and both win over the client's default payload.
         """
         reporter = Reporter(self.strict if strict is None else strict)
-        cleaned_type = sanitize_type(signal_type, reporter)
+        cleaned_type = self._signal_type(signal_type, reporter)
         if cleaned_type is None:
             return None
         reporter.signal_type = cleaned_type

@@ -95,6 +95,9 @@ class WebTelemetry:
         self.settings = settings or WebSettings()
         self.sessions = SessionPolicy(self.settings)
         self.exclusions = Exclusions(self.settings, excluded_prefixes)
+        # Read on every request; neither changes after construction.
+        self._enabled = client.enabled
+        self._respect_gpc = self.settings.respect_gpc
         if self.settings.handle_sigterm and client.enabled:
             exit_cleanly_on_sigterm()
 
@@ -124,9 +127,9 @@ class WebTelemetry:
 
     def begin(self, view: RequestView, native: Any = None) -> Telemetry:
         """Start a request: decides whether it is tracked and which session it belongs to."""
-        if not self.client.enabled:
+        if not self._enabled:
             return Telemetry.inert("td_web is disabled (enabled=False)", view, native)
-        if self.settings.respect_gpc and view.gpc is not None and view.gpc.strip() == "1":
+        if self._respect_gpc and view.gpc is not None and view.gpc.strip() == "1":
             return Telemetry.inert("the request opted out with Sec-GPC: 1", view, native)
         tracked = not self.exclusions.excludes(view.method, view.path, view.user_agent, native)
         key: str | None

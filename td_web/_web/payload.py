@@ -7,6 +7,7 @@ and this module parses them later (referer, query string, Accept-Language).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -35,13 +36,15 @@ def referer_parts(referer: str) -> tuple[str, str, str] | None:
     """(scheme, host, path) of a Referer header, or None when it is not an absolute URL."""
     try:
         parts = urlsplit(referer.strip())
+        # ``port`` parses lazily: a port out of range or not a number raises only here.
+        port = parts.port
     except ValueError:
         return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if port:
+        host = f"{host}:{port}"
     return parts.scheme, host, parts.path or "/"
 
 
@@ -77,6 +80,13 @@ def locale_keys(accept_language: str | None) -> dict[str, str]:
     return {}
 
 
+# A site sees the same few referers and Accept-Language headers again and again; parsing each
+# once saves the sender thread a URL split and a few regex matches per request. The cached
+# results are only ever copied into payloads, never changed.
+_cached_referer_parts = lru_cache(maxsize=1024)(referer_parts)
+_cached_locale_keys = lru_cache(maxsize=256)(locale_keys)
+
+
 def request_payload(
     *,
     method: str,
@@ -103,11 +113,13 @@ def request_payload(
     }
     if route is not None:
         payload["HTTP.route"] = route
-    referer_split = referer_parts(referer) if referer else None
+    referer_split = _cached_referer_parts(referer) if referer else None
     if referer_split is not None:
         payload["referer"] = url_without_query(*referer_split)
-    payload.update(campaign_parameters(query_string))
-    payload.update(locale_keys(accept_language))
+    if query_string:
+        payload.update(campaign_parameters(query_string))
+    if accept_language:
+        payload.update(_cached_locale_keys(accept_language))
     if page_view:
         same_host = referer_split is not None and referer_split[1].lower() == host.lower()
         source = referer_split[2] if same_host and referer_split is not None else ""

@@ -31,9 +31,44 @@ def cookie_value(cookies: Mapping[str, str] | str | None, name: str) -> str | No
     if not cookies:
         return None
     if isinstance(cookies, str):
+        value = _plain_cookie(cookies, name)
+        if value is not None:
+            return value
         match = _cookie_pattern(name).search(cookies)
         return match.group(1) if match else None
     return cookies.get(name)
+
+
+def _plain_cookie(header: str, name: str) -> str | None:
+    """The cookie's value when the header spells it plainly (``name=value`` first, or after
+    ``"; "``, unquoted, no leading space); None means "ask the regex". Every request reads
+    the header, and this is a few string searches instead of a regex search."""
+    start = header.find(name)
+    if start == -1:
+        return None
+    # The first occurrence of the name must be the regex's first match: at the start or right
+    # after "; ", and followed by "=".
+    if start != 0 and header[start - 2 : start] != "; ":
+        return None
+    value_start = start + len(name) + 1
+    if header[value_start - 1 : value_start] != "=":
+        return None
+    end = header.find(";", value_start)
+    value = header[value_start:] if end == -1 else header[value_start:end]
+    if '"' in value or (value and value[0].isspace()):
+        return None
+    return value
+
+
+def valid_token(value: str) -> bool:
+    """Whether a cookie value is one of td_web's session tokens (``_TOKEN``)."""
+    if (
+        16 <= len(value) <= 64
+        and value.isascii()
+        and value.replace("-", "").replace("_", "").isalnum()
+    ):
+        return True
+    return _TOKEN.match(value) is not None
 
 
 class SessionPolicy:
@@ -66,7 +101,7 @@ class SessionPolicy:
         """(session key, whether this request starts a new session)."""
         if self.sets_cookie:
             value = cookie_value(cookies, self.cookie_name)
-            if value and _TOKEN.match(value):
+            if value and valid_token(value):
                 return value, False
             return secrets.token_urlsafe(18), True
         if self.foreign_cookie is not None:
@@ -83,7 +118,7 @@ class SessionPolicy:
         if not self.sets_cookie:
             return None
         value = cookie_value(cookies, self.cookie_name)
-        return value if value and _TOKEN.match(value) else None
+        return value if value and valid_token(value) else None
 
     def set_cookie_header(self, session_key: str, https: bool) -> str:
         """The ``Set-Cookie`` value that keeps (and slides) td_web's session cookie."""
