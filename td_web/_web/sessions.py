@@ -68,7 +68,9 @@ def valid_token(value: str) -> bool:
         and value.replace("-", "").replace("_", "").isalnum()
     ):
         return True
-    return _TOKEN.match(value) is not None
+    # fullmatch: ``$`` also matches before a trailing newline, which would then be echoed
+    # into the Set-Cookie header.
+    return _TOKEN.fullmatch(value) is not None
 
 
 class SessionPolicy:
