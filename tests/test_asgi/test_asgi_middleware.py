@@ -148,10 +148,15 @@ async def test_a_failing_lifespan_startup_still_fails() -> None:
 async def test_per_request_state_lives_in_the_call(td_signals: CapturedSignals) -> None:
     """Concurrent requests interleave inside the app; each one's signal keeps its own path,
     status and session, and the middleware object gains no per-request attribute."""
-    all_inside = asyncio.Barrier(20)
+    inside = 0
+    all_inside = asyncio.Event()  # (asyncio.Barrier needs Python 3.11)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal inside
         if scope["path"].startswith("/req/"):
+            inside += 1
+            if inside == 20:
+                all_inside.set()
             await all_inside.wait()  # every request is in flight at once
         status = 200 + int(scope["path"].rsplit("/", 1)[1])
         await PlainTextResponse("x", status_code=status)(scope, receive, send)

@@ -6,12 +6,15 @@ application down."""
 from __future__ import annotations
 
 import base64
+import importlib
+import importlib.util
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,6 +186,21 @@ def test_example_under_uvicorn(example: str, ingest: IngestServer, tmp_path: Pat
 
 # -- production servers: several processes, SIGTERM, nothing lost ----------------------------
 
+
+def _uvicorn_worker_class() -> str:
+    """uvicorn's gunicorn worker moved to the ``uvicorn-worker`` package; recent uvicorn
+    releases still ship the deprecated ``uvicorn.workers`` module."""
+    if importlib.util.find_spec("uvicorn_worker") is not None:
+        return "uvicorn_worker.UvicornWorker"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            importlib.import_module("uvicorn.workers")
+    except ImportError:
+        pytest.fail("gunicorn needs uvicorn's worker: add uvicorn-worker to the dev extras")
+    return "uvicorn.workers.UvicornWorker"
+
+
 SERVERS = {
     "uvicorn-2-workers": [
         "uvicorn",
@@ -212,7 +230,7 @@ SERVERS = {
         "--workers",
         "2",
         "--worker-class",
-        "uvicorn.workers.UvicornWorker",
+        "{uvicorn_worker}",
         "--graceful-timeout",
         "20",
     ],
@@ -222,7 +240,11 @@ MULTI_PROCESS = {"uvicorn-2-workers", "gunicorn-uvicorn-workers"}
 
 @pytest.mark.parametrize("name", list(SERVERS))
 def test_graceful_shutdown_loses_no_signal(name: str, ingest: IngestServer, tmp_path: Path) -> None:
-    with serve(SERVERS[name], HERE, ingest, tmp_path) as server:
+    command = SERVERS[name]
+    if "{uvicorn_worker}" in command:
+        worker = _uvicorn_worker_class()
+        command = [worker if part == "{uvicorn_worker}" else part for part in command]
+    with serve(command, HERE, ingest, tmp_path) as server:
         pids: set[int] = set()
         served = 0
         # Fresh connections, so the kernel spreads them over the workers.
