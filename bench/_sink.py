@@ -1,0 +1,129 @@
+"""Local stand-ins for remote ingest servers, each in a process of its own.
+
+* ``sink``: answers every request ``200`` at once after reading its body (the destination of
+  every SDK under test, so that nothing leaves the loopback address and the server's own CPU
+  is not charged to the process being measured). It counts requests by the first segment of
+  their path (each SDK is given its own, ``/posthog``, ``/otel``, ...); ``GET /__counts``
+  returns those counts as JSON, so a report can show that each SDK really sent something;
+* ``blackhole``: accepts connections and reads them, and never answers (an ingest that hangs).
+
+    python bench/_sink.py sink|blackhole PORT
+
+The parent starts one with :func:`serve` and gets its URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+_JSON_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+_EMPTY_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+_counts: dict[str, int] = {}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> None:
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        while True:
+            size = int((await reader.readline()).split(b";", 1)[0], 16)
+            await reader.readexactly(size + 2)  # the chunk and its CRLF
+            if size == 0:
+                return
+    length = int(headers.get("content-length") or 0)
+    if length:
+        await reader.readexactly(length)
+
+
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            request_line = await reader.readline()
+            if not request_line:
+                return
+            headers: dict[str, str] = {}
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            await _read_body(reader, headers)
+            parts = request_line.split(b" ")
+            path = parts[1].decode("latin-1") if len(parts) > 1 else "/"
+            if path == "/__counts":
+                body = json.dumps(_counts).encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+            else:
+                segment = path.split("/")[1].split("?")[0] if path.count("/") else ""
+                _counts[segment] = _counts.get(segment, 0) + 1
+                is_json = "json" in headers.get("content-type", "")
+                writer.write(_JSON_ANSWER if is_json else _EMPTY_ANSWER)
+            await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    # Read everything so the client's sends never block on a full buffer, and never answer.
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(65536):
+            pass
+    writer.close()
+
+
+async def _main(kind: str, port: int) -> None:
+    handler = _answer if kind == "sink" else _swallow
+    server = await asyncio.start_server(handler, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def counts(url: str) -> dict[str, int]:
+    """Requests a sink has answered so far, by the first segment of their path."""
+    import httpx  # only the parent needs it
+
+    answer: dict[str, int] = httpx.get(f"{url}/__counts", timeout=10).json()
+    return answer
+
+
+@contextlib.contextmanager
+def serve(kind: str = "sink") -> Iterator[str]:
+    """Run a ``sink`` or ``blackhole`` in a child process; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, kind, str(port)])
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"the {kind} server did not start") from None
+                time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main(sys.argv[1], int(sys.argv[2])))

@@ -1,0 +1,283 @@
+"""What is added to the hello-world apps: nothing, td_web, or one of its peers.
+
+Each variant gets hooks for the three ways apps are built in :mod:`_apps` (ASGI, Flask,
+Django). Every SDK is pointed at the local sink under a path of its own (``/td_web``,
+``/posthog``, ``/sentry``, ``/otel``, ``/apitally``), so nothing leaves the loopback address
+and the sink can tell who sent what. A variant whose package is missing is skipped with the
+reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import urlsplit
+
+APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
+SALT = "bench-salt-bench-salt"
+#: apitally checks the token's shape; this one is valid in form and known to nobody.
+APITALLY_TOKEN = "apt_benchbenchbenchbenchbenc"
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+
+
+class Variant:
+    name = "bare"
+    label = "bare"
+    #: Packages that must be importable.
+    requires: tuple[str, ...] = ()
+    #: The view sends one custom signal per request.
+    custom_signal = False
+
+    def missing(self) -> str | None:
+        absent = [p for p in self.requires if importlib.util.find_spec(p) is None]
+        return f"not installed: {', '.join(absent)} (pip install -e '.[bench]')" if absent else None
+
+    def setup(self, sink: str, framework: str) -> None:
+        """Process-wide initialisation, before the app is built."""
+
+    def asgi(self, app: Any, sink: str, framework: str) -> None:
+        """Starlette or FastAPI: add middleware / initialise on the app."""
+
+    def flask(self, app: Any, sink: str) -> None:
+        """Flask: extensions, hooks."""
+
+    def django_settings(self, settings: dict[str, Any], sink: str) -> None:
+        """Django: change the settings before ``settings.configure()``."""
+
+    def django_ready(self, sink: str) -> None:
+        """Django: after ``settings.configure()``, before the handler loads its middleware."""
+
+    def loop_started(self, driver: Any) -> None:
+        """ASGI: the app is built and its event loop exists."""
+
+
+class TdWeb(Variant):
+    name = "td_web"
+    label = "td_web (auto signal)"
+    requires = ("td_web",)
+
+    def options(self, sink: str) -> dict[str, Any]:
+        return {"app_id": APP_ID, "salt": SALT, "endpoint": f"{sink}/td_web"}
+
+    def asgi(self, app: Any, sink: str, framework: str) -> None:
+        from td_web.asgi import TelemetryDeckMiddleware
+
+        app.add_middleware(TelemetryDeckMiddleware, **self.options(sink))
+
+    def flask(self, app: Any, sink: str) -> None:
+        from td_web.flask import TelemetryDeck
+
+        for name, value in self.options(sink).items():
+            app.config[f"TELEMETRYDECK_{name.upper()}"] = value
+        TelemetryDeck().init_app(app)
+
+    def django_settings(self, settings: dict[str, Any], sink: str) -> None:
+        settings["MIDDLEWARE"].insert(0, "td_web.django.TelemetryDeckMiddleware")
+        settings["TELEMETRYDECK"] = {k.upper(): v for k, v in self.options(sink).items()}
+
+
+class TdWebSignal(TdWeb):
+    name = "td_web+signal"
+    label = "td_web + 1 custom signal"
+    custom_signal = True
+
+
+class Posthog(Variant):
+    """The naive integration: a small middleware calling ``capture()`` once per request."""
+
+    name = "posthog"
+    label = "posthog capture()"
+    requires = ("posthog",)
+    client: Any = None
+
+    def setup(self, sink: str, framework: str) -> None:
+        from posthog import Posthog as Client
+
+        Posthog.client = Client("phc_bench", host=f"{sink}/posthog")
+
+    def asgi(self, app: Any, sink: str, framework: str) -> None:
+        app.add_middleware(PosthogASGIMiddleware, client=Posthog.client)
+
+    def flask(self, app: Any, sink: str) -> None:
+        from flask import request
+
+        client = Posthog.client
+
+        @app.after_request
+        def capture(response: Any) -> Any:
+            client.capture(
+                "http_request",
+                distinct_id=request.cookies.get("td_session") or "anonymous",
+                properties={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                },
+            )
+            return response
+
+    def django_settings(self, settings: dict[str, Any], sink: str) -> None:
+        settings["MIDDLEWARE"].insert(0, "_variants.PosthogDjangoMiddleware")
+
+
+def _posthog_capture(distinct_id: str, method: str, path: str, status: int) -> None:
+    Posthog.client.capture(
+        "http_request",
+        distinct_id=distinct_id,
+        properties={"method": method, "path": path, "status": status},
+    )
+
+
+class PosthogASGIMiddleware:
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], client: Any):
+        self.app = app
+        self.client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_status(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_status)
+        cookie = dict(scope["headers"]).get(b"cookie", b"").decode("latin-1")
+        _posthog_capture(cookie or "anonymous", scope["method"], scope["path"], status)
+
+
+class PosthogDjangoMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: Any) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        response = self.get_response(request)
+        self._capture(request, response)
+        return response
+
+    async def _acall(self, request: Any) -> Any:
+        response = await self.get_response(request)
+        self._capture(request, response)
+        return response
+
+    @staticmethod
+    def _capture(request: Any, response: Any) -> None:
+        distinct_id = request.COOKIES.get("td_session") or "anonymous"
+        _posthog_capture(distinct_id, request.method, request.path, response.status_code)
+
+
+class Sentry(Variant):
+    """sentry-sdk with its default integrations and tracing off (no ``traces_sample_rate``)."""
+
+    name = "sentry"
+    label = "sentry-sdk, tracing off"
+    requires = ("sentry_sdk",)
+
+    def setup(self, sink: str, framework: str) -> None:
+        import sentry_sdk
+
+        sink_url = urlsplit(sink)
+        sentry_sdk.init(dsn=f"http://public@{sink_url.netloc}/sentry/1")
+
+
+class OpenTelemetry(Variant):
+    """The OpenTelemetry SDK, a batch span processor and the OTLP/HTTP exporter, with the
+    framework's instrumentation (Starlette and FastAPI: the ASGI middleware)."""
+
+    name = "otel"
+    label = "OpenTelemetry, batch processor"
+    requires = (
+        "opentelemetry.sdk",
+        "opentelemetry.exporter.otlp.proto.http",
+        "opentelemetry.instrumentation.asgi",
+        "opentelemetry.instrumentation.flask",
+        "opentelemetry.instrumentation.django",
+    )
+
+    def setup(self, sink: str, framework: str) -> None:
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider = TracerProvider()
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{sink}/otel/v1/traces"))
+        )
+        trace.set_tracer_provider(provider)
+
+    def asgi(self, app: Any, sink: str, framework: str) -> None:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        app.add_middleware(OpenTelemetryMiddleware)
+
+    def flask(self, app: Any, sink: str) -> None:
+        from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+        FlaskInstrumentor().instrument_app(app)
+
+    def django_ready(self, sink: str) -> None:
+        from opentelemetry.instrumentation.django import DjangoInstrumentor
+
+        DjangoInstrumentor().instrument()
+
+
+class Apitally(Variant):
+    """apitally with its OTLP endpoint at the sink (it batches and exports on a thread)."""
+
+    name = "apitally"
+    label = "apitally"
+    requires = ("apitally",)
+
+    def options(self, sink: str) -> dict[str, Any]:
+        return {"write_token": APITALLY_TOKEN, "otlp_endpoint": f"{sink}/apitally"}
+
+    def asgi(self, app: Any, sink: str, framework: str) -> None:
+        if framework == "fastapi":
+            from apitally.fastapi import init
+        else:
+            from apitally.starlette import init
+        init(app, **self.options(sink))
+
+    def flask(self, app: Any, sink: str) -> None:
+        from apitally.flask import init
+
+        init(app, **self.options(sink))
+
+    def django_ready(self, sink: str) -> None:
+        from apitally.django import init
+
+        init(**self.options(sink))
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(),
+        TdWeb(),
+        TdWebSignal(),
+        Posthog(),
+        Sentry(),
+        OpenTelemetry(),
+        Apitally(),
+    )
+}
+PEERS = ("posthog", "sentry", "otel", "apitally")

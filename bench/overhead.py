@@ -1,0 +1,269 @@
+"""Per-request overhead of td_web against its peers, in-process, for every supported framework.
+
+    ./dev bench overhead [--quick] [--frameworks flask,starlette] [--variants bare,td_web]
+
+For each framework (Starlette, FastAPI, Flask, Django under WSGI and under ASGI) a hello-world
+app with one parametrised route is called in-process (ASGI: a synthetic scope; WSGI: a prebuilt
+environ; see ``_drive.py``) in these variants: bare; td_web (the automatic signal and its
+session cookie); td_web plus one custom signal per request; a naive ``posthog.capture()``
+middleware; sentry-sdk with tracing off; OpenTelemetry instrumentation with a batch span
+processor and the OTLP/HTTP exporter; apitally. Every SDK sends to a local sink (a separate
+process), and an audit hook refuses any connection that is not to the loopback address.
+
+Each (framework, variant) app lives in its own process (the SDKs patch frameworks and install
+global providers), and the processes take turns: warm-up, then repetitions run A B C A B C,
+one batch of requests per variant and repetition. Figures are medians over the repetitions:
+wall-clock µs per request (background threads in the same process included, as on a busy
+server), the µs added over bare (median of the paired differences within a repetition), the
+ratio to bare, and the CPU µs of the requesting thread alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import _sink
+from _apps import FRAMEWORKS
+from _variants import PEERS, VARIANTS
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclass
+class Worker:
+    framework: str
+    variant: str
+    process: subprocess.Popen[str]
+    log: IO[str]
+    skip: str | None = None
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.read()
+
+    def read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.log.seek(0)
+            tail = self.log.read()[-2000:]
+            raise RuntimeError(f"{self.framework}/{self.variant} worker died:\n{tail}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                assert self.process.stdin is not None
+                self.process.stdin.write("quit\n")
+                self.process.stdin.flush()
+            except BrokenPipeError:
+                pass
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def start(framework: str, variant: str, sink: str) -> Worker:
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by Worker.stop()
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "_worker.py"), framework, variant, sink],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        cwd=HERE,
+    )
+    return Worker(framework, variant, process, log)
+
+
+@dataclass
+class Row:
+    variant: str
+    wall_us: float
+    added_us: float
+    ratio: float
+    cpu_us: float
+    cpu_added_us: float
+
+
+def batch_size(warm_us: list[float], budget: float) -> int:
+    """Requests per batch so that one repetition (every variant once) takes about ``budget``
+    seconds: frameworks differ tenfold in speed, and the default run must stay short."""
+    size = int(budget / (sum(warm_us) / 1e6))
+    return max(200, min(size, 5000))
+
+
+def measure(
+    framework: str, variants: list[str], sink: str, args: argparse.Namespace
+) -> tuple[list[Row], list[Worker], int]:
+    workers = [start(framework, v, sink) for v in variants]
+    try:
+        for worker in workers:
+            answer = worker.read()
+            worker.skip = answer.get("skip")
+        live = [w for w in workers if w.skip is None]
+        if not live or live[0].variant != "bare":
+            raise RuntimeError(f"{framework}: the bare app could not run: {workers[0].skip}")
+        warm_us = []
+        for worker in live:
+            answer = worker.ask(f"run {args.warmup}")
+            warm_us.append(answer["wall"] / args.warmup * 1e6)
+        requests = args.requests or batch_size(warm_us, args.budget)
+        for _ in range(args.reps):
+            for worker in live:  # interleaved: A B C A B C
+                answer = worker.ask(f"run {requests}")
+                worker.walls.append(answer["wall"] / requests * 1e6)
+                worker.cpus.append(answer["cpu"] / requests * 1e6)
+        for worker in live:
+            worker.info = worker.ask("info")
+    finally:
+        for worker in workers:
+            worker.stop()
+    bare = live[0]
+    rows = []
+    for worker in live:
+        rows.append(
+            Row(
+                variant=worker.variant,
+                wall_us=statistics.median(worker.walls),
+                added_us=statistics.median(
+                    w - b for w, b in zip(worker.walls, bare.walls, strict=True)
+                ),
+                ratio=statistics.median(worker.walls) / statistics.median(bare.walls),
+                cpu_us=statistics.median(worker.cpus),
+                cpu_added_us=statistics.median(
+                    c - b for c, b in zip(worker.cpus, bare.cpus, strict=True)
+                ),
+            )
+        )
+    return rows, workers, requests
+
+
+def print_framework(framework: str, rows: list[Row], workers: list[Worker], requests: int) -> None:
+    print(f"\n## {framework} ({requests:,} requests per batch)\n")
+    print(
+        "| variant | µs/request | added µs | ratio to bare | request-thread CPU µs | added CPU µs |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {VARIANTS[row.variant].label} | {row.wall_us:.1f} | {row.added_us:+.1f} | "
+            f"{row.ratio:.2f} | {row.cpu_us:.1f} | {row.cpu_added_us:+.1f} |"
+        )
+    for worker in workers:
+        if worker.skip is not None:
+            print(f"- {VARIANTS[worker.variant].label}: left out: {worker.skip}")
+        blocked = worker.info.get("blocked")
+        if blocked:
+            print(f"- {VARIANTS[worker.variant].label}: refused non-loopback: {blocked}")
+        counters = worker.info.get("td_web")
+        if counters and worker.variant.startswith("td_web"):
+            print(
+                f"- {VARIANTS[worker.variant].label}: queued {counters['queued']:,}, "
+                f"sent {counters['sent']:,}, dropped {counters['dropped'] or 0}"
+            )
+
+
+def verdict(framework: str, rows: list[Row]) -> str:
+    by_name = {row.variant: row for row in rows}
+    td, custom = by_name.get("td_web"), by_name.get("td_web+signal")
+    peers = [by_name[p] for p in PEERS if p in by_name]
+    if td is None or not peers:
+        return f"{framework}: no verdict (td_web or every peer missing)"
+    cheapest = min(peers, key=lambda row: row.added_us)
+    target = cheapest.added_us / 10
+    text = (
+        f"{framework}: td_web adds {td.added_us:.1f} µs; target ≤ {target:.1f} µs (a tenth of "
+        f"{VARIANTS[cheapest.variant].label}'s {cheapest.added_us:.1f}): "
+        f"{'met' if td.added_us <= target else f'missed by {td.added_us - target:.1f} µs'}"
+    )
+    if custom is not None:
+        text += f"; a custom signal adds {custom.added_us - td.added_us:.1f} µs more"
+    return text
+
+
+def summary(results: dict[str, list[Row]]) -> None:
+    frameworks = list(results)
+    print("\n## Summary: µs per request (added over bare)\n")
+    print("| variant | " + " | ".join(frameworks) + " |")
+    print("|---|" + "---:|" * len(frameworks))
+    for name, variant in VARIANTS.items():
+        cells = []
+        for framework in frameworks:
+            row = next((r for r in results[framework] if r.variant == name), None)
+            if row is None:
+                cells.append("-")
+            elif name == "bare":
+                cells.append(f"{row.wall_us:.0f}")
+            else:
+                cells.append(f"{row.wall_us:.0f} ({row.added_us:+.0f})")
+        if any(cell != "-" for cell in cells):
+            print(f"| {variant.label} | " + " | ".join(cells) + " |")
+    print()
+    for framework in frameworks:
+        print("- " + verdict(framework, results[framework]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests and repetitions")
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument(
+        "--requests", type=int, help="requests per batch (default: sized to --budget)"
+    )
+    parser.add_argument(
+        "--budget", type=float, help="seconds per repetition of all variants (default 5)"
+    )
+    parser.add_argument("--reps", type=int, help="repetitions (default 5)")
+    args = parser.parse_args(argv)
+    args.budget = args.budget or (1.5 if args.quick else 5.0)
+    args.reps = args.reps or (3 if args.quick else 5)
+    args.warmup = 300
+    variants = ["bare", *(v for v in args.variants.split(",") if v and v != "bare")]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+    print(
+        f"# td_web per-request overhead, {time.strftime('%Y-%m-%d')}, Python "
+        f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"{args.reps} interleaved repetitions (A B C A B C) after {args.warmup} warm-up "
+        "requests per variant; medians"
+    )
+    results: dict[str, list[Row]] = {}
+    started = time.monotonic()
+    with _sink.serve("sink") as sink:
+        for framework in args.frameworks.split(","):
+            before = _sink.counts(sink)
+            rows, workers, requests = measure(framework, variants, sink, args)
+            results[framework] = rows
+            print_framework(framework, rows, workers, requests)
+            after = _sink.counts(sink)
+            received = {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
+            print(f"- uploads the local sink received meanwhile: {received}")
+            sys.stdout.flush()
+    summary(results)
+    print(f"\n({time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
