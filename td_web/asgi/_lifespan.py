@@ -5,7 +5,8 @@ The flush needs the server's ``lifespan.shutdown``, and ``atexit`` is no fallbac
 uvicorn: after a graceful shutdown it re-raises SIGTERM with the default handler, so the
 process dies without running ``atexit``. An application that does not speak lifespan (it
 raises or returns without answering, as plain ASGI apps do) would therefore lose every queued
-signal; for it td_web answers the protocol itself.
+signal; for it td_web answers the protocol itself (what uvicorn's and hypercorn's default
+"auto" lifespan mode does with such an app is to serve it without lifespan).
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ class LifespanCall:
             if self.answered:
                 raise  # an application that speaks lifespan failed: the server must know
             logger.info(
-                "td_web: the application does not support the ASGI lifespan protocol (%s); "
-                "td_web answers it, to deliver queued signals at shutdown",
+                "td_web: the application does not support the ASGI lifespan protocol "
+                "(%s: %s); td_web answers it, to deliver queued signals at shutdown",
                 type(exc).__name__,
+                exc,
             )
             await self._answer(self.unanswered)
             return
