@@ -23,6 +23,9 @@ BOT_USER_AGENT = re.compile(
     re.IGNORECASE,
 )
 _BOT_CACHE_LIMIT = 4096
+#: Longer user agents are checked but not cached: real ones are far shorter, and a client
+#: sending kilobytes of unique ones must not fill the cache with them.
+_BOT_CACHE_MAX_LENGTH = 512
 
 
 class Exclusions:
@@ -62,6 +65,8 @@ class Exclusions:
         return False
 
     def is_bot(self, user_agent: str) -> bool:
+        if len(user_agent) > _BOT_CACHE_MAX_LENGTH:
+            return bool(BOT_USER_AGENT.search(user_agent))
         cached = self._bot_cache.get(user_agent)
         if cached is None:
             if len(self._bot_cache) >= _BOT_CACHE_LIMIT:

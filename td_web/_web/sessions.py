@@ -7,6 +7,7 @@ sender derives the wire ``sessionID`` from it with a keyed hash (see ``_hashing`
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import threading
@@ -19,6 +20,10 @@ from .settings import WebSettings
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SEEN_LIMIT = 50_000
+#: Session keys are held in per-process caches (first sightings, session IDs): a longer one,
+#: from a cookie or User-Agent of kilobytes, is kept as a digest so that a client cannot make
+#: each entry cost more than a few hundred bytes.
+_MAX_KEY_LENGTH = 256
 
 
 @lru_cache(maxsize=64)
@@ -73,6 +78,14 @@ def valid_token(value: str) -> bool:
     return _TOKEN.fullmatch(value) is not None
 
 
+def _bounded(key: str) -> str:
+    """The key itself, or a digest of it when it is long (distinct keys stay distinct; the
+    ``digest:`` prefix cannot collide with the ``cookie:`` and ``cookieless:`` keys)."""
+    if len(key) <= _MAX_KEY_LENGTH:
+        return key
+    return "digest:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class SessionPolicy:
     def __init__(self, settings: WebSettings) -> None:
         self.cookie_name = settings.session_cookie_name
@@ -109,10 +122,10 @@ class SessionPolicy:
         if self.foreign_cookie is not None:
             value = cookie_value(cookies, self.foreign_cookie)
             if value:
-                key = "cookie:" + value
+                key = _bounded("cookie:" + value)
                 return key, self._first_sighting(key)
         day = int(time.time() // 86400)
-        key = f"cookieless:{day}:{client_addr or ''}:{user_agent or ''}"
+        key = _bounded(f"cookieless:{day}:{client_addr or ''}:{user_agent or ''}")
         return key, self._first_sighting(key)
 
     def existing(self, cookies: Mapping[str, str] | str | None) -> str | None:
