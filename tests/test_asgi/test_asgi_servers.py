@@ -221,6 +221,18 @@ SERVERS = {
         "--port",
         "{port}",
     ],
+    # No lifespan at all: the handle_sigterm handler delivers before uvicorn's re-raised
+    # SIGTERM ends the process (atexit never runs under uvicorn).
+    "uvicorn-lifespan-off": [
+        "uvicorn",
+        "asgi_served_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--lifespan",
+        "off",
+    ],
     "hypercorn": ["hypercorn", "asgi_served_app:app", "--bind", "127.0.0.1:{port}"],
     "gunicorn-uvicorn-workers": [
         "gunicorn",
