@@ -1,0 +1,99 @@
+"""Hostile requests through a Flask app, driven as a WSGI server drives it: huge and malformed
+headers, invalid and forged cookies, odd Accept-Language, Referer and Host values, invalid
+UTF-8 in paths; the environ built as PEP 3333 says (latin-1) and surrogate-escaped, as servers
+that decode UTF-8 build it. Each is answered exactly as the same app answers it without
+td_web; td_web logs no error, drops nothing, and what it sends passes the collector's
+validation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask, Response, request
+from ingest_server import IngestServer
+from privacy_canaries import (
+    HOSTILE_REQUESTS,
+    HostileRequest,
+    IngestWindow,
+    QuickIngestServer,
+    call_wsgi,
+    check_hostile_outcome,
+    wsgi_environ,
+)
+
+from td_web import TelemetryDeck as Client
+from td_web.flask import TelemetryDeck
+
+APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
+
+
+def _make_app(client: Client | None) -> Flask:
+    """The same app, with td_web (sending through ``client``) or without."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="hostile", TELEMETRYDECK_HANDLE_SIGTERM=False)
+    if client is not None:
+        TelemetryDeck().init_app(app, client=client, respect_gpc=True)
+
+    @app.route("/", defaults={"rest": ""})
+    @app.route("/<path:rest>")
+    def echo(rest: str) -> Response:
+        """What Flask made of the request: td_web must not change any of it."""
+        facts = {
+            "method": request.method,
+            "path": request.path,
+            "rest": rest,
+            "args": list(request.args.items(multi=True)),
+            "cookies": list(request.cookies.items(multi=True)),
+            "headers": [
+                request.headers.get(name)
+                for name in ("Accept-Language", "Referer", "Sec-GPC", "User-Agent", "Host")
+            ],
+        }
+        return Response(f"<pre>{facts!a}</pre>", mimetype="text/html")
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def ingest() -> Iterator[IngestServer]:
+    with QuickIngestServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(ingest: IngestServer) -> Iterator[Client]:
+    """One client for every case (building one costs more than a case)."""
+    client = Client(app_id=APP_ID, salt="flask-hostile", endpoint=ingest.url, flush_interval=3600)
+    yield client
+    client.close(1)
+
+
+@pytest.fixture(scope="module")
+def apps(client: Client) -> dict[bool, Flask]:
+    return {True: _make_app(client), False: _make_app(None)}
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for case in HOSTILE_REQUESTS:
+        cases.append(pytest.param(case, "latin-1", id=case.id))
+        if case.varies_by_decoding:
+            cases.append(pytest.param(case, "surrogateescape", id=f"{case.id}-surrogateescape"))
+    return cases
+
+
+@pytest.mark.parametrize(("case", "decoding"), _cases())
+def test_hostile_request(
+    case: HostileRequest,
+    decoding: Any,
+    ingest: IngestServer,
+    client: Client,
+    apps: dict[bool, Flask],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    window = IngestWindow(ingest)
+    outcomes = {key: call_wsgi(app, wsgi_environ(case, decoding)) for key, app in apps.items()}
+
+    check_hostile_outcome(case, outcomes[True], outcomes[False], client, window, caplog.records)
