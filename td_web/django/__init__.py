@@ -52,10 +52,15 @@ Users
     carry the session's anonymous stand-in. Pass ``client_user=`` to ``signal()``, or set
     ``CLIENT_USER`` to a callable taking the request, to decide otherwise.
 
+Shutdown
+    Queued signals are delivered at exit. Where SIGTERM is left at its default (``runserver
+    --noreload``), td_web's handler delivers them first and then lets SIGTERM end the process
+    as before (``HANDLE_SIGTERM: False`` keeps the plain default).
+
 ASGI
-    uvicorn kills the process after its graceful shutdown without running atexit handlers;
-    use ``td_web.django.asgi.get_asgi_application()`` instead of Django's so that queued
-    signals are delivered at shutdown (harmless under every other server).
+    uvicorn ends its graceful shutdown by re-raising SIGTERM, so atexit handlers never run;
+    ``td_web.django.asgi.get_asgi_application()`` (instead of Django's) delivers queued signals
+    during the lifespan shutdown, before that (harmless under every other server).
 """
 
 from __future__ import annotations

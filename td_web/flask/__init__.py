@@ -60,9 +60,10 @@ Proxies
 
 Shutdown
     Queued signals are delivered at exit. Servers that leave SIGTERM at its default (``flask
-    run``, ``waitress-serve``) would be killed before that, so ``init_app`` turns SIGTERM into a
-    clean exit where nothing else handles it (set ``TELEMETRYDECK_HANDLE_SIGTERM = False`` to
-    keep the default). gunicorn and uWSGI handle SIGTERM themselves. Under ``flask run --debug``
+    run``, ``waitress-serve``) would be killed before that, so where nothing else handles
+    SIGTERM, td_web's handler delivers what is queued and then lets SIGTERM end the process as
+    before (``TELEMETRYDECK_HANDLE_SIGTERM = False`` keeps the plain default). gunicorn and
+    uWSGI handle SIGTERM themselves. Under ``flask run --debug``
     the reloader's parent process kills the server outright, so td_web sends every 0.5 s there.
 
 Typing
