@@ -181,7 +181,11 @@ class CustomSignal:
     ) -> None:
         self.signal_type = signal_type
         # A shallow copy: the caller may reuse or mutate its dict after signal() returns.
-        self.payload = dict(payload) if isinstance(payload, Mapping) else payload
+        self.payload = (
+            dict(payload)
+            if type(payload) is dict or isinstance(payload, Mapping)  # the ABC check is slower
+            else payload
+        )
         self.float_value = float_value
         self.client_user = client_user
         self.session_id = session_id
