@@ -67,7 +67,10 @@ class IngestServer:
         server = self
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class(server))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # Polling every 10 ms (not the default half second) lets a test stop it at once.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
 
     # -- control -------------------------------------------------------------------------
 
@@ -146,6 +149,9 @@ class IngestServer:
     def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Status line and body are separate writes: with Nagle's algorithm the second
+            # waits for the client's delayed ACK, 40 ms a batch.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -22,10 +22,8 @@ import io
 import json
 import logging
 import re
-import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import unquote, unquote_plus, unquote_to_bytes, urlencode
 
@@ -35,25 +33,6 @@ from td_web import TelemetryDeck
 from td_web.collector.validate import validate_body
 
 # -- the ingest server ---------------------------------------------------------------------------
-
-
-class QuickIngestServer(IngestServer):
-    """The suite's ingest server, made quick for dozens of parametrized cases: it stops in
-    milliseconds (``serve_forever`` polls every half second by default), and answers without
-    Nagle's algorithm (its status line and body are separate writes; the second would wait for
-    the client's delayed ACK, 40 ms per flush)."""
-
-    @staticmethod
-    def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
-        handler = IngestServer._handler_class(server)
-        return type("QuickHandler", (handler,), {"disable_nagle_algorithm": True})
-
-    def start(self) -> QuickIngestServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
-        return self
 
 
 class IngestWindow:

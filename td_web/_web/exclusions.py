@@ -23,6 +23,8 @@ BOT_USER_AGENT = re.compile(
     re.IGNORECASE,
 )
 _BOT_CACHE_LIMIT = 4096
+#: Real user agents are far shorter; bot markers sit well within this many characters.
+_BOT_SCAN_LENGTH = 1024
 #: Longer user agents are checked but not cached: real ones are far shorter, and a client
 #: sending kilobytes of unique ones must not fill the cache with them.
 _BOT_CACHE_MAX_LENGTH = 512
@@ -66,7 +68,9 @@ class Exclusions:
 
     def is_bot(self, user_agent: str) -> bool:
         if len(user_agent) > _BOT_CACHE_MAX_LENGTH:
-            return bool(BOT_USER_AGENT.search(user_agent))
+            # Not cached (hostile sizes would fill the cache), and only the start is scanned:
+            # the regex on a huge header would cost milliseconds of the request.
+            return bool(BOT_USER_AGENT.search(user_agent, 0, _BOT_SCAN_LENGTH))
         cached = self._bot_cache.get(user_agent)
         if cached is None:
             if len(self._bot_cache) >= _BOT_CACHE_LIMIT:

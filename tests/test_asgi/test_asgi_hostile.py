@@ -18,7 +18,6 @@ from privacy_canaries import (
     HOSTILE_REQUESTS,
     HostileRequest,
     IngestWindow,
-    QuickIngestServer,
     asgi_scope,
     call_asgi,
     check_hostile_outcome,
@@ -59,7 +58,7 @@ def _make_app(client: TelemetryDeck | None) -> Starlette:
 
 @pytest.fixture(scope="module")
 def ingest() -> Iterator[IngestServer]:
-    with QuickIngestServer() as server:
+    with IngestServer() as server:
         yield server
 
 

@@ -25,7 +25,6 @@ from privacy_canaries import (
     USER_ID,
     USER_NAME,
     CanaryRequest,
-    QuickIngestServer,
     assert_no_canary,
     canary_cookie_header,
     canary_referer,
@@ -121,7 +120,7 @@ ROUTES = [
 
 @pytest.fixture
 def ingest() -> Iterator[IngestServer]:
-    with QuickIngestServer() as server:
+    with IngestServer() as server:
         yield server
 
 

@@ -527,3 +527,11 @@ def test_inert_helpers_say_why_at_debug_level_only(caplog: pytest.LogCaptureFixt
     assert "dropped: the request opted out with Sec-GPC: 1" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert td_web.Telemetry.inert("misconfigured").active is False
+
+
+def test_huge_user_agents_are_scanned_only_at_their_start(signals: CapturedSignals) -> None:
+    web = make_web(session_started_signal=None)
+    handle(web, view("/", user_agent="Googlebot/2.1 " + "x" * 20_000))
+    handle(web, view("/", user_agent="x" * 20_000 + " Googlebot/2.1"))
+    # The first is a bot; the second hides its marker past what is scanned: tracked.
+    assert signals.types() == ["pageView"]

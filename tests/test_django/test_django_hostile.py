@@ -23,7 +23,6 @@ from privacy_canaries import (
     HOSTILE_REQUESTS,
     HostileRequest,
     IngestWindow,
-    QuickIngestServer,
     asgi_scope,
     call_asgi,
     call_wsgi,
@@ -61,7 +60,7 @@ ANSWERED_BEFORE_MIDDLEWARE = {"asgi-query-invalid-utf8-bytes"}
 
 @pytest.fixture(scope="module")
 def ingest() -> Iterator[IngestServer]:
-    with QuickIngestServer() as server:
+    with IngestServer() as server:
         yield server
 
 

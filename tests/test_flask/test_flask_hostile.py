@@ -17,7 +17,6 @@ from privacy_canaries import (
     HOSTILE_REQUESTS,
     HostileRequest,
     IngestWindow,
-    QuickIngestServer,
     call_wsgi,
     check_hostile_outcome,
     wsgi_environ,
@@ -58,7 +57,7 @@ def _make_app(client: Client | None) -> Flask:
 
 @pytest.fixture(scope="module")
 def ingest() -> Iterator[IngestServer]:
-    with QuickIngestServer() as server:
+    with IngestServer() as server:
         yield server
 
 

@@ -31,7 +31,6 @@ from privacy_canaries import (
     USER_ID,
     CanaryRequest,
     IngestWindow,
-    QuickIngestServer,
     assert_no_canary,
     canary_cookie_header,
     canary_referer,
@@ -99,7 +98,7 @@ MODES: dict[str, Callable[[TelemetryDeck, Flask], dict[str, Any]]] = {
 
 @pytest.fixture
 def ingest() -> Iterator[IngestServer]:
-    with QuickIngestServer() as server:
+    with IngestServer() as server:
         yield server
 
 
