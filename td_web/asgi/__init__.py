@@ -10,6 +10,11 @@
 Inside a request: ``request.state.telemetry.signal(...)``, ``td_web.current()``, or in FastAPI
 the dependency ``telemetry: TelemetryDep``. ``get_telemetry`` and ``TelemetryDep`` import
 FastAPI on first use, so plain ASGI and Starlette apps never load it.
+
+Shutdown: queued signals are delivered during the server's lifespan shutdown (td_web answers
+the lifespan protocol for apps that do not). With lifespan turned off, uvicorn 0.47 and newer
+let td_web's SIGTERM handler deliver them; older uvicorn releases install their own handler
+first and end the process by a re-raised SIGTERM, so keep lifespan on there.
 """
 
 from __future__ import annotations

@@ -201,6 +201,12 @@ def _uvicorn_worker_class() -> str:
     return "uvicorn.workers.UvicornWorker"
 
 
+def _uvicorn_version() -> tuple[int, ...]:
+    import uvicorn
+
+    return tuple(int(part) for part in uvicorn.__version__.split(".")[:2])
+
+
 SERVERS = {
     "uvicorn-2-workers": [
         "uvicorn",
@@ -252,6 +258,11 @@ MULTI_PROCESS = {"uvicorn-2-workers", "gunicorn-uvicorn-workers"}
 
 @pytest.mark.parametrize("name", list(SERVERS))
 def test_graceful_shutdown_loses_no_signal(name: str, ingest: IngestServer, tmp_path: Path) -> None:
+    if name == "uvicorn-lifespan-off" and _uvicorn_version() < (0, 47):
+        pytest.skip(
+            "uvicorn before 0.47 installs its SIGTERM handler before importing the app, then "
+            "restores the default and re-raises: with lifespan off nothing can flush (documented)"
+        )
     command = SERVERS[name]
     if "{uvicorn_worker}" in command:
         worker = _uvicorn_worker_class()
