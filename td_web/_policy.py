@@ -11,6 +11,8 @@ import time
 DROP_STATUSES = frozenset({400, 401, 403, 404, 422, 501, 505})
 #: The batch is too large for the server: split it and send the halves.
 SPLIT_STATUSES = frozenset({413})
+#: Our own generator: jitter must not draw from (or disturb) the host application's.
+_jitter = random.Random()
 #: Honoured as a minimum wait, up to this many seconds.
 MAX_RETRY_AFTER = 600.0
 
@@ -61,7 +63,7 @@ def backoff_delay(
 ) -> float:
     """Exponential backoff with jitter (half fixed, half random), Retry-After as a floor."""
     ceiling = min(maximum, initial * 2.0 ** min(attempt, 32))
-    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+    delay = ceiling / 2 + _jitter.uniform(0, ceiling / 2)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay

@@ -6,6 +6,7 @@ Tests use it instead of mocks: what the SDK sends crosses a real socket and a re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -64,6 +65,7 @@ class IngestServer:
         self.default = Reply()
         self._lock = threading.Condition()
         self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
         server = self
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class(server))
         self._httpd.daemon_threads = True
@@ -88,9 +90,15 @@ class IngestServer:
         return self
 
     def stop(self) -> None:
+        """Down for real: the listening socket and every open keep-alive connection close."""
         self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> IngestServer:
         return self.start()
@@ -152,6 +160,16 @@ class IngestServer:
             # Status line and body are separate writes: with Nagle's algorithm the second
             # waits for the client's delayed ACK, 40 ms a batch.
             disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                super().finish()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
