@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,39 @@ from ._version import __version__
 
 USER_AGENT = f"td_web/{__version__} python-httpx/{httpx.__version__}"
 
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_encode_json = _ENCODER.encode
+
+
+def _encoder_without_markers() -> Callable[[Signal], str]:
+    """The same encoding with one C encoder built once and no circular-reference bookkeeping.
+
+    ``JSONEncoder.encode`` builds a C encoder on every call and tracks every container it
+    enters; signals built by td_web are flat dicts of text and numbers, so neither is needed.
+    Only used when no ``on_signal`` hook could have put something else into a signal.
+    """
+    make: Any = getattr(json.encoder, "c_make_encoder", None)  # untyped in typeshed
+    if make is None:  # no C accelerator (another interpreter): the plain encoder
+        return _encode_json
+    chunks = make(
+        None,
+        _ENCODER.default,
+        json.encoder.encode_basestring,
+        None,
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        False,
+        False,
+        False,
+    )
+
+    def encode(signal: Signal) -> str:
+        return "".join(chunks(signal, 0))
+
+    return encode
+
+
+_encode_built_json = _encoder_without_markers()
 
 #: A serialized signal and the sequence number of the record it came from.
 Entry = tuple[bytes, int]
@@ -351,9 +383,10 @@ class Sender:
 
     def _serialize(self, signals: Iterable[Signal], seq: int) -> list[Entry]:
         entries = []
+        encode = _encode_json if self._config.on_signal is not None else _encode_built_json
         for signal in signals:
             try:
-                data = _encode_json(signal).encode("utf-8", "surrogatepass")
+                data = encode(signal).encode("utf-8", "surrogatepass")
             except (TypeError, ValueError) as exc:
                 logger.error(
                     "td_web: signal %r could not be serialized (%s); dropped",
