@@ -46,6 +46,8 @@ class Run:
     rps: float
     p50_ms: float
     p99_ms: float
+    #: CPU the server process (and its workers) used per measured request, sender included.
+    server_cpu_us: float
     rss_mib: float
     delivered: int | None
     errors: int
@@ -65,20 +67,39 @@ def server_command(server: str, port: int) -> list[str]:
     ]
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (gunicorn's master and worker)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        with (
+            contextlib.suppress(OSError),
+            open(f"/proc/{current}/task/{current}/children") as children,
+        ):
+            pending.extend(int(child) for child in children.read().split())
+    return found
+
+
 def rss_mib(pid: int) -> float:
-    """Resident memory of a process and its children (gunicorn's worker), in MiB."""
+    """Resident memory of a process and its descendants, in MiB."""
     total = 0
-    pids = [pid]
-    while pids:
-        current = pids.pop()
-        with contextlib.suppress(OSError):
-            with open(f"/proc/{current}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-            with open(f"/proc/{current}/task/{current}/children") as children:
-                pids.extend(int(child) for child in children.read().split())
+    for current in process_tree(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{current}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
     return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and its descendants so far (all their threads)."""
+    ticks = 0
+    for current in process_tree(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{current}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -157,7 +178,9 @@ def one_run(
     before = collector_count(collector_url)
     with running(server, endpoint) as (url, pid):
         load(url, args.connections, args.warmup, 60)
+        cpu_before = cpu_seconds(pid)
         result = load(url, args.connections, args.requests, args.seconds)
+        server_cpu = cpu_seconds(pid) - cpu_before
         memory = rss_mib(pid)
         delivered = None
         if variant == VARIANTS[1]:
@@ -167,6 +190,7 @@ def one_run(
         rps=result["rps"],
         p50_ms=result["p50_ms"],
         p99_ms=result["p99_ms"],
+        server_cpu_us=server_cpu / max(result["requests"], 1) * 1e6,
         rss_mib=memory,
         delivered=delivered,
         errors=int(result["errors"]),
@@ -179,21 +203,24 @@ def report(server: str, runs: dict[str, list[Run]], requests: int, warmup: int) 
     base_p50 = statistics.median(r.p50_ms for r in bare)
     base_p99 = statistics.median(r.p99_ms for r in bare)
     print(f"\n## {server}\n")
+    base_cpu = statistics.median(r.server_cpu_us for r in bare)
     print(
-        "| variant | req/s | ratio | p50 ms | ratio | p99 ms | ratio | RSS MiB | "
-        "signals delivered | errors |"
+        "| variant | req/s | ratio | p50 ms | ratio | p99 ms | ratio | server CPU µs/req | "
+        "ratio | RSS MiB | signals delivered | errors |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for variant, results in runs.items():
         rps = statistics.median(r.rps for r in results)
         p50 = statistics.median(r.p50_ms for r in results)
         p99 = statistics.median(r.p99_ms for r in results)
         memory = statistics.median(r.rss_mib for r in results)
+        cpu = statistics.median(r.server_cpu_us for r in results)
         delivered = [r.delivered for r in results if r.delivered is not None]
         shown = f"{min(delivered):,} of {warmup + requests:,}" if delivered else "-"
         print(
             f"| {variant} | {rps:,.0f} | {rps / base_rps:.2f} | {p50:.2f} | {p50 / base_p50:.2f} "
-            f"| {p99:.2f} | {p99 / base_p99:.2f} | {memory:.0f} | {shown} | "
+            f"| {p99:.2f} | {p99 / base_p99:.2f} | {cpu:.0f} | {cpu / base_cpu:.2f} "
+            f"| {memory:.0f} | {shown} | "
             f"{sum(r.errors for r in results)} |"
         )
 

@@ -82,10 +82,21 @@ class Worker:
         self.log.close()
 
 
-def start(framework: str, variant: str, sink: str) -> Worker:
+def label(key: str) -> str:
+    """A variant's label; ``name@baseline`` is that variant with the baseline's td_web."""
+    name, _, tag = key.partition("@")
+    return VARIANTS[name].label + (f" [{tag}]" if tag else "")
+
+
+def start(framework: str, variant: str, sink: str, baseline: str | None) -> Worker:
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by Worker.stop()
+    name, _, tag = variant.partition("@")
+    env = dict(os.environ)
+    if tag:  # an earlier td_web, importable from that directory, shadows the working tree's
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline, env.get("PYTHONPATH")]))
     process = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "_worker.py"), framework, variant, sink],
+        [sys.executable, os.path.join(HERE, "_worker.py"), framework, name, sink],
+        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=log,
@@ -115,7 +126,7 @@ def batch_size(warm_us: list[float], budget: float) -> int:
 def measure(
     framework: str, variants: list[str], sink: str, args: argparse.Namespace
 ) -> tuple[list[Row], list[Worker], int]:
-    workers = [start(framework, v, sink) for v in variants]
+    workers = [start(framework, v, sink, args.baseline) for v in variants]
     try:
         for worker in workers:
             answer = worker.read()
@@ -166,19 +177,19 @@ def print_framework(framework: str, rows: list[Row], workers: list[Worker], requ
     print("|---|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
-            f"| {VARIANTS[row.variant].label} | {row.wall_us:.1f} | {row.added_us:+.1f} | "
+            f"| {label(row.variant)} | {row.wall_us:.1f} | {row.added_us:+.1f} | "
             f"{row.ratio:.2f} | {row.cpu_us:.1f} | {row.cpu_added_us:+.1f} |"
         )
     for worker in workers:
         if worker.skip is not None:
-            print(f"- {VARIANTS[worker.variant].label}: left out: {worker.skip}")
+            print(f"- {label(worker.variant)}: left out: {worker.skip}")
         blocked = worker.info.get("blocked")
         if blocked:
-            print(f"- {VARIANTS[worker.variant].label}: refused non-loopback: {blocked}")
+            print(f"- {label(worker.variant)}: refused non-loopback: {blocked}")
         counters = worker.info.get("td_web")
         if counters and worker.variant.startswith("td_web"):
             print(
-                f"- {VARIANTS[worker.variant].label}: queued {counters['queued']:,}, "
+                f"- {label(worker.variant)}: queued {counters['queued']:,}, "
                 f"sent {counters['sent']:,}, dropped {counters['dropped'] or 0}"
             )
 
@@ -199,7 +210,7 @@ def verdict(framework: str, rows: list[Row]) -> str:
         outcome = "met" if added <= target else f"missed by {added - target:.1f} µs"
         parts.append(
             f"{metric}: td_web +{added:.1f} µs, target ≤ {target:.1f} µs (a tenth of "
-            f"{VARIANTS[cheapest.variant].label}) {outcome}"
+            f"{label(cheapest.variant)}) {outcome}"
         )
     text = f"{framework}: " + "; ".join(parts)
     if custom is not None:
@@ -219,7 +230,8 @@ def summary(results: dict[str, list[Row]]) -> None:
         print(f"\n## Summary: {title}\n")
         print("| variant | " + " | ".join(frameworks) + " |")
         print("|---|" + "---:|" * len(frameworks))
-        for name, variant in VARIANTS.items():
+        keys = list(dict.fromkeys(r.variant for rows in results.values() for r in rows))
+        for name in keys:
             cells = []
             for framework in frameworks:
                 row = next((r for r in results[framework] if r.variant == name), None)
@@ -234,7 +246,7 @@ def summary(results: dict[str, list[Row]]) -> None:
                         else f"{getattr(row, total):.0f} ({getattr(row, added):+.0f})"
                     )
             if any(cell != "-" for cell in cells):
-                print(f"| {variant.label} | " + " | ".join(cells) + " |")
+                print(f"| {label(name)} | " + " | ".join(cells) + " |")
     print()
     for framework in frameworks:
         print("- " + verdict(framework, results[framework]))
@@ -249,15 +261,23 @@ def main(argv: list[str] | None = None) -> None:
         "--requests", type=int, help="requests per batch (default: sized to --budget)"
     )
     parser.add_argument(
-        "--budget", type=float, help="seconds per repetition of all variants (default 5)"
+        "--budget", type=float, help="seconds per repetition of all variants (default 3)"
     )
     parser.add_argument("--reps", type=int, help="repetitions (default 5)")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run td_web from DIR (a directory holding an earlier td_web package, e.g. "
+        "from `git archive`), interleaved with the current one: before and after in one run",
+    )
     args = parser.parse_args(argv)
-    args.budget = args.budget or (1.5 if args.quick else 5.0)
+    args.budget = args.budget or (1.0 if args.quick else 3.0)
     args.reps = args.reps or (3 if args.quick else 5)
     args.warmup = 300
     variants = ["bare", *(v for v in args.variants.split(",") if v and v != "bare")]
-    unknown = [v for v in variants if v not in VARIANTS]
+    if args.baseline:
+        variants[1:1] = [v + "@baseline" for v in ("td_web", "td_web+signal")]
+    unknown = [v for v in variants if v.partition("@")[0] not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
     print(

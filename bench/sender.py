@@ -1,6 +1,6 @@
 """Sender throughput and the caller's cost, with the ingest healthy, slowed and down.
 
-    ./dev bench sender [--signals 100000]
+    ./dev bench sender [--quick] [--signals 100000]
 
 One client process sends to the project's own collector (``td-web collect``, a separate
 process, so it never shares this process's interpreter lock). For each ingest state it prints:
@@ -215,7 +215,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--signals", type=int, default=100_000)
     parser.add_argument("--slow-ms", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="20,000 signals per run")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.signals = min(args.signals, 20_000)
     results = []
     with collector() as url:
         results.append(run("healthy", url, args.signals, url))
