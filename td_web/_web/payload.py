@@ -82,9 +82,23 @@ def locale_keys(accept_language: str | None) -> dict[str, str]:
 
 # A site sees the same few referers and Accept-Language headers again and again; parsing each
 # once saves the sender thread a URL split and a few regex matches per request. The cached
-# results are only ever copied into payloads, never changed.
-_cached_referer_parts = lru_cache(maxsize=1024)(referer_parts)
-_cached_locale_keys = lru_cache(maxsize=256)(locale_keys)
+# results are only ever copied into payloads, never changed. Long (possibly hostile) headers
+# are parsed every time instead, so that the caches stay under a megabyte whatever arrives.
+_CACHED_LENGTH = 512
+_referer_cache = lru_cache(maxsize=512)(referer_parts)
+_locale_cache = lru_cache(maxsize=256)(locale_keys)
+
+
+def _cached_referer_parts(referer: str) -> tuple[str, str, str] | None:
+    if len(referer) > _CACHED_LENGTH:
+        return referer_parts(referer)
+    return _referer_cache(referer)
+
+
+def _cached_locale_keys(accept_language: str) -> dict[str, str]:
+    if len(accept_language) > _CACHED_LENGTH:
+        return locale_keys(accept_language)
+    return _locale_cache(accept_language)
 
 
 def request_payload(
