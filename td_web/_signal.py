@@ -27,6 +27,8 @@ from ._version import __version__
 
 SDK_NAME = "td_web"
 _CACHE_LIMIT = 10_000
+#: An app sends a handful of signal types; more than this means types built from data.
+_TYPE_CACHE_LIMIT = 1024
 
 Signal = dict[str, Any]
 
@@ -99,7 +101,7 @@ class SignalBuilder:
         cleaned = sanitize_type(signal_type, reporter)
         # Unchanged means nothing was reported (every problem changes or drops the type).
         if cleaned is not None and cleaned == signal_type and type(signal_type) is str:
-            if len(self._clean_types) >= _CACHE_LIMIT:
+            if len(self._clean_types) >= _TYPE_CACHE_LIMIT:
                 self._clean_types.clear()
             self._clean_types.add(cleaned)
         return cleaned
