@@ -9,8 +9,8 @@ so that bad input raises where it was written.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
 from ._config import ClientConfig
 from ._hashing import anonymous_client_user, derive_session_id, hash_client_user
@@ -27,10 +27,30 @@ from ._version import __version__
 
 SDK_NAME = "td_web"
 _CACHE_LIMIT = 10_000
+K = TypeVar("K")
 #: An app sends a handful of signal types; more than this means types built from data.
 _TYPE_CACHE_LIMIT = 1024
 
 Signal = dict[str, Any]
+
+
+class BoundedMemo(Generic[K]):
+    """Remembers a one-way derivation (a hash) per key, forgetting everything when full: a
+    miss only costs the derivation again, and memory stays bounded whatever the input."""
+
+    __slots__ = ("_derive", "_values")
+
+    def __init__(self, derive: Callable[[K], str]) -> None:
+        self._derive = derive
+        self._values: dict[K, str] = {}
+
+    def __call__(self, key: K) -> str:
+        value = self._values.get(key)
+        if value is None:
+            if len(self._values) >= _CACHE_LIMIT:
+                self._values.clear()
+            value = self._values[key] = self._derive(key)
+        return value
 
 
 class Record(Protocol):
@@ -58,9 +78,12 @@ class SignalBuilder:
         if config.default_payload:
             base.update(sanitize_payload(config.default_payload, Reporter(config.strict, "*")))
         self.base_payload = base
-        self._user_hashes: dict[str, str] = {}
-        self._session_ids: dict[str, str] = {}
-        self._anonymous: dict[str | None, str] = {}
+        salt = self.salt
+        self._user_hash: BoundedMemo[str] = BoundedMemo(lambda user: hash_client_user(user, salt))
+        self._session_id: BoundedMemo[str] = BoundedMemo(lambda key: derive_session_id(key, salt))
+        self._anonymous: BoundedMemo[str | None] = BoundedMemo(
+            lambda session: anonymous_client_user(session, salt)
+        )
         #: Signal types that sanitize to themselves: most calls repeat a handful of types.
         self._clean_types: set[str] = set()
 
@@ -69,31 +92,14 @@ class SignalBuilder:
         if client_user is None:
             return None
         identifier = client_user if isinstance(client_user, str) else str(client_user)
-        if not identifier:
-            return None
-        cached = self._user_hashes.get(identifier)
-        if cached is None:
-            if len(self._user_hashes) >= _CACHE_LIMIT:
-                self._user_hashes.clear()
-            cached = self._user_hashes[identifier] = hash_client_user(identifier, self.salt)
-        return cached
+        return self._user_hash(identifier) if identifier else None
 
     def session_id_for(self, session_key: str) -> str:
         """The one-way session ID for a cookie value (or other per-session secret)."""
-        cached = self._session_ids.get(session_key)
-        if cached is None:
-            if len(self._session_ids) >= _CACHE_LIMIT:
-                self._session_ids.clear()
-            cached = self._session_ids[session_key] = derive_session_id(session_key, self.salt)
-        return cached
+        return self._session_id(session_key)
 
     def anonymous_user(self, session_id: str | None) -> str:
-        cached = self._anonymous.get(session_id)
-        if cached is None:
-            if len(self._anonymous) >= _CACHE_LIMIT:
-                self._anonymous.clear()
-            cached = self._anonymous[session_id] = anonymous_client_user(session_id, self.salt)
-        return cached
+        return self._anonymous(session_id)
 
     def _signal_type(self, signal_type: object, reporter: Reporter) -> str | None:
         if type(signal_type) is str and signal_type in self._clean_types:
