@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -220,6 +221,29 @@ class Leak:
 
     def __str__(self) -> str:
         return f"{self.canary!r} as {self.form} in item {self.item}: ...{self.excerpt}..."
+
+
+def assert_canary_visit_arrived(signals: Sequence[dict[str, Any]], expected_user: str) -> None:
+    """What td_web does send from the seven canary requests arrived, and only that: the
+    automatic and custom signals, the campaign parameters (only the first ``utm_source``),
+    the Referer without its query, a same-site navigation source, an error without its
+    message, and the signed-in user only as ``expected_user`` (the salted hash)."""
+    types = Counter(s["type"] for s in signals)
+    assert (types["pageView"], types["HTTP.request"]) == (3, 4), types
+    assert (types["Privacy.checked"], types["TelemetryDeck.Error.occurred"]) == (1, 1), types
+    page_views = [s["payload"] for s in signals if s["type"] == "pageView"]
+    cross, same = (p for p in page_views if p["path"] == "/page/")
+    for payload in (cross, same):
+        assert {k: v for k, v in payload.items() if k.startswith("utm_")} == CAMPAIGN
+    assert cross["referer"] == CROSS_SITE_REFERER
+    assert same["TelemetryDeck.Navigation.sourcePath"] == SAME_SITE_REFERER_PATH
+    error = next(s for s in signals if s["type"] == "TelemetryDeck.Error.occurred")
+    assert error["payload"]["TelemetryDeck.Error.id"].endswith(".PaymentDeclined")
+    assert "TelemetryDeck.Error.message" not in error["payload"]
+    by_user = Counter(s["clientUser"] for s in signals)
+    assert by_user[expected_user] >= 8  # every signal of the signed-in requests
+    signed_out = next(s for s in signals if s["payload"].get("path") == "/welcome/")
+    assert signed_out["clientUser"] != expected_user
 
 
 def everything_received(ingest: IngestServer) -> list[bytes]:
