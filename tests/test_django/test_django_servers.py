@@ -255,6 +255,10 @@ ASGI_SERVERS = {
         sys.executable, "-m", "hypercorn", "tdsite.asgi:application",
         "--bind", f"127.0.0.1:{port}",
     ],
+    "daphne": lambda port: [
+        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        "tdsite.asgi:application",
+    ],
 }  # fmt: skip
 
 
