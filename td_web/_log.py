@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -58,3 +59,12 @@ class ThrottledLog:
 
 
 throttled = ThrottledLog()
+
+
+def _new_lock_in_child() -> None:
+    # Another thread may have held it at fork time; an inherited lock would never be released.
+    throttled._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)

@@ -115,7 +115,8 @@ class Sender:
         self._queue: deque[Record] = deque()
         self._enqueued = 0
         self._dequeued = 0
-        self._settled = threading.Condition(threading.Lock())
+        # Reentrant too: the SIGTERM handler may interrupt a flush() waiting on it.
+        self._settled = threading.Condition(threading.RLock())
         self._settled_through = 0
         self._wake = threading.Event()
         self._flush_requested = False
@@ -604,7 +605,9 @@ class Sender:
             self._spool = None
 
     def _count_drop(self, reason: str, count: int) -> None:
-        self._dropped[reason] = self._dropped.get(reason, 0) + count
+        # Callers count queue_full drops while the worker counts the rest: one lock for both.
+        with self._lock:
+            self._dropped[reason] = self._dropped.get(reason, 0) + count
 
     def _client(self) -> httpx.Client:
         if self._http is None:

@@ -188,14 +188,13 @@ class CustomSignal:
         extra_payload: Mapping[str, Any] | None = None,
     ) -> None:
         self.signal_type = signal_type
-        # A shallow copy: the caller may reuse or mutate its dict after signal() returns.
-        self.payload = (
-            dict(payload)
-            if type(payload) is dict or isinstance(payload, Mapping)  # the ABC check is slower
-            else payload
-        )
+        self.payload = _frozen(payload, signal_type)
         self.float_value = float_value
-        self.client_user = client_user
+        # Turned into text here: str() of a user object (a model instance) must run on the
+        # caller's thread, not the sender's.
+        self.client_user = (
+            client_user if client_user is None or type(client_user) is str else str(client_user)
+        )
         self.session_id = session_id
         self.session_key = session_key
         self.extra_payload = extra_payload
@@ -211,6 +210,22 @@ class CustomSignal:
             extra_payload=self.extra_payload,
         )
         return () if signal is None else (signal,)
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _frozen(payload: Any, signal_type: object) -> Any:
+    """The payload as it is now: the caller may change its objects after signal() returns,
+    and nothing of theirs should be read (or str()-ed) later on the sender thread."""
+    if type(payload) is not dict and not isinstance(payload, Mapping):
+        return payload
+    if all(type(value) in _PLAIN for value in payload.values()):
+        return dict(payload)  # flat primitives: a shallow copy is a full one
+    # Nested or exotic values: sanitize now (the sender's second pass leaves them unchanged).
+    return sanitize_payload(
+        payload, Reporter(False, signal_type if type(signal_type) is str else "?")
+    )
 
 
 class BuiltSignal:

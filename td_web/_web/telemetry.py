@@ -108,6 +108,8 @@ class Telemetry:
             return False
         try:
             user = client_user if client_user is not None else self.user_id()
+            if user is not None:
+                user = _text(user)
             record = CustomSignal(signal_type, payload, float_value, user, None, self._session_key)
             return web.client.enqueue(record)
         except Exception:
@@ -191,6 +193,11 @@ class Telemetry:
                 and content_type is not None
                 and content_type.startswith(_HTML_TYPES)
             )
+            user = self.user_id()
+            error = self._error
+            # Only strings go on the queue: the user object and the exception (with its
+            # traceback and every frame's locals) would be held until the sender runs, and
+            # their __str__ would run on the sender's thread.
             web.client.enqueue(
                 RequestSignals(
                     web,
@@ -199,12 +206,16 @@ class Telemetry:
                     route or self.route,
                     duration,
                     page_view,
-                    self.user_id(),
+                    None if user is None else _text(user),
                     self._session_key,
                     self._new_session,
-                    self._error,
+                    None if error is None else _qualified_name(type(error)),
+                    _message(error)
+                    if error is not None and web.settings.send_error_messages
+                    else None,
                 )
             )
+            self._error = None
         except Exception:
             logger.exception("td_web: recording the request failed")
 
@@ -214,7 +225,8 @@ class RequestSignals:
 
     __slots__ = (
         "duration",
-        "error",
+        "error_id",
+        "error_message",
         "new_session",
         "page_view",
         "route",
@@ -233,10 +245,11 @@ class RequestSignals:
         route: str | None,
         duration: float,
         page_view: bool,
-        user: object,
+        user: str | None,
         session_key: str | None,
         new_session: bool,
-        error: BaseException | None,
+        error_id: str | None,
+        error_message: str | None,
     ) -> None:
         self.web = web
         self.view = view
@@ -247,7 +260,8 @@ class RequestSignals:
         self.user = user
         self.session_key = session_key
         self.new_session = new_session
-        self.error = error
+        self.error_id = error_id
+        self.error_message = error_message
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         settings = self.web.settings
@@ -261,17 +275,17 @@ class RequestSignals:
                     settings.session_started_signal, None, client_user=user, session_key=key
                 )
             )
-        if self.error is not None and settings.error_signal:
+        if self.error_id is not None and settings.error_signal:
             error_payload = {
-                "TelemetryDeck.Error.id": _qualified_name(type(self.error)),
+                "TelemetryDeck.Error.id": self.error_id,
                 "TelemetryDeck.Error.category": "thrown-exception",
                 "HTTP.method": view.method,
                 "path": view.path,
             }
             if route is not None:
                 error_payload["HTTP.route"] = route
-            if settings.send_error_messages:
-                error_payload["TelemetryDeck.Error.message"] = _message(self.error)
+            if self.error_message is not None:
+                error_payload["TelemetryDeck.Error.message"] = self.error_message
             built.append(
                 builder.build(
                     settings.error_signal, error_payload, client_user=user, session_key=key
@@ -311,6 +325,16 @@ def _message(exc: BaseException) -> str:
         return str(exc)
     except Exception:
         return "<unprintable message>"
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return str(value)
+    except Exception:
+        logger.exception("td_web: the user identifier could not be turned into a string")
+        return ""
 
 
 _NULL = Telemetry(None, None, None, None, False, False)

@@ -535,3 +535,69 @@ def test_huge_user_agents_are_scanned_only_at_their_start(signals: CapturedSigna
     handle(web, view("/", user_agent="x" * 20_000 + " Googlebot/2.1"))
     # The first is a bot; the second hides its marker past what is scanned: tracked.
     assert signals.types() == ["pageView"]
+
+
+def test_the_queue_holds_no_exception_or_user_object(signals: CapturedSignals) -> None:
+    """A failed request's traceback (and its frames' locals) must not wait in the queue, and
+    the user object's __str__ runs on the request's thread, not the sender's."""
+    import gc
+    import threading
+    import weakref
+
+    from td_web._web.telemetry import RequestSignals
+
+    class Big:
+        pass
+
+    class User:
+        def __init__(self) -> None:
+            self.thread = ""
+
+        def __str__(self) -> str:
+            self.thread = threading.current_thread().name
+            return "user-7"
+
+    web = make_web(session_started_signal=None, send_error_messages=True)
+    user = User()
+    telemetry = web.begin(view("/"), None)
+    telemetry.set_user_lookup(lambda: user)
+    alive: list[weakref.ref[Big]] = []
+
+    def failing_view() -> None:
+        big = Big()  # a local of the raising frame, reachable from the traceback
+        alive.append(weakref.ref(big))
+        raise RuntimeError("payment declined")
+
+    try:
+        failing_view()
+    except RuntimeError as exc:
+        telemetry.record_exception(exc)
+    records: list[object] = []
+    original = web.client.enqueue
+
+    def keep(record: Any) -> bool:
+        records.append(record)
+        return original(record)
+
+    web.client.enqueue = keep  # type: ignore[method-assign]
+    telemetry.finish(500, "text/html")
+    gc.collect()
+    assert alive[0]() is None  # neither the helper nor the queued record kept the frame
+    (record,) = records
+    assert isinstance(record, RequestSignals)
+    assert record.user == "user-7"
+    assert user.thread == threading.current_thread().name
+    assert signals.one("TelemetryDeck.Error.occurred")["payload"]["TelemetryDeck.Error.message"]
+
+
+def test_a_payload_changed_after_signal_returns_is_sent_as_it_was(ingest: Any) -> None:
+    client = td_web.TelemetryDeck(app_id=APP_ID, endpoint=ingest.url, flush_interval=3600)
+    cart = {"items": 3, "skus": ["tea"]}
+    client.signal("Checkout.completed", {"Cart": cart, "flat": "yes"})
+    cart["items"] = 999
+    cart["skus"].append("mug")
+    assert client.flush(5)
+    client.close(1)
+    (signal,) = ingest.accepted_signals
+    assert signal["payload"]["Cart.items"] == "3"
+    assert signal["payload"]["Cart.skus"] == '["tea"]'
