@@ -8,6 +8,7 @@ so memory is bounded by the queue's cap however long the ingest is away.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -260,6 +261,12 @@ class Sender:
 
     def _send_now(self, record: Record) -> bool:
         """Sync mode: build and POST on the caller's thread; one attempt, no waiting."""
+        if _in_event_loop():
+            throttled.warning(
+                "sync-in-loop",
+                "td_web: sync=True sends on the calling thread, here an event loop, which "
+                "every other request then waits for; use the default background sender",
+            )
         with self._sync_lock:
             self._enqueued += 1
             self._dequeued += 1
@@ -620,6 +627,14 @@ class Sender:
                 },
             )
         return self._http
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def warn_if_threads_disabled() -> None:

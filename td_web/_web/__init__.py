@@ -13,6 +13,7 @@ from typing import Any
 
 from .._client import TelemetryDeck
 from .._config import ConfigurationError
+from .._log import logger
 from .._shutdown import exit_cleanly_on_sigterm
 from .exclusions import Exclusions
 from .routes import normalize_route
@@ -100,6 +101,19 @@ class WebTelemetry:
         self._respect_gpc = self.settings.respect_gpc
         if self.settings.handle_sigterm and client.enabled:
             exit_cleanly_on_sigterm()
+        if (
+            client.enabled
+            and not client.config.salt
+            and (self.settings.cookieless or self.settings.session_from_cookie)
+        ):
+            # The session key then holds the client's address (cookieless) or another
+            # cookie; keyed with a public constant, a session ID could be brute-forced back.
+            logger.warning(
+                "td_web: %s without a salt: session IDs can be traced back to the %s. "
+                "Set a long random salt (TELEMETRYDECK_SALT).",
+                "cookieless=True" if self.settings.cookieless else "session_from_cookie",
+                "client's IP address" if self.settings.cookieless else "cookie they come from",
+            )
 
     @classmethod
     def from_options(

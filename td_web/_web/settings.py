@@ -77,7 +77,8 @@ class WebSettings:
     include_paths: tuple[str, ...] = ()
     exclude_methods: frozenset[str] = DEFAULT_EXCLUDED_METHODS
     track_bots: bool = False
-    #: Turn a default (fatal) SIGTERM into a clean exit, so that queued signals are flushed.
+    #: Where SIGTERM is left at its default, deliver queued signals first, then let SIGTERM
+    #: end the process exactly as before (``td_web._shutdown``).
     handle_sigterm: bool = True
     #: Overrides the adapter's user lookup: called with the framework's request, returns the
     #: user identifier (hashed before sending) or None for anonymous.

@@ -160,12 +160,19 @@ class Telemetry:
         if self._error is None:
             self._error = exc
 
-    def set_cookie_header(self) -> str | None:
-        """The ``Set-Cookie`` value for the response, or None when no cookie is due."""
+    def set_cookie_header(self, app_set_cookies: Iterable[str] = ()) -> str | None:
+        """The ``Set-Cookie`` value for the response, or None when no cookie is due.
+
+        ``app_set_cookies`` are the response's own ``Set-Cookie`` values: when the application
+        set or deleted td_web's cookie itself (a "forget me" view), its word wins.
+        """
         web = self._web
         if web is None or not self._tracked or self._session_key is None:
             return None
         if not web.sessions.sets_cookie:
+            return None
+        prefix = web.sessions.cookie_name + "="
+        if any(value.lstrip().startswith(prefix) for value in app_set_cookies):
             return None
         assert self._view is not None
         return web.sessions.set_cookie_header(self._session_key, self._view.scheme == "https")

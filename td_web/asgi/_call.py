@@ -74,11 +74,13 @@ class HTTPCall:
                 # Any iterable is allowed; one that can be read only once is kept as a list.
                 headers = list(headers)
                 message = {**message, "headers": headers}
+            app_cookies = []
             for name, value in headers:
                 if name == b"content-type":
                     self.content_type = value.decode("latin-1")
-                    break
-            cookie = self.telemetry.set_cookie_header()
+                elif name == b"set-cookie":
+                    app_cookies.append(value.decode("latin-1"))
+            cookie = self.telemetry.set_cookie_header(app_cookies)
             if cookie is not None:
                 # A new list and message: the app may reuse its own for the next response.
                 return {

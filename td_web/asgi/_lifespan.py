@@ -2,11 +2,13 @@
 the server hears that shutdown is complete.
 
 The flush needs the server's ``lifespan.shutdown``, and ``atexit`` is no fallback under
-uvicorn: after a graceful shutdown it re-raises SIGTERM with the default handler, so the
-process dies without running ``atexit``. An application that does not speak lifespan (it
-raises or returns without answering, as plain ASGI apps do) would therefore lose every queued
-signal; for it td_web answers the protocol itself (what uvicorn's and hypercorn's default
-"auto" lifespan mode does with such an app is to serve it without lifespan).
+uvicorn: after a graceful shutdown it restores the SIGTERM handler it found and re-raises the
+signal, so the process ends without running ``atexit`` (with uvicorn 0.47 and newer the
+handler it finds is td_web's, which delivers first; older releases find the default). An
+application that does not speak lifespan (it raises or returns without answering, as plain
+ASGI apps do) would therefore lose every queued signal; for it td_web answers the protocol
+itself (what uvicorn's and hypercorn's default "auto" lifespan mode does with such an app is
+to serve it without lifespan).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ Settings
     Every option is the config key ``TELEMETRYDECK_<NAME>``: ``APP_ID``, ``SALT``,
     ``ENDPOINT``, ``NAMESPACE``, ``TEST_MODE``, ``ENABLED``, ``FLUSH_INTERVAL``,
     ``SESSION_COOKIE_NAME``, ``EXCLUDE_PATHS``, ``CLIENT`` (an existing ``td_web.TelemetryDeck``)
-    and the rest of td_web's options, plus ``HANDLE_SIGTERM`` (below). Keyword arguments to
+    and the rest of td_web's options, ``HANDLE_SIGTERM`` among them (below). Keyword arguments to
     ``TelemetryDeck(...)`` (for every app) and ``init_app(app, ...)`` win over the config; the
     ``TELEMETRYDECK_*`` environment variables come next; ``TEST_MODE`` then defaults to
     ``app.debug or app.testing``. An unknown ``TELEMETRYDECK_*`` key is an error naming it.

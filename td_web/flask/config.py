@@ -13,8 +13,6 @@ from .._config import ConfigurationError
 from .._web.settings import ALL_OPTION_NAMES
 
 PREFIX = "TELEMETRYDECK_"
-#: Options of the Flask adapter itself (not of the client or the request telemetry).
-ADAPTER_OPTION_NAMES: frozenset[str] = frozenset()
 
 
 def config_key(name: str) -> str:
@@ -30,12 +28,12 @@ def options_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
         if not key.startswith(PREFIX):
             continue
         name = key[len(PREFIX) :].lower()
-        if name in ALL_OPTION_NAMES or name in ADAPTER_OPTION_NAMES:
+        if name in ALL_OPTION_NAMES:
             options[name] = value
         else:
             unknown.append(key)
     if unknown:
-        known = sorted(config_key(name) for name in ALL_OPTION_NAMES | ADAPTER_OPTION_NAMES)
+        known = sorted(config_key(name) for name in ALL_OPTION_NAMES)
         raise ConfigurationError(
             f"unknown td_web key(s) in the Flask config: {', '.join(sorted(unknown))}. "
             f"Known: {', '.join(known)}"

@@ -24,12 +24,6 @@ if TYPE_CHECKING:
 EXCHANGE_KEY = "td_web.flask.exchange"
 
 
-def is_tracked(telemetry: Telemetry) -> bool:
-    """Whether the request gets an automatic signal (not excluded, not opted out)."""
-    # The core keeps this private for now; asked for as a public ``Telemetry.tracked``.
-    return telemetry.tracked
-
-
 class Exchange:
     __slots__ = (
         "app_state",
@@ -74,9 +68,10 @@ class Exchange:
         try:
             self.status = int(status[:3])
             telemetry = self.telemetry
+            app_cookies: list[str] = []
             # Without a telemetry the request failed before td_web's hook; it is still
             # recorded (begin_late), so its response is read all the same.
-            if telemetry is None or is_tracked(telemetry):
+            if telemetry is None or telemetry.tracked:
                 complete = False
                 for name, value in headers:
                     lowered = name.lower()
@@ -84,11 +79,13 @@ class Exchange:
                         self.content_type = value
                     elif lowered == "content-length":
                         complete = True
+                    elif lowered == "set-cookie":
+                        app_cookies.append(value)
                 # A body of known length was produced before it is sent (lists, error pages,
                 # files the server may sendfile); one without is a stream, timed to its end.
                 self.complete = complete
             if telemetry is not None:
-                header = telemetry.set_cookie_header()
+                header = telemetry.set_cookie_header(app_cookies)
                 if header:
                     headers.append(("Set-Cookie", header))
                 self.freeze_user()
@@ -117,7 +114,7 @@ class Exchange:
         """Resolve the user while Flask's request context still exists: the automatic signal
         is finished after it is gone (Flask-Login's ``current_user`` and ``g`` with it)."""
         telemetry = self.telemetry
-        if telemetry is None or self.user_frozen or not is_tracked(telemetry):
+        if telemetry is None or self.user_frozen or not telemetry.tracked:
             return
         self.frozen_user = telemetry.user_id()
         self.user_frozen = True
@@ -133,7 +130,7 @@ class Exchange:
         """Finish now when the body is complete; otherwise when the server closes it."""
         try:
             telemetry = self.telemetry or self.begin_late(environ)
-            if self.complete or not is_tracked(telemetry):
+            if self.complete or not telemetry.tracked:
                 self.finish()
                 return body
             return StreamedBody(body, self)

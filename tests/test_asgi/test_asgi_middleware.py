@@ -496,6 +496,21 @@ async def test_set_cookie_is_added_without_touching_the_apps_headers(
     assert td_signals.types() == ["HTTP.request"]
 
 
+async def test_an_apps_own_td_session_cookie_wins(td_signals: CapturedSignals) -> None:
+    """A "forget me" endpoint that deletes td_web's cookie must not have it set again."""
+    deletion = b'td_session=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/'
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/plain"), (b"set-cookie", deletion)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"forgotten"})
+
+    server = ASGIServer()
+    await server.run(TelemetryDeckMiddleware(app, app_id=APP_ID), http_scope("/forget-me"))
+    assert server.header(b"set-cookie") == [deletion]
+    assert td_signals.types() == ["TelemetryDeck.Session.started", "HTTP.request"]
+
+
 async def test_headers_given_as_a_one_shot_iterable_survive(td_signals: CapturedSignals) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         headers = iter([(b"content-type", b"text/html"), (b"x-kept", b"yes")])

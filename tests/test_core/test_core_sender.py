@@ -410,3 +410,11 @@ def test_a_mapping_that_raises_never_reaches_the_caller(
     assert "signal('Not.sent') failed; dropped" in caplog.text
     td.signal("Still.works")
     assert td.flush(5)
+
+
+async def test_sync_mode_inside_an_event_loop_warns(
+    ingest: IngestServer, make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    td = make_client(sync=True)
+    assert td.signal("From.a.coroutine") is True
+    assert "sync=True sends on the calling thread, here an event loop" in caplog.text

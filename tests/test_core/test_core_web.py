@@ -601,3 +601,15 @@ def test_a_payload_changed_after_signal_returns_is_sent_as_it_was(ingest: Any) -
     (signal,) = ingest.accepted_signals
     assert signal["payload"]["Cart.items"] == "3"
     assert signal["payload"]["Cart.skus"] == '["tea"]'
+
+
+def test_cookieless_without_a_salt_warns_that_addresses_could_be_recovered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    WebTelemetry.from_options(
+        {"app_id": APP_ID, "endpoint": "http://127.0.0.1:9", "cookieless": True}
+    ).client.close(0)
+    assert "cookieless=True without a salt" in caplog.text
+    caplog.clear()
+    make_web(cookieless=True).client.close(0)  # with a salt: quiet
+    assert "without a salt" not in caplog.text

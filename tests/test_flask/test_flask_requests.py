@@ -222,6 +222,26 @@ def test_flask_session_cookie_and_user_headers_are_kept(make_app: MakeApp) -> No
     assert names == ["session", "td_session", "theme"]
 
 
+def test_an_apps_own_td_session_cookie_wins(make_app: MakeApp) -> None:
+    """A "forget me" view that deletes td_web's cookie must not have it set again."""
+    app = make_app()
+
+    @app.get("/forget-me")
+    def forget_me() -> Any:
+        from flask import make_response
+
+        response = make_response("forgotten")
+        response.delete_cookie("td_session")
+        return response
+
+    client = app.test_client()
+    client.get("/forget-me")  # a first visit: td_web would start a session here
+    cookies = client.get("/forget-me").headers.getlist("Set-Cookie")
+    assert len(cookies) == 1
+    assert cookies[0].startswith("td_session=;")
+    assert "Max-Age=0" in cookies[0] or "Expires=Thu, 01 Jan 1970" in cookies[0]
+
+
 @pytest.mark.parametrize("path", ["/healthz", "/favicon.ico", "/robots.txt"])
 def test_default_exclusions_apply(
     make_app: MakeApp, td_signals: CapturedSignals, path: str
