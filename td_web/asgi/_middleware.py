@@ -8,6 +8,7 @@ shutdown is complete (see ``_lifespan``).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from .._client import TelemetryDeck
@@ -80,6 +81,10 @@ class TelemetryDeckMiddleware:
         token = call.telemetry.activate()
         try:
             await self.app(scope, call.receive, call.send)
+        except asyncio.CancelledError:
+            # The server cancels the request when its client goes away: a 499, not a 500.
+            call.disconnected = True
+            raise
         except Exception as exc:
             if not call.disconnected:  # a vanished client is not the application's error
                 call.telemetry.record_exception(exc)

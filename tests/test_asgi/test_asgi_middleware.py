@@ -368,6 +368,25 @@ async def test_cancelled_request_yields_one_signal(td_signals: CapturedSignals) 
     assert td_signals.of_type("TelemetryDeck.Error.occurred") == []
 
 
+async def test_request_cancelled_before_the_response_is_a_499(
+    td_signals: CapturedSignals,
+) -> None:
+    started = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    middleware = TelemetryDeckMiddleware(app, app_id=APP_ID)
+    task = asyncio.ensure_future(ASGIServer().run(middleware, http_scope("/hang")))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert td_signals.one("HTTP.request")["payload"]["HTTP.statusCode"] == "499"
+    assert td_signals.of_type("TelemetryDeck.Error.occurred") == []
+
+
 # -- the helper: request.state.telemetry, td_web.current() ------------------------------------
 
 
