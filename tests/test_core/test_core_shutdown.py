@@ -76,3 +76,25 @@ def test_an_existing_handler_is_kept_and_only_the_main_thread_installs() -> None
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_sigterm_during_a_flush_still_ends_the_process(ingest: IngestServer) -> None:
+    """The handler runs on the main thread, which may be waiting inside flush() at that moment
+    (an atexit flush, a management command's td.flush()): it must not hang on its own lock."""
+    code = f"""
+import os, signal
+from td_web._web import WebTelemetry
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+web = WebTelemetry.from_options({{"app_id": "{APP_ID}", "endpoint": "{ingest.url}",
+                                  "flush_interval": 3600}})
+web.client.signal("Before.sigterm")
+sender = web.client._sender
+with sender._settled:  # where flush() waits
+    os.kill(os.getpid(), signal.SIGTERM)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == -signal.SIGTERM, result.stderr
+    assert [s["type"] for s in ingest.accepted_signals] == ["Before.sigterm"]
