@@ -139,6 +139,20 @@ class WebTelemetry:
             )
         return cls(client, build_web_settings(web_options), excluded_prefixes)
 
+    def flush_at_shutdown(self) -> bool:
+        """Deliver what the client holds within its ``shutdown_timeout``; never raises."""
+        client = self.client
+        try:
+            if client.flush(client.config.shutdown_timeout):
+                return True
+            logger.warning(
+                "td_web: not every signal was delivered within shutdown_timeout (%ss)",
+                client.config.shutdown_timeout,
+            )
+        except Exception:
+            logger.exception("td_web: delivering queued signals at shutdown failed")
+        return False
+
     def begin(self, view: RequestView, native: Any = None) -> Telemetry:
         """Start a request: decides whether it is tracked and which session it belongs to."""
         if not self._enabled:

@@ -15,8 +15,8 @@ from .._client import TelemetryDeck
 from .._config import ConfigurationError
 from .._log import logger
 from .._web import Telemetry, WebTelemetry
+from .._web.lifespan import LifespanCall
 from ._call import HTTPCall
-from ._lifespan import LifespanCall
 from ._static import static_prefixes
 from ._types import ASGIApp, Receive, Scope, Send
 from ._view import request_view
@@ -120,18 +120,7 @@ class TelemetryDeckMiddleware:
             self.web.exclusions.add_prefix(prefix)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await LifespanCall(self._flush, receive, send).run(self.app, scope)
-
-    def _flush(self) -> None:
-        client = self.web.client
-        try:
-            if not client.flush(client.config.shutdown_timeout):
-                logger.warning(
-                    "td_web: not every signal was delivered within shutdown_timeout (%ss)",
-                    client.config.shutdown_timeout,
-                )
-        except Exception:
-            logger.exception("td_web: flushing at lifespan shutdown failed")
+        await LifespanCall(self.web.flush_at_shutdown, receive, send).run(self.app, scope)
 
 
 def _starlette_installed() -> bool:

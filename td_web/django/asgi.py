@@ -1,12 +1,12 @@
 """Django's ASGI application plus the ASGI lifespan protocol, so that what td_web still holds
 is delivered when the server shuts down.
 
-uvicorn (0.29 and later) ends a graceful shutdown by re-raising SIGTERM or SIGINT with the
-default handler restored: the process dies on the spot and atexit handlers, where td_web's
-client otherwise sends its last signals, never run. Django's own ASGI handler refuses the
-lifespan protocol, so the server has no other moment to tell the application it is stopping.
-Servers that exit normally (daphne, hypercorn, gunicorn's workers) need none of this, and it
-does no harm there::
+uvicorn ends a graceful shutdown by re-raising SIGTERM or SIGINT with the handler it found
+restored, so atexit handlers, where td_web's client otherwise sends its last signals, never run
+(td_web's SIGTERM handler covers uvicorn 0.47 and newer; not older releases, nor SIGINT).
+Django's own ASGI handler refuses the lifespan protocol; this wrapper speaks it, so the server's
+lifespan shutdown delivers what is queued. Servers that exit normally (daphne, hypercorn,
+gunicorn's workers) need none of this, and it does no harm there::
 
     # asgi.py
     from td_web.django.asgi import get_asgi_application
@@ -16,18 +16,10 @@ does no harm there::
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .._log import logger
+from .._web.lifespan import ASGIApp, LifespanCall, Receive, Scope, Send
 from . import runtime
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def get_asgi_application() -> LifespanFlush:
@@ -38,7 +30,8 @@ def get_asgi_application() -> LifespanFlush:
 
 
 class LifespanFlush:
-    """Passes HTTP to the wrapped app; on ``lifespan.shutdown`` delivers queued signals first."""
+    """Passes HTTP to the wrapped app; on ``lifespan.shutdown`` delivers queued signals first
+    (Django's handler itself refuses the lifespan protocol, so td_web speaks it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -47,20 +40,9 @@ class LifespanFlush:
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
             return
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                # On a thread: the event loop keeps serving whatever else runs on it.
-                await asyncio.to_thread(_flush)
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await LifespanCall(_flush, receive, send).answer()
 
 
-def _flush() -> None:
-    try:
-        if not runtime.flush():
-            logger.warning("td_web: not every signal was delivered within shutdown_timeout")
-    except Exception:
-        logger.exception("td_web: delivering signals at lifespan shutdown failed")
+def _flush() -> Any:
+    web = runtime.built()
+    return True if web is None else web.flush_at_shutdown()

@@ -92,14 +92,9 @@ def untracked(state: State, request: Any) -> Telemetry:
     return Telemetry(state.web, None, request, None, False, False)
 
 
-def flush(timeout: float | None = None) -> bool:
-    """Deliver what the current client holds (within its ``shutdown_timeout`` by default).
-    True when everything was delivered or nothing was built yet."""
-    web = _state.web
-    if web is None:
-        return True
-    client = web.client
-    return client.flush(client.config.shutdown_timeout if timeout is None else timeout)
+def built() -> WebTelemetry | None:
+    """The telemetry built so far, without building it (shutdown needs nothing new)."""
+    return _state.web
 
 
 def _build() -> State:

@@ -1,5 +1,6 @@
-"""The ``lifespan`` scope: the application gets it untouched, and the client is flushed before
-the server hears that shutdown is complete.
+"""The ASGI ``lifespan`` scope, for every adapter that runs under an ASGI server (the ASGI
+middleware, Django's ASGI application): the application gets it untouched, and the client is
+flushed before the server hears that shutdown is complete. Framework-free: plain ASGI messages.
 
 The flush needs the server's ``lifespan.shutdown``, and ``atexit`` is no fallback under
 uvicorn: after a graceful shutdown it restores the SIGTERM handler it found and re-raises the
@@ -13,12 +14,18 @@ to serve it without lifespan).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
-import anyio.to_thread
+import anyio.to_thread  # httpx's own dependency: asyncio and trio alike
 
 from .._log import logger
-from ._types import ASGIApp, Message, Receive, Scope, Send
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _STARTED = "lifespan.startup.complete"
 _STOPPED = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
@@ -29,7 +36,7 @@ class LifespanCall:
 
     __slots__ = ("_flush", "_receive", "_send", "answered", "started", "stopped", "unanswered")
 
-    def __init__(self, flush: Callable[[], None], receive: Receive, send: Send) -> None:
+    def __init__(self, flush: Callable[[], object], receive: Receive, send: Send) -> None:
         self._flush = flush
         self._receive = receive
         self._send = send
@@ -59,6 +66,10 @@ class LifespanCall:
         elif self.started and not self.stopped:
             # It returned after starting up: keep listening so the shutdown still flushes.
             await self._answer(None)
+
+    async def answer(self) -> None:
+        """Speak the protocol for an application known not to (Django's ASGI handler)."""
+        await self._answer(None)
 
     async def receive(self) -> Message:
         message = await self._receive()
