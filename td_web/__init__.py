@@ -8,7 +8,7 @@ from ._hashing import hash_client_user
 from ._sanitize import SignalError
 from ._sender import Stats
 from ._version import __version__
-from ._web import RequestView, Telemetry, current
+from ._web import RequestView, Telemetry, current, opt_in, opt_out
 
 __all__ = [
     "ConfigurationError",
@@ -20,4 +20,6 @@ __all__ = [
     "__version__",
     "current",
     "hash_client_user",
+    "opt_in",
+    "opt_out",
 ]

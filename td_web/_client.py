@@ -9,6 +9,7 @@ from typing import Any
 
 from ._config import ClientConfig, app_id_problem, build_config
 from ._log import logger
+from ._properties import request_properties
 from ._sanitize import SignalError
 from ._sender import Sender, Stats, close_all_at_exit
 from ._signal import BuiltSignal, CustomSignal, Record, SignalBuilder
@@ -94,6 +95,11 @@ class TelemetryDeck:
             return False
         try:
             record: Record
+            make_properties = self.config.default_payload
+            # A callable default_payload outside a request is given None (no request).
+            properties = (
+                request_properties(make_properties, None) if callable(make_properties) else None
+            )
             if self.config.strict:
                 built = self._builder.build(
                     signal_type,
@@ -101,12 +107,15 @@ class TelemetryDeck:
                     float_value=float_value,
                     client_user=client_user,
                     session_id=session_id,
+                    extra_payload=properties,
                     strict=True,
                 )
                 assert built is not None  # strict building raises instead of returning None
                 record = BuiltSignal(built)
             else:
-                record = CustomSignal(signal_type, payload, float_value, client_user, session_id)
+                record = CustomSignal(
+                    signal_type, payload, float_value, client_user, session_id, None, properties
+                )
             return self._sender.put(record)
         except SignalError:
             raise
@@ -145,7 +154,16 @@ class TelemetryDeck:
         """Counters: queued, sent, retried, batches, dropped by reason, pending, last error."""
         if self._sender is None:
             return Stats()
-        return self._sender.stats()
+        stats = self._sender.stats()
+        if self._builder.before_send is not None:
+            stats.dropped.update(self._builder.before_send.dropped_counts())
+        return stats
+
+    @property
+    def before_send_failures(self) -> int:
+        """How often ``before_send`` raised or returned something unusable."""
+        hook = self._builder.before_send
+        return 0 if hook is None else hook.failed
 
     def __enter__(self) -> TelemetryDeck:
         return self

@@ -3,6 +3,7 @@ then an adapter's fallbacks (Django's DEBUG, Flask's debug flag), then built-in 
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -45,7 +46,9 @@ class ClientConfig:
     namespace: str | None = None
     test_mode: bool = False
     enabled: bool = True
-    default_payload: Mapping[str, Any] | None = None
+    #: A mapping, or a callable given the request view (the framework request where the
+    #: adapter has one; None on the bare client) that returns one, per request.
+    default_payload: Mapping[str, Any] | Callable[[Any], Any] | None = None
     app_version: str | None = None
     #: Raise :class:`SignalError` into the caller for bad input instead of logging it.
     strict: bool = False
@@ -66,6 +69,10 @@ class ClientConfig:
     #: for what is unsent at exit; resent oldest first on the next start. Off by default.
     spool_path: str | None = None
     spool_max_signals: int = 100_000
+    #: Sees each finished signal on the sender thread; returns it, a changed copy, or None.
+    before_send: Callable[[dict[str, Any]], Any] | None = field(default=None, repr=False)
+    #: What happens to a signal when before_send raises or returns junk: "send" or "drop".
+    before_send_errors: str = "send"
     #: Receives every signal dict as it is queued (``td_web.testing`` uses it).
     on_signal: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False)
 
@@ -88,6 +95,20 @@ def parse_bool(value: object, setting: str) -> bool:
     raise ConfigurationError(
         f"{setting} must be a boolean (true/false, 1/0, yes/no, on/off), got {value!r}"
     )
+
+
+def sync_callable(value: object, setting: str) -> Any:
+    """A plain callable: an ``async def`` would return a coroutine that is never awaited."""
+    if not callable(value):
+        raise ConfigurationError(f"{setting} must be a callable, got {value!r}")
+    if inspect.iscoroutinefunction(value) or inspect.iscoroutinefunction(
+        getattr(value, "__call__", None)  # noqa: B004 - an instance with an async __call__
+    ):
+        raise ConfigurationError(
+            f"{setting} must be a plain function, not an async def ({value!r}): td_web calls it "
+            "where no event loop awaits it"
+        )
+    return value
 
 
 def app_id_problem(app_id: str) -> str | None:
@@ -153,6 +174,12 @@ def _coerce(name: str, value: Any, setting: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ConfigurationError(f"{setting} must be a non-negative number, got {value!r}")
         return float(value)
+    if name == "before_send":
+        return sync_callable(value, setting)
+    if name == "before_send_errors":
+        from ._before_send import parse_on_error
+
+        return parse_on_error(value, setting)
     return value
 
 
@@ -177,9 +204,12 @@ def _validate(config: ClientConfig) -> None:
             f"namespace must be reverse-DNS style such as 'com.example', got {config.namespace!r}"
         )
     if config.default_payload is not None and not isinstance(config.default_payload, Mapping):
-        raise ConfigurationError(
-            f"default_payload must be a mapping, got {type(config.default_payload).__name__}"
-        )
+        if not callable(config.default_payload):
+            raise ConfigurationError(
+                "default_payload must be a mapping or a callable returning one, got "
+                f"{type(config.default_payload).__name__}"
+            )
+        sync_callable(config.default_payload, "default_payload")
     if config.max_batch_bytes < 1024:
         raise ConfigurationError(
             f"max_batch_bytes must be at least 1024, got {config.max_batch_bytes}"

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
+from ._before_send import BeforeSend, RequestOrigin
 from ._config import ClientConfig
 from ._hashing import anonymous_client_user, derive_session_id, hash_client_user
 from ._sanitize import (
@@ -75,7 +76,7 @@ class SignalBuilder:
         }
         if config.app_version:
             base["TelemetryDeck.AppInfo.version"] = config.app_version
-        if config.default_payload:
+        if config.default_payload and isinstance(config.default_payload, Mapping):
             base.update(sanitize_payload(config.default_payload, Reporter(config.strict, "*")))
         self.base_payload = base
         salt = self.salt
@@ -83,6 +84,11 @@ class SignalBuilder:
         self._session_id: BoundedMemo[str] = BoundedMemo(lambda key: derive_session_id(key, salt))
         self._anonymous: BoundedMemo[str | None] = BoundedMemo(
             lambda session: anonymous_client_user(session, salt)
+        )
+        self.before_send = (
+            BeforeSend(config.before_send, config.before_send_errors)
+            if config.before_send is not None
+            else None
         )
         #: Signal types that sanitize to themselves: most calls repeat a handful of types.
         self._clean_types: set[str] = set()
@@ -100,6 +106,15 @@ class SignalBuilder:
 
     def anonymous_user(self, session_id: str | None) -> str:
         return self._anonymous(session_id)
+
+    def release(
+        self, signals: Iterable[Signal | None], origin: RequestOrigin | None = None
+    ) -> list[Signal]:
+        """The built signals that go out: ``before_send`` has the last word on each."""
+        built = [signal for signal in signals if signal is not None]
+        if self.before_send is None or not built:
+            return built
+        return self.before_send.apply(built, origin)
 
     def _signal_type(self, signal_type: object, reporter: Reporter) -> str | None:
         if type(signal_type) is str and signal_type in self._clean_types:
@@ -171,6 +186,7 @@ class CustomSignal:
         "client_user",
         "extra_payload",
         "float_value",
+        "origin",
         "payload",
         "session_id",
         "session_key",
@@ -186,6 +202,7 @@ class CustomSignal:
         session_id: str | None,
         session_key: str | None = None,
         extra_payload: Mapping[str, Any] | None = None,
+        origin: RequestOrigin | None = None,
     ) -> None:
         self.signal_type = signal_type
         self.payload = _frozen(payload, signal_type)
@@ -198,6 +215,7 @@ class CustomSignal:
         self.session_id = session_id
         self.session_key = session_key
         self.extra_payload = extra_payload
+        self.origin = origin
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         signal = builder.build(
@@ -209,7 +227,7 @@ class CustomSignal:
             session_key=self.session_key,
             extra_payload=self.extra_payload,
         )
-        return () if signal is None else (signal,)
+        return builder.release((signal,), self.origin)
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -237,4 +255,4 @@ class BuiltSignal:
         self.signal = signal
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
-        return (self.signal,)
+        return builder.release((self.signal,))

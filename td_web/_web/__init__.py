@@ -15,8 +15,11 @@ from .._client import TelemetryDeck
 from .._config import ConfigurationError
 from .._log import logger
 from .._shutdown import exit_cleanly_on_sigterm
+from .consent import ConsentPolicy, opt_in, opt_out
 from .exclusions import Exclusions
+from .response_filter import ResponseFilter
 from .routes import normalize_route
+from .sampling import SessionSampler
 from .sessions import SessionPolicy
 from .settings import WebSettings, build_web_settings, split_options
 from .telemetry import Telemetry, current
@@ -28,6 +31,8 @@ __all__ = [
     "WebTelemetry",
     "current",
     "normalize_route",
+    "opt_in",
+    "opt_out",
 ]
 
 
@@ -36,13 +41,19 @@ class RequestView:
 
     ``path`` is the full path the client asked for (mount prefixes and script names included),
     decoded; ``query_string`` the raw query without ``?``; ``cookies`` a parsed mapping or the
-    raw ``Cookie`` header.
+    raw ``Cookie`` header. ``forwarded*`` are the raw ``Forwarded`` and ``X-Forwarded-For``,
+    ``-Host``, ``-Proto`` headers, read only through ``trusted_proxies``.
     """
 
     __slots__ = (
         "accept_language",
         "client_addr",
         "cookies",
+        "dnt",
+        "forwarded",
+        "forwarded_for",
+        "forwarded_host",
+        "forwarded_proto",
         "gpc",
         "host",
         "method",
@@ -67,6 +78,11 @@ class RequestView:
         cookies: Mapping[str, str] | str | None = None,
         client_addr: str | None = None,
         gpc: str | None = None,
+        dnt: str | None = None,
+        forwarded: str | None = None,
+        forwarded_for: str | None = None,
+        forwarded_proto: str | None = None,
+        forwarded_host: str | None = None,
     ) -> None:
         self.method = method
         self.scheme = scheme
@@ -79,6 +95,11 @@ class RequestView:
         self.cookies = cookies
         self.client_addr = client_addr
         self.gpc = gpc
+        self.dnt = dnt
+        self.forwarded = forwarded
+        self.forwarded_for = forwarded_for
+        self.forwarded_proto = forwarded_proto
+        self.forwarded_host = forwarded_host
 
 
 class WebTelemetry:
@@ -96,6 +117,14 @@ class WebTelemetry:
         self.settings = settings or WebSettings()
         self.sessions = SessionPolicy(self.settings)
         self.exclusions = Exclusions(self.settings, excluded_prefixes)
+        self.consent = ConsentPolicy(self.settings)
+        self.sampling = SessionSampler(self.settings)
+        self.response_filter = ResponseFilter(self.settings)
+        make_properties = client.config.default_payload
+        #: A callable default_payload, evaluated per request (a mapping is the builder's).
+        self.make_properties = make_properties if callable(make_properties) else None
+        self._proxies = self.settings.trusted_proxies
+        self._respect_dnt = self.settings.respect_dnt
         # Read on every request; neither changes after construction.
         self._enabled = client.enabled
         self._respect_gpc = self.settings.respect_gpc
@@ -157,8 +186,16 @@ class WebTelemetry:
         """Start a request: decides whether it is tracked and which session it belongs to."""
         if not self._enabled:
             return Telemetry.inert("td_web is disabled (enabled=False)", view, native)
+        if self._proxies is not None:
+            self._proxies.apply(view)
         if self._respect_gpc and view.gpc is not None and view.gpc.strip() == "1":
             return Telemetry.inert("the request opted out with Sec-GPC: 1", view, native)
+        if self._respect_dnt and view.dnt is not None and view.dnt.strip() == "1":
+            return Telemetry.inert("the request opted out with DNT: 1", view, native)
+        refusal = self.consent.refusal(view.cookies)
+        if refusal is not None:
+            # Silent, but it keeps the web telemetry: the view may record consent (opt_in).
+            return Telemetry(self, view, native, None, False, False).silence(refusal)
         tracked = not self.exclusions.excludes(view.method, view.path, view.user_agent, native)
         key: str | None
         if tracked:
@@ -166,4 +203,7 @@ class WebTelemetry:
         else:
             # Excluded requests keep an existing session for custom signals but start none.
             key, new = self.sessions.existing(view.cookies), False
-        return Telemetry(self, view, native, key, new, tracked)
+        helper = Telemetry(self, view, native, key, new, tracked)
+        if self.sampling.active and key is not None:
+            helper.apply_sampling(self.sampling.rate_for(view))
+        return helper

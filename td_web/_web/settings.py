@@ -14,6 +14,8 @@ from typing import Any
 
 from .._config import OPTION_NAMES as CLIENT_OPTION_NAMES
 from .._config import ConfigurationError, parse_bool
+from .control_settings import CONTROL_OPTION_NAMES, coerce_control_option
+from .proxies import TrustedProxies
 
 #: Paths never tracked by default (prefix match).
 DEFAULT_EXCLUDED_PREFIXES = (
@@ -83,6 +85,15 @@ class WebSettings:
     #: Overrides the adapter's user lookup: called with the framework's request, returns the
     #: user identifier (hashed before sending) or None for anonymous.
     client_user: Callable[[Any], object] | None = None
+    #: Users in control (``td_web._web.control_settings`` validates these): see the README.
+    sample_rate: float = 1.0
+    sampler: Callable[[Any], object] | None = None
+    consent_required: bool = False
+    consent_cookie_name: str = "td_consent"
+    respect_dnt: bool = False
+    exclude_status: frozenset[int] = frozenset()
+    exclude_routes: frozenset[str] = frozenset()
+    trusted_proxies: TrustedProxies | None = None
 
 
 WEB_OPTION_NAMES = frozenset(f.name for f in fields(WebSettings))
@@ -119,6 +130,8 @@ def build_web_settings(options: Mapping[str, Any]) -> WebSettings:
 
 
 def _coerce(name: str, value: Any) -> Any:
+    if name in CONTROL_OPTION_NAMES:
+        return coerce_control_option(name, value)
     if name in (
         "send_error_messages",
         "session_cookie_httponly",

@@ -7,9 +7,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._before_send import RequestOrigin
 from .._log import logger, throttled
+from .._properties import request_properties
 from .._signal import CustomSignal, Signal, SignalBuilder
+from .consent import DENIED, GRANTED
 from .payload import request_payload
+from .sampling import SAMPLE_RATE_KEY, SessionSampler
 
 if TYPE_CHECKING:
     from . import RequestView, WebTelemetry
@@ -28,12 +32,17 @@ class Telemetry:
     """
 
     __slots__ = (
+        "_consent_change",
         "_error",
         "_finished",
         "_inert_reason",
         "_native",
         "_new_session",
+        "_properties",
+        "_sample_rate",
+        "_sampled_out",
         "_session_key",
+        "_silenced",
         "_start",
         "_tracked",
         "_user_lookup",
@@ -62,6 +71,13 @@ class Telemetry:
         self._error: BaseException | None = None
         self._finished = False
         self._inert_reason: str | None = None
+        #: Why nothing is sent although the request has a web telemetry (opt-out, consent,
+        #: sampled out); the helper still sets or keeps cookies.
+        self._silenced: str | None = None
+        self._sampled_out = False
+        self._sample_rate: float | None = None
+        self._consent_change: str | None = None
+        self._properties: dict[str, Any] | bool | None = False  # False: not evaluated yet
         #: The matched route template, when the adapter learns it before the response.
         self.route: str | None = None
 
@@ -73,6 +89,25 @@ class Telemetry:
         helper._inert_reason = reason
         return helper
 
+    def silence(self, reason: str) -> Telemetry:
+        """Send nothing from this request (automatic or custom), for a known reason."""
+        self._silenced = reason
+        self._tracked = False
+        return self
+
+    def web_and_view(self) -> tuple[WebTelemetry | None, RequestView | None]:
+        return self._web, self._view
+
+    def apply_sampling(self, rate: float) -> None:
+        """Keep or drop this request's session at ``rate`` (see ``sampling``)."""
+        if not SessionSampler.keeps(self._session_key, rate):
+            # The session cookie is still set and slid: the next request must find the
+            # same session, and so the same decision.
+            self._sampled_out = True
+            self.silence(f"its session is sampled out (rate {rate})")
+        elif rate < 1.0:
+            self._sample_rate = rate
+
     # -- for views ---------------------------------------------------------------------------
 
     @property
@@ -82,8 +117,26 @@ class Telemetry:
 
     @property
     def active(self) -> bool:
-        """Whether signals from this helper are sent (False outside a request, under GPC)."""
-        return self._web is not None and self._web.client.enabled
+        """Whether signals from this helper are sent (False outside a request, under GPC or
+        DNT, opted out, without a required consent, or sampled out)."""
+        return self._web is not None and self._silenced is None and self._web.client.enabled
+
+    def opt_out(self) -> None:
+        """Opt this browser out: the response sets the opt-out cookie, and from now on
+        nothing is sent for it (this request's signals included)."""
+        if self._web is None:
+            logger.debug("td_web: opt_out() outside a tracked request; nothing to record")
+            return
+        self._consent_change = DENIED
+        self.silence("the browser opted out")
+
+    def opt_in(self) -> None:
+        """Record consent (or undo an opt-out): the response sets the cookie; tracking
+        starts with the browser's next request."""
+        if self._web is None:
+            logger.debug("td_web: opt_in() outside a tracked request; nothing to record")
+            return
+        self._consent_change = GRANTED
 
     def signal(
         self,
@@ -95,9 +148,10 @@ class Telemetry:
     ) -> bool:
         """Queue a custom signal with this request's session and user; never blocks."""
         web = self._web
-        if web is None:
-            if self._inert_reason is not None:
-                logger.debug("td_web: signal(%r) dropped: %s", signal_type, self._inert_reason)
+        if web is None or self._silenced is not None:
+            reason = self._silenced or self._inert_reason
+            if reason is not None:
+                logger.debug("td_web: signal(%r) dropped: %s", signal_type, reason)
             else:
                 throttled.warning(
                     "no-request",
@@ -110,13 +164,41 @@ class Telemetry:
             user = client_user if client_user is not None else self.user_id()
             if user is not None:
                 user = _text(user)
-            record = CustomSignal(signal_type, payload, float_value, user, None, self._session_key)
+            view = self._view
+            record = CustomSignal(
+                signal_type,
+                payload,
+                float_value,
+                user,
+                None,
+                self._session_key,
+                self._extra_payload(),
+                None
+                if view is None or web.client.builder.before_send is None
+                else RequestOrigin(view.method, view.path, self.route),
+            )
             return web.client.enqueue(record)
         except Exception:
             if web.client.config.strict:
                 raise
             logger.exception("td_web: request.telemetry.signal(%r) failed", signal_type)
             return False
+
+    def _extra_payload(self) -> dict[str, Any] | None:
+        """Per-request properties (a callable default_payload, evaluated once on this
+        thread) and the sample rate: what every signal of this request carries."""
+        properties = self._properties
+        if properties is False:
+            web = self._web
+            make = None if web is None else web.make_properties
+            properties = None
+            if make is not None:
+                properties = request_properties(
+                    make, self._native if self._native is not None else self._view
+                )
+            self._properties = properties
+        assert properties is not True
+        return _merged_extra(properties, self._sample_rate)
 
     def user_id(self) -> object:
         """The identifier of the request's user (hashed before sending), or None."""
@@ -167,7 +249,12 @@ class Telemetry:
         set or deleted td_web's cookie itself (a "forget me" view), its word wins.
         """
         web = self._web
-        if web is None or not self._tracked or self._session_key is None:
+        if web is not None and self._consent_change is not None:
+            assert self._view is not None
+            return web.consent.cookie_header(self._consent_change, self._view.scheme == "https")
+        if web is None or self._session_key is None:
+            return None
+        if not self._tracked and not self._sampled_out:
             return None
         if not web.sessions.sets_cookie:
             return None
@@ -193,6 +280,12 @@ class Telemetry:
             assert view is not None
             if self._error is not None and (status is None or status < 500):
                 status = 500
+            route = route or self.route
+            excluded = web.response_filter.active and web.response_filter.excludes(
+                status or 500, route
+            )
+            if excluded and not (self._new_session and web.settings.session_started_signal):
+                return
             page_view = (
                 status is not None
                 and 200 <= status < 300
@@ -210,7 +303,7 @@ class Telemetry:
                     web,
                     view,
                     status or 500,
-                    route or self.route,
+                    route,
                     duration,
                     page_view,
                     None if user is None else _text(user),
@@ -220,6 +313,8 @@ class Telemetry:
                     _message(error)
                     if error is not None and web.settings.send_error_messages
                     else None,
+                    self._extra_payload(),
+                    excluded,
                 )
             )
             self._error = None
@@ -234,6 +329,8 @@ class RequestSignals:
         "duration",
         "error_id",
         "error_message",
+        "excluded",
+        "extra_payload",
         "new_session",
         "page_view",
         "route",
@@ -257,6 +354,8 @@ class RequestSignals:
         new_session: bool,
         error_id: str | None,
         error_message: str | None,
+        extra_payload: Mapping[str, Any] | None = None,
+        excluded: bool = False,
     ) -> None:
         self.web = web
         self.view = view
@@ -269,19 +368,34 @@ class RequestSignals:
         self.new_session = new_session
         self.error_id = error_id
         self.error_message = error_message
+        #: Per-request properties and the sample rate, under each signal's own keys.
+        self.extra_payload = extra_payload
+        #: exclude_status / exclude_routes matched: only a session start is sent.
+        self.excluded = excluded
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         settings = self.web.settings
         view = self.view
         route = self.web.normalize_route(self.route) if self.route else None
         built: list[Signal | None] = []
-        user, key = self.user, self.session_key
+        user, key, extra = self.user, self.session_key, self.extra_payload
         if self.new_session and settings.session_started_signal:
             built.append(
                 builder.build(
-                    settings.session_started_signal, None, client_user=user, session_key=key
+                    settings.session_started_signal,
+                    None,
+                    client_user=user,
+                    session_key=key,
+                    extra_payload=extra,
                 )
             )
+        origin = (
+            RequestOrigin(view.method, view.path, route, self.status)
+            if builder.before_send is not None
+            else None
+        )
+        if self.excluded:
+            return builder.release(built, origin)
         if self.error_id is not None and settings.error_signal:
             error_payload = {
                 "TelemetryDeck.Error.id": self.error_id,
@@ -295,7 +409,11 @@ class RequestSignals:
                 error_payload["TelemetryDeck.Error.message"] = self.error_message
             built.append(
                 builder.build(
-                    settings.error_signal, error_payload, client_user=user, session_key=key
+                    settings.error_signal,
+                    error_payload,
+                    client_user=user,
+                    session_key=key,
+                    extra_payload=extra,
                 )
             )
         signal_type = settings.page_view_signal if self.page_view else settings.request_signal
@@ -315,10 +433,22 @@ class RequestSignals:
             )
             built.append(
                 builder.build(
-                    signal_type, None, extra_payload=payload, client_user=user, session_key=key
+                    signal_type,
+                    payload,
+                    extra_payload=extra,
+                    client_user=user,
+                    session_key=key,
                 )
             )
-        return [signal for signal in built if signal is not None]
+        return builder.release(built, origin)
+
+
+def _merged_extra(
+    properties: dict[str, Any] | None, sample_rate: float | None
+) -> dict[str, Any] | None:
+    if sample_rate is None:
+        return properties
+    return {**(properties or {}), SAMPLE_RATE_KEY: repr(sample_rate)}
 
 
 def _qualified_name(cls: type) -> str:

@@ -49,11 +49,14 @@ class TelemetryDeckMiddleware:
             source="TelemetryDeckMiddleware keyword arguments",
         )
         self._wants_request = (
-            self.web.settings.exclude is not None or self.web.settings.client_user is not None
+            self.web.settings.exclude is not None
+            or self.web.settings.client_user is not None
+            or self.web.make_properties is not None
         )
         if self._wants_request and not _starlette_installed():
             raise ConfigurationError(
-                "the exclude and client_user callables receive a starlette Request; "
+                "the exclude, client_user and default_payload callables receive a starlette "
+                "Request; "
                 "install starlette (td_web[asgi]) to use them"
             )
         # Application-wide, set once: whether the app's StaticFiles mounts were looked up.

@@ -10,6 +10,7 @@ from .._web import RequestView
 from ._types import Scope
 
 _HOST, _USER_AGENT, _REFERER, _ACCEPT_LANGUAGE, _COOKIE, _GPC = range(6)
+_DNT, _FORWARDED, _FORWARDED_FOR, _FORWARDED_PROTO, _FORWARDED_HOST = range(6, 11)
 _WANTED = {
     b"host": _HOST,
     b"user-agent": _USER_AGENT,
@@ -17,21 +18,32 @@ _WANTED = {
     b"accept-language": _ACCEPT_LANGUAGE,
     b"cookie": _COOKIE,
     b"sec-gpc": _GPC,
+    b"dnt": _DNT,
+    # Read by the core only through trusted_proxies.
+    b"forwarded": _FORWARDED,
+    b"x-forwarded-for": _FORWARDED_FOR,
+    b"x-forwarded-proto": _FORWARDED_PROTO,
+    b"x-forwarded-host": _FORWARDED_HOST,
 }
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 def request_view(scope: Scope) -> RequestView:
-    values: list[str | None] = [None, None, None, None, None, None]
+    values: list[str | None] = [None] * len(_WANTED)
     wanted = _WANTED.get
     for name, value in scope.get("headers") or ():
         slot = wanted(name)
         if slot is None:
             continue
         text = value.decode("latin-1")
-        if slot == _COOKIE and values[_COOKIE] is not None:
-            # HTTP/2 clients may split cookies over several headers.
-            text = f"{values[_COOKIE]}; {text}"
+        previous = values[slot]
+        if previous is not None:
+            if slot == _COOKIE:
+                # HTTP/2 clients may split cookies over several headers.
+                text = f"{previous}; {text}"
+            elif slot >= _FORWARDED:
+                # Repeated forwarded headers are one list, in order.
+                text = f"{previous}, {text}"
         values[slot] = text
     scheme: str = scope.get("scheme") or "http"
     client = scope.get("client")
@@ -48,6 +60,11 @@ def request_view(scope: Scope) -> RequestView:
         cookies=values[_COOKIE],
         client_addr=client[0] if client else None,
         gpc=values[_GPC],
+        dnt=values[_DNT],
+        forwarded=values[_FORWARDED],
+        forwarded_for=values[_FORWARDED_FOR],
+        forwarded_proto=values[_FORWARDED_PROTO],
+        forwarded_host=values[_FORWARDED_HOST],
     )
 
 

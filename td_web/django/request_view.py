@@ -44,6 +44,12 @@ def request_view(
         cookies=meta.get("HTTP_COOKIE"),
         client_addr=meta.get("REMOTE_ADDR"),
         gpc=meta.get("HTTP_SEC_GPC"),
+        dnt=meta.get("HTTP_DNT"),
+        # Read by the core only through trusted_proxies.
+        forwarded=meta.get("HTTP_FORWARDED"),
+        forwarded_for=meta.get("HTTP_X_FORWARDED_FOR"),
+        forwarded_proto=meta.get("HTTP_X_FORWARDED_PROTO"),
+        forwarded_host=meta.get("HTTP_X_FORWARDED_HOST"),
     )
 
 

@@ -32,4 +32,10 @@ def request_view(environ: dict[str, Any]) -> RequestView:
         cookies=get("HTTP_COOKIE"),
         client_addr=get("REMOTE_ADDR"),
         gpc=get("HTTP_SEC_GPC"),
+        dnt=get("HTTP_DNT"),
+        # Read by the core only through trusted_proxies.
+        forwarded=get("HTTP_FORWARDED"),
+        forwarded_for=get("HTTP_X_FORWARDED_FOR"),
+        forwarded_proto=get("HTTP_X_FORWARDED_PROTO"),
+        forwarded_host=get("HTTP_X_FORWARDED_HOST"),
     )

@@ -1,0 +1,24 @@
+"""Filters that need the response: ``exclude_status`` and ``exclude_routes``.
+
+Decided when the request finishes (the status and the matched route are known only then), on
+the request's thread, so that an excluded request queues nothing. Routes are compared as
+normalised templates (``/items/{id}``), so ``/items/<int:id>`` in Flask and ``items/<int:id>/``
+in Django are the same entry, whatever the id in the path.
+"""
+
+from __future__ import annotations
+
+from .control_settings import route_key
+from .settings import WebSettings
+
+
+class ResponseFilter:
+    def __init__(self, settings: WebSettings) -> None:
+        self._statuses = settings.exclude_status
+        self._routes = settings.exclude_routes
+        self.active = bool(self._statuses or self._routes)
+
+    def excludes(self, status: int, route: str | None) -> bool:
+        if status in self._statuses:
+            return True
+        return route is not None and bool(self._routes) and route_key(route) in self._routes
