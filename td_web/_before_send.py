@@ -74,27 +74,29 @@ class BeforeSend:
         try:
             returned = self.hook(view)
         except Exception as exc:
-            return self._failed(signal, f"raised {type(exc).__name__}: {exc}")
+            return self._failed(signal, "raised", f"raised {type(exc).__name__}: {exc}")
         if returned is None:
             with self._lock:
                 self.dropped += 1
             return None
         if not isinstance(returned, Mapping):
-            return self._failed(signal, f"returned {describe(returned)}, not a dict or None")
+            return self._failed(
+                signal, "returned", f"returned {describe(returned)}, not a dict or None"
+            )
         reporter = Reporter(False, str(signal["type"]))
         signal_type = sanitize_type(returned.get("type", signal["type"]), reporter)
         if signal_type is None:
-            return self._failed(signal, "returned a signal without a usable type")
+            return self._failed(signal, "returned", "returned a signal without a usable type")
         reporter.signal_type = signal_type
         payload = sanitize_payload(returned.get("payload", {}), reporter)
         return {**signal, "type": signal_type, "payload": payload}
 
-    def _failed(self, signal: dict[str, Any], why: str) -> dict[str, Any] | None:
+    def _failed(self, signal: dict[str, Any], kind: str, why: str) -> dict[str, Any] | None:
         with self._lock:
             self.failed += 1
         outcome = "dropped" if self.drop_on_error else "sent unchanged"
         throttled.error(
-            "before_send-failed",
+            f"before_send-{kind}",
             "td_web: before_send %s for signal %r; the signal was %s (before_send_errors=%r)",
             why,
             signal["type"],

@@ -207,7 +207,7 @@ def _validate(config: ClientConfig) -> None:
         if not callable(config.default_payload):
             raise ConfigurationError(
                 "default_payload must be a mapping or a callable returning one, got "
-                f"{type(config.default_payload).__name__}"
+                f"{config.default_payload!r}"
             )
         sync_callable(config.default_payload, "default_payload")
     if config.max_batch_bytes < 1024:

@@ -1,0 +1,128 @@
+"""The "users in control" options (issue #16) through real ASGI calls: each option a keyword
+argument of ``TelemetryDeckMiddleware`` around a Starlette app, requests made with Starlette's
+test client, signals read from the real local ingest server. The scenarios are shared by every
+adapter (control_scenarios)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
+from typing import Any
+
+import control_scenarios
+import pytest
+from control_scenarios import SALT, Reply
+from ingest_server import IngestServer
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from test_asgi.asgi_support import APP_ID, TestClient
+
+import td_web
+from td_web.asgi import TelemetryDeckMiddleware
+
+PAGE = "<p>page</p>"
+
+
+async def page(request: Request) -> Response:
+    return HTMLResponse(PAGE)
+
+
+async def custom(request: Request) -> Response:
+    request.state.telemetry.signal("Custom.done")
+    return HTMLResponse(PAGE)
+
+
+async def boom(request: Request) -> Response:
+    raise RuntimeError("boom")
+
+
+async def opt_out(request: Request) -> Response:
+    request.state.telemetry.opt_out()
+    return HTMLResponse(PAGE)
+
+
+async def opt_in(request: Request) -> Response:
+    request.state.telemetry.opt_in()
+    return HTMLResponse(PAGE)
+
+
+async def forget(request: Request) -> Response:
+    response = HTMLResponse(PAGE)
+    td_web.opt_out(response)
+    return response
+
+
+async def consent(request: Request) -> Response:
+    response = HTMLResponse(PAGE)
+    td_web.opt_in(response)
+    return response
+
+
+ROUTES = [
+    Route("/page", page),
+    Route("/items/{item_id:int}", page),
+    Route("/custom", custom),
+    Route("/boom", boom),
+    Route("/opt-out", opt_out),
+    Route("/opt-in", opt_in),
+    Route("/forget", forget),
+    Route("/consent", consent),
+]
+
+
+class ASGIBrowser:
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def get(self, path: str, headers: Mapping[str, str] | None = None) -> Reply:
+        response = self.client.get(path, headers=dict(headers or {}))
+        return Reply(response.status_code, response.headers.get_list("set-cookie"))
+
+    def cookie(self, name: str) -> str | None:
+        return self.client.cookies.get(name)
+
+
+class ASGISite:
+    request_type = Request
+
+    def __init__(self, app: TelemetryDeckMiddleware) -> None:
+        self.app = app
+
+    def browser(self, client_addr: str = "127.0.0.1") -> ASGIBrowser:
+        return ASGIBrowser(
+            TestClient(self.app, raise_server_exceptions=False, client=(client_addr, 50000))
+        )
+
+    def flush(self) -> None:
+        assert self.app.client.flush(10)
+
+
+@pytest.fixture
+def make_site(ingest: IngestServer) -> Iterator[Callable[..., ASGISite]]:
+    with ExitStack() as stack:
+
+        def make(**options: Any) -> ASGISite:
+            app = TelemetryDeckMiddleware(
+                Starlette(routes=ROUTES),
+                app_id=APP_ID,
+                salt=SALT,
+                endpoint=ingest.url,
+                handle_sigterm=False,
+                **options,
+            )
+            stack.callback(app.client.close, 1)
+            return ASGISite(app)
+
+        yield make
+
+
+@pytest.mark.parametrize("scenario", control_scenarios.SCENARIOS, ids=lambda s: s.__name__)
+def test_control(
+    scenario: Callable[..., None],
+    make_site: Callable[..., ASGISite],
+    ingest: IngestServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    control_scenarios.run(scenario, make_site, ingest, caplog)
