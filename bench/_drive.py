@@ -20,6 +20,8 @@ from typing import Any
 
 PATH = "/items/42"
 HOST = "localhost:8000"
+#: The visitor's td_web session (the sampled-out variant computes its rate from it).
+SESSION_TOKEN = "q2Jm0eTYrW1xH8vN3kLp5cZa"
 #: A returning browser visitor: td_web's session cookie, a same-site referer, a language.
 HEADERS: list[tuple[str, str]] = [
     ("host", HOST),
@@ -27,7 +29,7 @@ HEADERS: list[tuple[str, str]] = [
     ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
     ("accept-language", "en-GB,en;q=0.7,de;q=0.3"),
     ("referer", f"http://{HOST}/items/41"),
-    ("cookie", "td_session=q2Jm0eTYrW1xH8vN3kLp5cZa; theme=dark"),
+    ("cookie", f"td_session={SESSION_TOKEN}; theme=dark"),
 ]
 
 #: (status, body) of one request.

@@ -86,6 +86,23 @@ class TdWebSignal(TdWeb):
     custom_signal = True
 
 
+class TdWebSampledOut(TdWeb):
+    """td_web with the driver's visitor in a sampled-out session: the session is still
+    resolved, hashed for the decision and its cookie kept, but nothing is queued."""
+
+    name = "td_web-sampled-out"
+    label = "td_web, session sampled out"
+
+    def options(self, sink: str) -> dict[str, Any]:
+        from _drive import SESSION_TOKEN
+
+        from td_web._web.sampling import session_fraction
+
+        # Just below the visitor's own fraction: sampled out, after the full decision.
+        rate = session_fraction(SESSION_TOKEN) * 0.99
+        return {**super().options(sink), "sample_rate": rate}
+
+
 class Posthog(Variant):
     """The naive integration: a small middleware calling ``capture()`` once per request."""
 
@@ -274,6 +291,7 @@ VARIANTS: dict[str, Variant] = {
         Variant(),
         TdWeb(),
         TdWebSignal(),
+        TdWebSampledOut(),
         Posthog(),
         Sentry(),
         OpenTelemetry(),

@@ -5,7 +5,9 @@
 For each framework (Starlette, FastAPI, Flask, Django under WSGI and under ASGI) a hello-world
 app with one parametrised route is called in-process (ASGI: a synthetic scope; WSGI: a prebuilt
 environ; see ``_drive.py``) in these variants: bare; td_web (the automatic signal and its
-session cookie); td_web plus one custom signal per request; a naive ``posthog.capture()``
+session cookie); td_web plus one custom signal per request; td_web with the visitor's session
+sampled out (``sample_rate`` below the session's share: decided, cookie kept, nothing queued);
+a naive ``posthog.capture()``
 middleware; sentry-sdk with tracing off; OpenTelemetry instrumentation with a batch span
 processor and the OTLP/HTTP exporter; apitally. Every SDK sends to a local sink (a separate
 process), and an audit hook refuses any connection that is not to the loopback address.
@@ -213,6 +215,13 @@ def verdict(framework: str, rows: list[Row]) -> str:
             f"{label(cheapest.variant)}) {outcome}"
         )
     text = f"{framework}: " + "; ".join(parts)
+    sampled_out = by_name.get("td_web-sampled-out")
+    if sampled_out is not None:
+        text += (
+            f"; a sampled-out request adds {sampled_out.added_us:+.1f} µs wall "
+            f"({sampled_out.added_us - td.added_us:+.1f} µs against a tracked one), "
+            f"{sampled_out.cpu_added_us:+.1f} µs request-thread CPU"
+        )
     if custom is not None:
         text += (
             f"; a custom signal adds {custom.added_us - td.added_us:+.1f} µs wall, "

@@ -37,7 +37,13 @@ class TelemetryDeckMiddleware:
 
     Inside a request the helper is ``request.state.telemetry``, ``td_web.current()``, or the
     FastAPI dependency ``td_web.asgi.TelemetryDep``. The ``exclude`` and ``client_user``
-    callables receive a ``starlette.requests.Request``.
+    callables, and ``default_payload`` when it is a callable, receive a
+    ``starlette.requests.Request``; ``sampler`` receives the ``td_web.RequestView``.
+
+    Users in control (README): ``before_send=``, ``before_send_errors=``, ``sample_rate=``,
+    ``sampler=``, ``consent_required=``, ``consent_cookie_name=``, ``respect_dnt=``,
+    ``exclude_status=``, ``exclude_routes=``, ``trusted_proxies=``; endpoints call
+    ``request.state.telemetry.opt_out()`` / ``opt_in()`` or ``td_web.opt_out(response)``.
     """
 
     def __init__(self, app: ASGIApp, **options: Any) -> None:

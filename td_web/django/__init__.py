@@ -24,10 +24,15 @@ Settings
     ``DEFAULT_PAYLOAD``, ``FLUSH_INTERVAL``, ``SHUTDOWN_TIMEOUT``, ...), the request
     telemetry's (``SESSION_COOKIE_NAME``, ``COOKIELESS``, ``RESPECT_GPC``, ``EXCLUDE_PATHS``,
     ``EXCLUDE_PATTERNS``, ``EXCLUDE``, ``CLIENT_USER``, ``PAGE_VIEW_SIGNAL``, ...), and
-    ``CLIENT`` (an existing ``td_web.TelemetryDeck``). A missing or None key falls back to the
-    ``TELEMETRYDECK_*`` environment variable, then to the default; ``TEST_MODE`` defaults to
-    ``DEBUG``. Unknown keys are a ``td_web.ConfigurationError``. Settings are read on the first
-    request and again after ``override_settings`` changes them (the replaced client is closed).
+    ``CLIENT`` (an existing ``td_web.TelemetryDeck``). Users in control (README): ``BEFORE_SEND``,
+    ``BEFORE_SEND_ERRORS``, ``SAMPLE_RATE``, ``SAMPLER``, ``CONSENT_REQUIRED``,
+    ``CONSENT_COOKIE_NAME``, ``RESPECT_DNT``, ``EXCLUDE_STATUS``, ``EXCLUDE_ROUTES``,
+    ``TRUSTED_PROXIES``, and ``DEFAULT_PAYLOAD`` as a callable given the ``HttpRequest``; views
+    call ``request.telemetry.opt_out()`` / ``opt_in()`` or ``td_web.opt_out(response)``.
+    A missing or None key falls back to the ``TELEMETRYDECK_*`` environment variable, then to
+    the default; ``TEST_MODE`` defaults to ``DEBUG``. Unknown keys are a
+    ``td_web.ConfigurationError``. Settings are read on the first request and again after
+    ``override_settings`` changes them (the replaced client is closed).
 
     Invalid settings never break the site: the middleware logs the problem once and lets
     requests through untracked (``request.telemetry`` then sends nothing); ``manage.py check``

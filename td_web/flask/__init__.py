@@ -30,6 +30,11 @@ Settings
     ``TelemetryDeck(...)`` (for every app) and ``init_app(app, ...)`` win over the config; the
     ``TELEMETRYDECK_*`` environment variables come next; ``TEST_MODE`` then defaults to
     ``app.debug or app.testing``. An unknown ``TELEMETRYDECK_*`` key is an error naming it.
+    Users in control (README): ``TELEMETRYDECK_BEFORE_SEND``, ``_BEFORE_SEND_ERRORS``,
+    ``_SAMPLE_RATE``, ``_SAMPLER``, ``_CONSENT_REQUIRED``, ``_CONSENT_COOKIE_NAME``,
+    ``_RESPECT_DNT``, ``_EXCLUDE_STATUS``, ``_EXCLUDE_ROUTES``, ``_TRUSTED_PROXIES``, and
+    ``_DEFAULT_PAYLOAD`` as a callable given the Flask request; views call
+    ``request.telemetry.opt_out()`` / ``opt_in()`` or ``td_web.opt_out(response)``.
     One extension object serves any number of apps, each with its own client, kept in
     ``app.extensions["telemetrydeck"]``.
 
