@@ -250,8 +250,8 @@ class Telemetry:
         """
         web = self._web
         if web is not None and self._consent_change is not None:
-            assert self._view is not None
-            return web.consent.cookie_header(self._consent_change, self._view.scheme == "https")
+            https = self._view is not None and self._view.scheme == "https"
+            return web.consent.cookie_header(self._consent_change, https)
         if web is None or self._session_key is None:
             return None
         if not self._tracked and not self._sampled_out:

@@ -201,3 +201,29 @@ def test_async_callables_are_refused_at_start_up() -> None:
             WebTelemetry.from_options(
                 {"app_id": APP_ID, "endpoint": "http://127.0.0.1:9", name: value}
             )
+
+
+def test_opt_out_outside_a_request_still_records_the_choice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from starlette.responses import Response
+
+    import td_web
+
+    response = Response("bye")
+    td_web.opt_out(response)
+    cookies = response.headers.getlist("set-cookie")
+    assert any(c.startswith("td_consent=no;") and "HttpOnly" in c for c in cookies)
+    assert any(c.startswith("td_session=") and "Max-Age=0" in c for c in cookies)
+    # The shared out-of-request helper is not silenced: it still warns about misuse.
+    td_web.current().signal("Outside.request")
+    assert "outside a request handled by a td_web middleware" in caplog.text
+
+
+def test_opt_out_on_something_that_is_not_a_response_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import td_web
+
+    td_web.opt_out("not a response")
+    assert "recording the opt-out on str failed" in caplog.text
