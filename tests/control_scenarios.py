@@ -247,6 +247,18 @@ def opt_out_on_the_response_deletes_the_session_cookie(
     assert types(received(site, ingest))["pageView"] == 2
 
 
+def consent_cookie_name_is_the_sites_choice(make: MakeSite, ingest: IngestServer) -> None:
+    site = make(consent_cookie_name="analytics_choice")
+    browser = site.browser()
+    reply = browser.get("/opt-out")
+    assert reply.cookie("analytics_choice") == "no"
+    assert reply.cookie("td_consent") is None
+    browser.get("/page")
+    assert received(site, ingest) == []
+    site.browser().get("/page", {"Cookie": "td_consent=no"})  # not the configured name
+    assert types(received(site, ingest))["pageView"] == 1
+
+
 def consent_required_sends_nothing_and_sets_no_cookie_until_consent(
     make: MakeSite, ingest: IngestServer
 ) -> None:
@@ -430,6 +442,7 @@ SCENARIOS = [
     sampler_decides_and_bad_answers_fall_back,
     opt_out_stops_everything_and_opt_in_resumes,
     opt_out_on_the_response_deletes_the_session_cookie,
+    consent_cookie_name_is_the_sites_choice,
     consent_required_sends_nothing_and_sets_no_cookie_until_consent,
     junk_consent_cookie_counts_as_no_consent,
     do_not_track_is_respected_when_asked,
