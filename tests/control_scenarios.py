@@ -139,7 +139,7 @@ def before_send_huge_result_is_bounded(
     site.browser().get("/page")
     signals = received(site, ingest)
     assert types(signals) == {SESSION_STARTED: 1, "pageView": 1}
-    assert all(len(s["payload"]) <= 200 for s in signals)
+    assert all(len(s["payload"]) <= 128 for s in signals)
     assert "the rest were dropped" in caplog.text
 
 
