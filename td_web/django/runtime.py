@@ -54,7 +54,8 @@ class State:
         #: ``django.conf.settings`` costs about half a microsecond).
         self.proxy_scheme = False
         self.forwarded_host = False
-        self.root_urlconf = ""
+        #: ``ROOT_URLCONF`` (a dotted path or a module), None when the project has none.
+        self.root_urlconf: Any = None
 
 
 _lock = threading.Lock()
