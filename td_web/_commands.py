@@ -11,10 +11,11 @@ the configuration cannot build a client at all.
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 import httpx
 
@@ -36,6 +37,18 @@ EXIT_USAGE = 2
 CHECKED_OPTIONS = ("app_id", "endpoint", "namespace", "salt", "test_mode", "enabled")
 
 Result = tuple[str, str, str]
+
+
+class Output(Protocol):
+    """Where a command writes: a text stream, or Django's ``OutputWrapper``."""
+
+    def write(self, text: str, /) -> Any: ...
+
+    def isatty(self) -> bool: ...
+
+
+def _say(out: Output, line: str) -> None:
+    out.write(line + "\n")
 
 
 @dataclass(frozen=True)
@@ -80,7 +93,7 @@ def check(
     *,
     fallbacks: Mapping[str, Any] | None = None,
     timeout: float,
-    out: TextIO,
+    out: Output,
     front: Front = Front(),
 ) -> int:
     """Print one line per check (``ok``, ``warn`` or ``FAIL``) and a verdict."""
@@ -88,12 +101,12 @@ def check(
 
     values = {name: resolve(options, fallbacks, name) for name in CHECKED_OPTIONS}
     results = ConfigurationCheck(values, timeout=timeout, front=front).run()
-    paint = Palette(colors_wanted(out))
+    paint = Palette(colors_wanted(out))  # type: ignore[arg-type]
     marks = {"ok": paint("ok  ", GREEN), "warn": paint("warn", YELLOW), "fail": paint("FAIL", RED)}
     for outcome, name, detail in results:
-        print(f"{marks[outcome]}  {name:<10} {detail}", file=out)
+        _say(out, f"{marks[outcome]}  {name:<10} {detail}")
     failed = sum(1 for outcome, _, _ in results if outcome == "fail")
-    print(f"{failed} check(s) failed" if failed else "configuration looks good", file=out)
+    _say(out, f"{failed} check(s) failed" if failed else "configuration looks good")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -158,7 +171,8 @@ class ConfigurationCheck:
         except httpx.HTTPError as exc:
             reason = f"{type(exc).__name__}: {exc or 'timed out'}"
             return [("fail", "endpoint", f"{ingest_url} is not reachable: {reason}")]
-        if response.status_code >= 500:
+        # 501: the server is there and does not implement GET, which is no trouble.
+        if response.status_code >= 500 and response.status_code != 501:
             status = response.status_code
             return [
                 ("fail", "endpoint", f"{ingest_url} answered HTTP {status}: the server has trouble")
@@ -218,8 +232,8 @@ def send(
     user: str | None = None,
     session: str | None = None,
     timeout: float,
-    out: TextIO,
-    err: TextIO,
+    out: Output,
+    err: Output,
     command: str = "td-web send",
 ) -> int:
     """Send one signal synchronously and say whether it was delivered."""
@@ -229,23 +243,31 @@ def send(
     try:
         client = TelemetryDeck(**given, _fallbacks=fallbacks)
     except ConfigurationError as exc:
-        print(f"{command}: {exc}", file=err)
+        _say(err, f"{command}: {exc}")
         return EXIT_USAGE
     with client:
         client.signal(signal_type, dict(payload), client_user=user, session_id=session)
         stats = client.stats()
     url = client.config.ingest_url
     if stats.sent >= 1:
-        print(f"sent {signal_type!r} to {url}: delivered ({stats.sent} signal)", file=out)
+        _say(out, f"sent {signal_type!r} to {url}: delivered ({stats.sent} signal)")
         return EXIT_OK
     if not client.config.enabled:
-        print(f"not delivered: td_web is disabled by this configuration ({url})", file=err)
+        _say(err, f"not delivered: td_web is disabled by this configuration ({url})")
         return EXIT_FAILED
     reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(stats.dropped.items()))
-    print(
+    _say(
+        err,
         f"not delivered: {signal_type!r} to {url}"
         + (f"; dropped ({reasons})" if reasons else "")
         + (f"; last error: {stats.last_error}" if stats.last_error else ""),
-        file=err,
     )
     return EXIT_FAILED
+
+
+def payload_entry(text: str) -> tuple[str, str]:
+    """One ``KEY=VALUE`` payload argument (an ``argparse`` type)."""
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"payload entries are KEY=VALUE, got {text!r}")
+    return key, value

@@ -93,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument("type", metavar="TYPE", help="the signal type, e.g. Example.started")
     send.add_argument(
-        "payload", metavar="KEY=VALUE", nargs="*", type=_key_value, help="payload entries"
+        "payload",
+        metavar="KEY=VALUE",
+        nargs="*",
+        type=_commands.payload_entry,
+        help="payload entries",
     )
     _add_client_options(send)
     send.add_argument("--user", help="user identifier (hashed with the salt before sending)")
@@ -127,13 +131,6 @@ def _add_client_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--namespace", help="namespace, e.g. com.example (TELEMETRYDECK_NAMESPACE)")
     parser.add_argument("--salt", help="salt for user hashes (TELEMETRYDECK_SALT)")
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, separator, value = text.partition("=")
-    if not separator or not key:
-        raise argparse.ArgumentTypeError(f"payload entries are KEY=VALUE, got {text!r}")
-    return key, value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,125 @@
+"""``python manage.py telemetrydeck check|send``: the project's own settings, the real local
+ingest server, and exit codes a deploy script can use (call_command, and manage.py of the
+example site in a real subprocess)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+from ingest_server import IngestServer, free_port
+from td_django_helpers import APP_ID, SALT, telemetry_settings
+
+from td_web import hash_client_user
+
+EXAMPLE_SITE = Path(__file__).resolve().parents[2] / "example_projects" / "django_site"
+
+
+def _run(*arguments: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("telemetrydeck", *arguments, stdout=out, stderr=err)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
+
+
+def test_check_passes_with_the_projects_settings(ingest: IngestServer) -> None:
+    with override_settings(TELEMETRYDECK=telemetry_settings(ENDPOINT=ingest.url)):
+        code, out, _ = _run("check")
+    assert code == 0, out
+    assert f"ok    app id     {APP_ID}" in out
+    assert f"{ingest.url}/v2/ answers" in out
+    assert "configuration looks good" in out
+    assert ingest.accepted_signals == []  # a check sends nothing
+
+
+def test_check_fails_without_an_app_id_and_says_where_to_set_it(ingest: IngestServer) -> None:
+    with override_settings(TELEMETRYDECK=telemetry_settings(ENDPOINT=ingest.url, APP_ID=None)):
+        code, out, _ = _run("check")
+    assert code == 1
+    assert "FAIL  app id     missing: set TELEMETRYDECK['APP_ID'] in settings.py" in out
+    assert "1 check(s) failed" in out
+
+
+def test_check_fails_for_an_unreachable_endpoint() -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    with override_settings(TELEMETRYDECK=telemetry_settings(ENDPOINT=endpoint)):
+        code, out, _ = _run("check", "--timeout", "2")
+    assert code == 1
+    assert "is not reachable" in out
+
+
+def test_check_warns_when_the_settings_disable_td_web(ingest: IngestServer) -> None:
+    with override_settings(TELEMETRYDECK=telemetry_settings(ENDPOINT=ingest.url, ENABLED=False)):
+        code, out, _ = _run("check")
+    assert code == 0
+    assert "warn  enabled    no: this configuration sends nothing" in out
+
+
+def test_send_delivers_one_signal_with_the_projects_settings(ingest: IngestServer) -> None:
+    with override_settings(TELEMETRYDECK=telemetry_settings(ENDPOINT=ingest.url)):
+        code, out, _ = _run("send", "Deploy.finished", "release=1.4.2", "--user", "ops")
+    assert code == 0
+    assert "delivered" in out
+    [signal] = ingest.accepted_signals
+    assert signal["type"] == "Deploy.finished"
+    assert signal["appID"] == APP_ID
+    assert signal["payload"]["release"] == "1.4.2"
+    assert signal["clientUser"] == hash_client_user("ops", SALT)  # the settings' salt
+    assert signal["isTestMode"] is False  # DEBUG is False in these settings
+
+
+def test_send_follows_debug_as_test_mode_like_the_middleware(ingest: IngestServer) -> None:
+    with override_settings(DEBUG=True, TELEMETRYDECK=telemetry_settings(ENDPOINT=ingest.url)):
+        assert _run("send", "Deploy.finished")[0] == 0
+    assert ingest.accepted_signals[0]["isTestMode"] is True
+
+
+def test_send_that_is_not_delivered_exits_1() -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    with override_settings(TELEMETRYDECK=telemetry_settings(ENDPOINT=endpoint)):
+        code, _, err = _run("send", "Deploy.finished", "--timeout", "2")
+    assert code == 1
+    assert "not delivered" in err
+
+
+def test_invalid_settings_exit_2_naming_the_key() -> None:
+    with override_settings(TELEMETRYDECK={**telemetry_settings(), "APPID": APP_ID}):
+        code, _, _ = _run("check")
+    assert code == 2
+
+
+@pytest.mark.slow
+def test_manage_py_of_the_example_site(ingest: IngestServer) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
+    environment.update(TELEMETRYDECK_APP_ID=APP_ID, TELEMETRYDECK_ENDPOINT=ingest.url)
+    manage = [sys.executable, "manage.py", "telemetrydeck"]
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*manage, *arguments],
+            cwd=EXAMPLE_SITE,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    checked = run("check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "configuration looks good" in checked.stdout
+    sent = run("send", "Deploy.finished", "release=2")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert [s["type"] for s in ingest.accepted_signals] == ["Deploy.finished"]
+    assert ingest.accepted_signals[0]["payload"]["release"] == "2"
+
+    environment["TELEMETRYDECK_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
+    assert run("check", "--timeout", "2").returncode == 1
