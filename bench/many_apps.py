@@ -11,7 +11,8 @@ process, each with and without td_web, and times:
 * **plain request after**: afterwards, a request to an unrelated app without td_web, while
   whatever td_web left behind (sender threads, clients) is still alive;
 * **threads left**: threads alive after the last app was dropped;
-* **exit**: from the suite's end to the end of its process (atexit flushes included).
+* **exit**: from the suite's end to the end of its process (atexit flushes included); a
+  process still alive after ``--exit-timeout`` seconds is killed and reported as such.
 
 Each (framework, variant) suite runs in a process of its own, the variants taking turns,
 ``--rounds`` times; figures are medians over the rounds. td_web sends to a local sink (a
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -145,7 +147,9 @@ def child(framework: str, variant: str, apps: int) -> None:
 # -- the parent: processes taking turns, the report --------------------------------------------
 
 
-def _run(framework: str, variant: str, apps: int, sink: str) -> dict[str, float]:
+def _run(
+    framework: str, variant: str, apps: int, sink: str, exit_timeout: float
+) -> dict[str, float]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
     environment["TELEMETRYDECK_ENDPOINT"] = sink + "/td_web"
     command = [sys.executable, __file__, "--child", framework, variant, str(apps)]
@@ -153,16 +157,26 @@ def _run(framework: str, variant: str, apps: int, sink: str) -> dict[str, float]
     assert process.stdout is not None
     line = process.stdout.readline()
     finished = time.perf_counter()
-    process.wait()
+    try:
+        process.wait(exit_timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()  # an exit that long is the finding; nan marks it in the report
+        process.wait()
+        return {**json.loads(line), "exit": math.nan}
     exit_seconds = time.perf_counter() - finished
     if process.returncode != 0 or not line:
         raise SystemExit(f"{framework}/{variant} failed (exit code {process.returncode})")
     return {**json.loads(line), "exit": exit_seconds}
 
 
-def _report(framework: str, figures: dict[str, list[dict[str, float]]]) -> None:
+def _report(
+    framework: str, figures: dict[str, list[dict[str, float]]], exit_timeout: float
+) -> None:
+    killed = f"> {exit_timeout:g} s"
+
     def median(variant: str, key: str) -> float:
-        return statistics.median(run[key] for run in figures[variant])
+        values = [run[key] for run in figures[variant]]
+        return math.nan if any(math.isnan(v) for v in values) else statistics.median(values)
 
     rows = [
         ("per app (build + 3 requests)", "per_app", 1e3, "ms"),
@@ -174,8 +188,12 @@ def _report(framework: str, figures: dict[str, list[dict[str, float]]]) -> None:
     print(f"\n  {framework:<30} {'bare':>12} {'td_web':>12} {'ratio':>8}")
     for label, key, scale, unit in rows:
         bare, td = median("bare", key) * scale, median("td_web", key) * scale
-        ratio = f"{td / bare:7.2f}x" if bare else "-"
-        print(f"  {label:<30} {bare:>9.3f}{unit:<3} {td:>9.3f}{unit:<3} {ratio:>8}")
+        ratio = "-" if not bare or math.isnan(bare + td) else f"{td / bare:7.2f}x"
+        cells = [
+            f"{value:>9.3f}{unit:<3}" if not math.isnan(value) else f"{killed:>12}"
+            for value in (bare, td)
+        ]
+        print(f"  {label:<30} {cells[0]} {cells[1]} {ratio:>8}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -183,6 +201,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--apps", type=int, default=1000, help="apps per suite (1000)")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--rounds", type=int, default=2, help="runs of each suite (2)")
+    parser.add_argument(
+        "--exit-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a suite's process may take to exit before it is killed (60)",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -199,8 +223,9 @@ def main(argv: list[str] | None = None) -> None:
             figures: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
             for _ in range(args.rounds):
                 for variant in VARIANTS:
-                    figures[variant].append(_run(framework, variant, args.apps, sink))
-            _report(framework, figures)
+                    run = _run(framework, variant, args.apps, sink, args.exit_timeout)
+                    figures[variant].append(run)
+            _report(framework, figures, args.exit_timeout)
 
 
 if __name__ == "__main__":
