@@ -36,6 +36,9 @@ EXIT_USAGE = 2
 #: What ``check`` looks at.
 CHECKED_OPTIONS = ("app_id", "endpoint", "namespace", "salt", "test_mode", "enabled")
 
+#: What ``send`` takes from an existing client's configuration.
+CLIENT_OPTIONS = ("app_id", "salt", "endpoint", "namespace", "test_mode", "enabled", "app_version")
+
 Result = tuple[str, str, str]
 
 
@@ -81,7 +84,7 @@ def client_options(options: Mapping[str, Any]) -> dict[str, Any]:
     mean nothing to ``send``)."""
     client = options.get("client")
     if client is not None:
-        return {name: getattr(client.config, name) for name in ("app_id", "salt", "endpoint")}
+        return {name: getattr(client.config, name) for name in CLIENT_OPTIONS}
     return {name: value for name, value in options.items() if name in OPTION_NAMES}
 
 
