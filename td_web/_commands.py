@@ -274,3 +274,18 @@ def payload_entry(text: str) -> tuple[str, str]:
     if not separator or not key:
         raise argparse.ArgumentTypeError(f"payload entries are KEY=VALUE, got {text!r}")
     return key, value
+
+
+def add_send_arguments(parser: argparse.ArgumentParser) -> None:
+    """``send``'s own arguments, the same in every front end that parses with argparse."""
+    parser.add_argument("type", metavar="TYPE", help="the signal type, e.g. Deploy.finished")
+    parser.add_argument(
+        "payload", metavar="KEY=VALUE", nargs="*", type=payload_entry, help="payload entries"
+    )
+    parser.add_argument("--user", help="user identifier (hashed with the salt before sending)")
+    parser.add_argument("--session", help="session id to send as is")
+    parser.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds (10)")
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=float, default=3.0, help="HTTP timeout in seconds (3)")

@@ -91,24 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send one signal through the td_web client (synchronously) and print the "
         "outcome. Exits non-zero when it was not delivered.",
     )
-    send.add_argument("type", metavar="TYPE", help="the signal type, e.g. Example.started")
-    send.add_argument(
-        "payload",
-        metavar="KEY=VALUE",
-        nargs="*",
-        type=_commands.payload_entry,
-        help="payload entries",
-    )
+    _commands.add_send_arguments(send)
     _add_client_options(send)
-    send.add_argument("--user", help="user identifier (hashed with the salt before sending)")
-    send.add_argument("--session", help="session id to send as is")
     send.add_argument(
         "--test-mode",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="mark the signal as a test signal (TELEMETRYDECK_TEST_MODE)",
     )
-    send.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds (10)")
 
     check = commands.add_parser(
         "check",
@@ -117,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "format. Exits non-zero when a check fails.",
     )
     _add_client_options(check)
-    check.add_argument("--timeout", type=float, default=3.0, help="HTTP timeout in seconds (3)")
+    _commands.add_check_arguments(check)
 
     # Listed for --help only: main() hands `demo` and everything after it to td_web.demo.
     commands.add_parser("demo", help="run the demo (a collector, an example site, traffic)")
@@ -283,14 +273,12 @@ def _line_writer(stream: TextIO) -> Callable[[str], None]:
 # -- send and check: shared with manage.py and flask (td_web._commands) -----------------------
 
 
+#: The client options both commands take from the command line.
+CLIENT_FLAGS = ("app_id", "salt", "endpoint", "namespace")
+
+
 def run_send(options: argparse.Namespace) -> int:
-    given = {
-        "app_id": options.app_id,
-        "salt": options.salt,
-        "endpoint": options.endpoint,
-        "namespace": options.namespace,
-        "test_mode": options.test_mode,
-    }
+    given = {name: getattr(options, name) for name in (*CLIENT_FLAGS, "test_mode")}
     return _commands.send(
         given,
         options.type,
@@ -304,12 +292,7 @@ def run_send(options: argparse.Namespace) -> int:
 
 
 def run_check(options: argparse.Namespace) -> int:
-    given = {
-        "app_id": options.app_id,
-        "salt": options.salt,
-        "endpoint": options.endpoint,
-        "namespace": options.namespace,
-    }
+    given = {name: getattr(options, name) for name in CLIENT_FLAGS}
     return _commands.check(given, timeout=options.timeout, out=sys.stdout)
 
 

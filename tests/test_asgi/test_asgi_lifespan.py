@@ -17,26 +17,12 @@ from ingest_server import IngestServer
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from test_asgi.asgi_startup_apps import BrokenMiddleware, DatabaseUnreachable, crashing
-from test_asgi.asgi_support import APP_ID, TestClient
+from test_asgi.asgi_support import APP_ID, LifespanServer, TestClient
 
 from td_web.asgi import TelemetryDeckMiddleware
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-
-
-class LifespanServer:
-    """The server side of a lifespan conversation: startup, then shutdown."""
-
-    def __init__(self) -> None:
-        self.incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-        self.sent: list[str] = []
-
-    async def receive(self) -> Any:
-        return self.incoming.pop(0)
-
-    async def send(self, message: Any) -> None:
-        self.sent.append(message["type"])
 
 
 async def test_a_startup_that_raises_after_receiving_reaches_the_server() -> None:

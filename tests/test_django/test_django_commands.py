@@ -5,12 +5,11 @@ example site in a real subprocess)."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from deploy_commands import check_send_and_fail_like_a_deploy_script
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
@@ -99,27 +98,5 @@ def test_invalid_settings_exit_2_naming_the_key() -> None:
 
 @pytest.mark.slow
 def test_manage_py_of_the_example_site(ingest: IngestServer) -> None:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
-    environment.update(TELEMETRYDECK_APP_ID=APP_ID, TELEMETRYDECK_ENDPOINT=ingest.url)
-    manage = [sys.executable, "manage.py", "telemetrydeck"]
-
-    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*manage, *arguments],
-            cwd=EXAMPLE_SITE,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    checked = run("check")
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "configuration looks good" in checked.stdout
-    sent = run("send", "Deploy.finished", "release=2")
-    assert sent.returncode == 0, sent.stdout + sent.stderr
-    assert [s["type"] for s in ingest.accepted_signals] == ["Deploy.finished"]
-    assert ingest.accepted_signals[0]["payload"]["release"] == "2"
-
-    environment["TELEMETRYDECK_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
-    assert run("check", "--timeout", "2").returncode == 1
+    command = [sys.executable, "manage.py", "telemetrydeck"]
+    check_send_and_fail_like_a_deploy_script(command, EXAMPLE_SITE, ingest)

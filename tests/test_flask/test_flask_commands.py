@@ -4,13 +4,12 @@ configuration, against the real local ingest server, with exit codes a deploy sc
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import APP_ID
+from deploy_commands import check_send_and_fail_like_a_deploy_script
 from flask import Flask
 from ingest_server import IngestServer, free_port
 
@@ -94,27 +93,7 @@ def test_send_rejects_a_payload_entry_without_equals(ingest: IngestServer) -> No
 
 @pytest.mark.slow
 def test_flask_command_on_the_example_app(ingest: IngestServer) -> None:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
-    environment.update(
-        TELEMETRYDECK_APP_ID=APP_ID, TELEMETRYDECK_ENDPOINT=ingest.url, FLASK_APP="app:create_app"
+    command = [sys.executable, "-m", "flask", "telemetrydeck"]
+    check_send_and_fail_like_a_deploy_script(
+        command, EXAMPLE_APP, ingest, FLASK_APP="app:create_app"
     )
-
-    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "flask", "telemetrydeck", *arguments],
-            cwd=EXAMPLE_APP,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    checked = run("check")
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "configuration looks good" in checked.stdout
-    sent = run("send", "Deploy.finished", "release=2")
-    assert sent.returncode == 0, sent.stdout + sent.stderr
-    assert [s["type"] for s in ingest.accepted_signals] == ["Deploy.finished"]
-
-    environment["TELEMETRYDECK_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
-    assert run("check", "--timeout", "2").returncode == 1

@@ -30,19 +30,9 @@ class Command(BaseCommand):
         actions = parser.add_subparsers(dest="action", metavar="{check,send}")
         actions.required = True
         check = actions.add_parser("check", help="validate the settings; probe the endpoint")
-        check.add_argument("--timeout", type=float, default=3.0, help="HTTP timeout (3 s)")
+        _commands.add_check_arguments(check)
         send = actions.add_parser("send", help="send one signal and report whether it arrived")
-        send.add_argument("type", metavar="TYPE", help="the signal type, e.g. Deploy.finished")
-        send.add_argument(
-            "payload",
-            nargs="*",
-            metavar="KEY=VALUE",
-            type=_commands.payload_entry,
-            help="payload entries",
-        )
-        send.add_argument("--user", help="user identifier (hashed with the salt before sending)")
-        send.add_argument("--session", help="session id to send as is")
-        send.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout (10 s)")
+        _commands.add_send_arguments(send)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
