@@ -52,9 +52,7 @@ class ClientConfig:
     test_mode: bool = False
     #: Off: every call is accepted and nothing is sent.
     enabled: bool = True
-    #: Merged into every signal's payload (a signal's own keys win).
     default_payload: Mapping[str, Any] | None = None
-    #: Sent as ``TelemetryDeck.AppInfo.version``.
     app_version: str | None = None
     #: Raise :class:`SignalError` into the caller for bad input instead of logging it.
     strict: bool = False
