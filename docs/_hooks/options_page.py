@@ -41,10 +41,10 @@ def _default(field: dataclasses.Field[Any]) -> str:
         value = field.default_factory()
     else:
         return "required"
-    if value is None or value == "" or value == ():
-        return "none" if value is None else f"`{value!r}`"
-    if isinstance(value, frozenset):
-        return "`" + ", ".join(sorted(value)) + "`"
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return "`" + ", ".join(sorted(map(str, value))) + "`" if value else "empty"
     return f"`{value!r}`"
 
 
