@@ -40,11 +40,18 @@ class ConfigurationError(ValueError):
 
 @dataclass(frozen=True)
 class ClientConfig:
+    #: Your TelemetryDeck app id (a UUID); required unless ``enabled`` is off.
     app_id: str = ""
+    #: Appended to user ids before hashing, and the key of derived session IDs: set a long
+    #: random one.
     salt: str = ""
+    #: Base URL of the ingest server; signals go to ``{endpoint}/v2/``.
     endpoint: str = DEFAULT_ENDPOINT
+    #: Sends to ``{endpoint}/v2/namespace/{namespace}/`` instead.
     namespace: str | None = None
+    #: ``isTestMode`` on every signal (Django falls back to ``DEBUG``, Flask to debug/testing).
     test_mode: bool = False
+    #: Off: every call is accepted and nothing is sent.
     enabled: bool = True
     #: A mapping, or a callable given the request view (the framework request where the
     #: adapter has one; None on the bare client) that returns one, per request.
@@ -57,17 +64,24 @@ class ClientConfig:
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
     max_queue_size: int = 10_000
     max_batch_size: int = 100
+    #: Bytes per POST at most.
     max_batch_bytes: int = 500_000
+    #: Seconds between sends when no batch is full.
     flush_interval: float = 5.0
+    #: HTTP timeout of one POST, in seconds.
     timeout: float = 10.0
     #: None retries a retryable failure until it succeeds or the client closes.
     max_retries: int | None = None
+    #: Exponential backoff with jitter between retries: the first wait and the longest, in
+    #: seconds.
     initial_backoff: float = 1.0
     max_backoff: float = 60.0
+    #: How long the flush at exit (or SIGTERM, or lifespan shutdown) may take, in seconds.
     shutdown_timeout: float = 5.0
     #: A SQLite file for signals that outlive an outage longer than the queue can hold, and
     #: for what is unsent at exit; resent oldest first on the next start. Off by default.
     spool_path: str | None = None
+    #: The spool's cap; beyond it the oldest signals are dropped and counted.
     spool_max_signals: int = 100_000
     #: Sees each finished signal on the sender thread; returns it, a changed copy, or None.
     before_send: Callable[[dict[str, Any]], Any] | None = field(default=None, repr=False)

@@ -26,19 +26,13 @@ from typing import TextIO
 
 import httpx
 
-from ._config import (
-    DEFAULT_ENDPOINT,
-    ENVIRONMENT_VARIABLES,
-    ConfigurationError,
-    app_id_problem,
-    build_config,
-    parse_bool,
-)
+from . import _commands
+from ._config import DEFAULT_ENDPOINT
 from ._version import __version__
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_OK = _commands.EXIT_OK
+EXIT_FAILED = _commands.EXIT_FAILED
+EXIT_USAGE = _commands.EXIT_USAGE
 
 # -- argument parsing ----------------------------------------------------------------------
 
@@ -97,20 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send one signal through the td_web client (synchronously) and print the "
         "outcome. Exits non-zero when it was not delivered.",
     )
-    send.add_argument("type", metavar="TYPE", help="the signal type, e.g. Example.started")
-    send.add_argument(
-        "payload", metavar="KEY=VALUE", nargs="*", type=_key_value, help="payload entries"
-    )
+    _commands.add_send_arguments(send)
     _add_client_options(send)
-    send.add_argument("--user", help="user identifier (hashed with the salt before sending)")
-    send.add_argument("--session", help="session id to send as is")
     send.add_argument(
         "--test-mode",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="mark the signal as a test signal (TELEMETRYDECK_TEST_MODE)",
     )
-    send.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds (10)")
 
     check = commands.add_parser(
         "check",
@@ -119,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "format. Exits non-zero when a check fails.",
     )
     _add_client_options(check)
-    check.add_argument("--timeout", type=float, default=3.0, help="HTTP timeout in seconds (3)")
+    _commands.add_check_arguments(check)
 
     # Listed for --help only: main() hands `demo` and everything after it to td_web.demo.
     commands.add_parser("demo", help="run the demo (a collector, an example site, traffic)")
@@ -133,13 +121,6 @@ def _add_client_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--namespace", help="namespace, e.g. com.example (TELEMETRYDECK_NAMESPACE)")
     parser.add_argument("--salt", help="salt for user hashes (TELEMETRYDECK_SALT)")
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, separator, value = text.partition("=")
-    if not separator or not key:
-        raise argparse.ArgumentTypeError(f"payload entries are KEY=VALUE, got {text!r}")
-    return key, value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -289,179 +270,30 @@ def _line_writer(stream: TextIO) -> Callable[[str], None]:
     return write
 
 
-# -- send ------------------------------------------------------------------------------------
+# -- send and check: shared with manage.py and flask (td_web._commands) -----------------------
+
+
+#: The client options both commands take from the command line.
+CLIENT_FLAGS = ("app_id", "salt", "endpoint", "namespace")
 
 
 def run_send(options: argparse.Namespace) -> int:
-    from . import TelemetryDeck
-
-    try:
-        client = TelemetryDeck(
-            app_id=options.app_id,
-            salt=options.salt,
-            endpoint=options.endpoint,
-            namespace=options.namespace,
-            test_mode=options.test_mode,
-            sync=True,
-            timeout=options.timeout,
-        )
-    except ConfigurationError as exc:
-        print(f"td-web send: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    payload = dict(options.payload)
-    with client:
-        client.signal(options.type, payload, client_user=options.user, session_id=options.session)
-        stats = client.stats()
-    url = client.config.ingest_url
-    if stats.sent >= 1:
-        print(f"sent {options.type!r} to {url}: delivered ({stats.sent} signal)")
-        return EXIT_OK
-    reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(stats.dropped.items()))
-    print(
-        f"not delivered: {options.type!r} to {url}"
-        + (f"; dropped ({reasons})" if reasons else "")
-        + (f"; last error: {stats.last_error}" if stats.last_error else ""),
-        file=sys.stderr,
+    given = {name: getattr(options, name) for name in (*CLIENT_FLAGS, "test_mode")}
+    return _commands.send(
+        given,
+        options.type,
+        dict(options.payload),
+        user=options.user,
+        session=options.session,
+        timeout=options.timeout,
+        out=sys.stdout,
+        err=sys.stderr,
     )
-    return EXIT_FAILED
-
-
-# -- check -----------------------------------------------------------------------------------
 
 
 def run_check(options: argparse.Namespace) -> int:
-    from .collector.tail import GREEN, RED, YELLOW, Palette, colors_wanted
-
-    paint = Palette(colors_wanted(sys.stdout))
-    checker = ConfigurationCheck(
-        app_id=_option_or_environment(options.app_id, "app_id"),
-        endpoint=_option_or_environment(options.endpoint, "endpoint") or DEFAULT_ENDPOINT,
-        namespace=_option_or_environment(options.namespace, "namespace"),
-        salt=_option_or_environment(options.salt, "salt"),
-        test_mode=os.environ.get(ENVIRONMENT_VARIABLES["test_mode"]),
-        timeout=options.timeout,
-    )
-    results = checker.run()
-    marks = {"ok": paint("ok  ", GREEN), "warn": paint("warn", YELLOW), "fail": paint("FAIL", RED)}
-    for outcome, name, detail in results:
-        print(f"{marks[outcome]}  {name:<10} {detail}")
-    failed = sum(1 for outcome, _, _ in results if outcome == "fail")
-    print(f"{failed} check(s) failed" if failed else "configuration looks good")
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def _option_or_environment(value: str | None, option: str) -> str | None:
-    if value is not None:
-        return value
-    return os.environ.get(ENVIRONMENT_VARIABLES[option])
-
-
-class ConfigurationCheck:
-    """The checks behind ``td-web check``; each yields (outcome, name, detail) where outcome
-    is ``ok``, ``warn`` (worth knowing, not a failure) or ``fail``."""
-
-    def __init__(
-        self,
-        *,
-        app_id: str | None,
-        endpoint: str,
-        namespace: str | None,
-        salt: str | None,
-        test_mode: str | None,
-        timeout: float,
-    ) -> None:
-        self.app_id = app_id
-        self.endpoint = endpoint
-        self.namespace = namespace
-        self.salt = salt
-        self.test_mode = test_mode
-        self.timeout = timeout
-
-    def run(self) -> list[tuple[str, str, str]]:
-        return [
-            self.check_app_id(),
-            self.check_namespace(),
-            *self.check_endpoint(),
-            self.check_salt(),
-            self.check_test_mode(),
-        ]
-
-    def check_app_id(self) -> tuple[str, str, str]:
-        if not self.app_id:
-            return "fail", "app id", "missing: pass --app-id or set TELEMETRYDECK_APP_ID"
-        problem = app_id_problem(self.app_id)
-        if problem:
-            return "fail", "app id", problem
-        return "ok", "app id", self.app_id
-
-    def check_namespace(self) -> tuple[str, str, str]:
-        if not self.namespace:
-            return "ok", "namespace", "none (signals go to /v2/)"
-        problem = _config_problem(namespace=self.namespace)
-        if problem:
-            return "fail", "namespace", problem
-        return "ok", "namespace", self.namespace
-
-    def check_endpoint(self) -> list[tuple[str, str, str]]:
-        problem = _config_problem(endpoint=self.endpoint)
-        if problem:
-            return [("fail", "endpoint", problem)]
-        namespace_ok = self.namespace and not _config_problem(namespace=self.namespace)
-        ingest_url = build_config(
-            {
-                "enabled": False,
-                "endpoint": self.endpoint,
-                "namespace": self.namespace if namespace_ok else None,
-            },
-            environ={},
-        ).ingest_url
-        # Any answer proves the server is there; a GET sends no signal (ingest wants POST).
-        try:
-            response = httpx.get(ingest_url, timeout=self.timeout)
-        except httpx.HTTPError as exc:
-            return [
-                (
-                    "fail",
-                    "endpoint",
-                    f"{ingest_url} is not reachable: {type(exc).__name__}: {exc or 'timed out'}",
-                )
-            ]
-        if response.status_code >= 500:
-            return [
-                (
-                    "fail",
-                    "endpoint",
-                    f"{ingest_url} answered HTTP {response.status_code}: the server has trouble",
-                )
-            ]
-        return [("ok", "endpoint", f"{ingest_url} answers (HTTP {response.status_code} to GET)")]
-
-    def check_salt(self) -> tuple[str, str, str]:
-        if not self.salt:
-            return (
-                "warn",
-                "salt",
-                "none: user hashes are then plain SHA-256 of the id; set TELEMETRYDECK_SALT",
-            )
-        return "ok", "salt", f"set ({len(self.salt)} characters)"
-
-    def check_test_mode(self) -> tuple[str, str, str]:
-        if self.test_mode is None:
-            return "ok", "test mode", "off (TELEMETRYDECK_TEST_MODE not set)"
-        try:
-            enabled = parse_bool(self.test_mode, ENVIRONMENT_VARIABLES["test_mode"])
-        except ConfigurationError as exc:
-            return "fail", "test mode", str(exc)
-        return "ok", "test mode", "on" if enabled else "off"
-
-
-def _config_problem(**options: str) -> str | None:
-    """The client's own verdict on one setting (the same rules as at start-up)."""
-    try:
-        build_config({"enabled": False, **options}, environ={})
-    except ConfigurationError as exc:
-        return str(exc)
-    return None
+    given = {name: getattr(options, name) for name in CLIENT_FLAGS}
+    return _commands.check(given, timeout=options.timeout, out=sys.stdout)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,16 @@ The flush needs the server's ``lifespan.shutdown``, and ``atexit`` is no fallbac
 uvicorn: after a graceful shutdown it restores the SIGTERM handler it found and re-raises the
 signal, so the process ends without running ``atexit`` (with uvicorn 0.47 and newer the
 handler it finds is td_web's, which delivers first; older releases find the default). An
-application that does not speak lifespan (it raises or returns without answering, as plain
-ASGI apps do) would therefore lose every queued signal; for it td_web answers the protocol
-itself (what uvicorn's and hypercorn's default "auto" lifespan mode does with such an app is
-to serve it without lifespan).
+application that does not speak lifespan (it raises before receiving anything, or returns
+without answering, as plain ASGI apps do) would therefore lose every queued signal; for it
+td_web answers the protocol itself (what uvicorn's and hypercorn's default "auto" lifespan
+mode does with such an app is to serve it without lifespan).
+
+An application that speaks lifespan is never answered for: when it raises after receiving the
+startup message (its startup crashed), or is known to speak the protocol (a Starlette
+application, whose router always does) and raises at all, the exception reaches the server
+exactly as it would without td_web, and the server decides (uvicorn with ``--lifespan on``
+refuses to start, Starlette's test client raises).
 """
 
 from __future__ import annotations
@@ -34,32 +40,45 @@ _STOPPED = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 class LifespanCall:
     """One lifespan conversation between the server and the application."""
 
-    __slots__ = ("_flush", "_receive", "_send", "answered", "started", "stopped", "unanswered")
+    __slots__ = (
+        "_flush",
+        "_receive",
+        "_send",
+        "answered",
+        "received",
+        "started",
+        "stopped",
+        "unanswered",
+    )
 
     def __init__(self, flush: Callable[[], object], receive: Receive, send: Send) -> None:
         self._flush = flush
         self._receive = receive
         self._send = send
         self.answered = False
+        #: Whether the application asked for a lifespan message: it speaks the protocol.
+        self.received = False
         self.started = False
         self.stopped = False
         #: The last message the application received (it has not answered it if it answered
         #: nothing at all).
         self.unanswered: Message | None = None
 
-    async def run(self, app: ASGIApp, scope: Scope) -> None:
+    async def run(self, app: ASGIApp, scope: Scope, *, speaks_lifespan: bool = False) -> None:
+        """Run ``app``'s side of the conversation; ``speaks_lifespan`` when the application is
+        known to speak the protocol before it says anything (then any exception is its own)."""
         try:
             await app(scope, self.receive, self.send)
         except Exception as exc:
-            if self.answered:
+            if speaks_lifespan or self.received or self.answered:
                 raise  # an application that speaks lifespan failed: the server must know
-            logger.info(
-                "td_web: the application does not support the ASGI lifespan protocol "
+            logger.debug(
+                "td_web: the application does not speak the ASGI lifespan protocol "
                 "(%s: %s); td_web answers it, to deliver queued signals at shutdown",
                 type(exc).__name__,
                 exc,
             )
-            await self._answer(self.unanswered)
+            await self._answer(None)
             return
         if not self.answered:
             await self._answer(self.unanswered)
@@ -67,12 +86,9 @@ class LifespanCall:
             # It returned after starting up: keep listening so the shutdown still flushes.
             await self._answer(None)
 
-    async def answer(self) -> None:
-        """Speak the protocol for an application known not to (Django's ASGI handler)."""
-        await self._answer(None)
-
     async def receive(self) -> Message:
         message = await self._receive()
+        self.received = True
         self.unanswered = message
         return message
 

@@ -3,12 +3,13 @@
 The middleware object holds only application-wide things (the options, the client); each
 request's state lives in an :class:`HTTPCall` made for that call. ``websocket`` scopes go
 through untouched, and so do ``lifespan`` scopes, but for a flush before the server is told
-shutdown is complete (see ``_lifespan``).
+shutdown is complete (see ``td_web._web.lifespan``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from .._client import TelemetryDeck
@@ -129,7 +130,22 @@ class TelemetryDeckMiddleware:
             self.web.exclusions.add_prefix(prefix)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await LifespanCall(self.web.flush_at_shutdown, receive, send).run(self.app, scope)
+        await LifespanCall(self.web.flush_at_shutdown, receive, send).run(
+            self.app, scope, speaks_lifespan=_speaks_lifespan(self.app, scope)
+        )
+
+
+def _speaks_lifespan(app: object, scope: Scope) -> bool:
+    """A Starlette (or FastAPI) application always speaks lifespan (its router answers it), so
+    an exception raised before it received the startup message comes from a middleware in
+    between that crashed, and must reach the server (Starlette's own
+    ``test_exception_in_middleware``). ``app`` is the wrapped application; inside Starlette
+    (``add_middleware``) the scope names the application td_web runs in."""
+    applications = sys.modules.get("starlette.applications")
+    if applications is None:  # Starlette not imported: no Starlette application exists
+        return False
+    starlette = applications.Starlette
+    return isinstance(app, starlette) or isinstance(scope.get("app"), starlette)
 
 
 def _starlette_installed() -> bool:

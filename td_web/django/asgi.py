@@ -5,8 +5,10 @@ uvicorn ends a graceful shutdown by re-raising SIGTERM or SIGINT with the handle
 restored, so atexit handlers, where td_web's client otherwise sends its last signals, never run
 (td_web's SIGTERM handler covers uvicorn 0.47 and newer; not older releases, nor SIGINT).
 Django's own ASGI handler refuses the lifespan protocol; this wrapper speaks it, so the server's
-lifespan shutdown delivers what is queued. Servers that exit normally (daphne, hypercorn,
-gunicorn's workers) need none of this, and it does no harm there::
+lifespan shutdown delivers what is queued. It still asks the wrapped application first: one
+that speaks lifespan itself (a future Django, or a wrapper around Django) keeps its own
+conversation, and its startup errors reach the server unchanged. Servers that exit normally
+(daphne, hypercorn, gunicorn's workers) need none of this, and it does no harm there::
 
     # asgi.py
     from td_web.django.asgi import get_asgi_application
@@ -31,7 +33,7 @@ def get_asgi_application() -> LifespanFlush:
 
 class LifespanFlush:
     """Passes HTTP to the wrapped app; on ``lifespan.shutdown`` delivers queued signals first
-    (Django's handler itself refuses the lifespan protocol, so td_web speaks it)."""
+    (Django's handler itself refuses the lifespan protocol, so td_web speaks it for it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,7 +42,7 @@ class LifespanFlush:
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
             return
-        await LifespanCall(_flush, receive, send).answer()
+        await LifespanCall(_flush, receive, send).run(self.app, scope)
 
 
 def _flush() -> Any:

@@ -69,16 +69,18 @@ def options() -> dict[str, Any]:
 
 def fallbacks() -> dict[str, Any]:
     """Values used where neither ``TELEMETRYDECK`` nor the environment sets one."""
-    return {"test_mode": bool(settings.DEBUG)}
+    return {"test_mode": bool(getattr(settings, "DEBUG", False))}
 
 
-def request_settings() -> tuple[bool, bool, str]:
+def request_settings() -> tuple[bool, bool, Any]:
     """Whether ``SECURE_PROXY_SSL_HEADER`` and ``USE_X_FORWARDED_HOST`` are set, and
-    ``ROOT_URLCONF``: the settings that reading a request depends on."""
+    ``ROOT_URLCONF``: the settings that reading a request depends on. Each is optional (a
+    project may route every request by ``request.urlconf`` and have no ``ROOT_URLCONF``): what
+    is not set is read as its default, never reported as td_web's error."""
     return (
         bool(getattr(settings, "SECURE_PROXY_SSL_HEADER", None)),
         bool(getattr(settings, "USE_X_FORWARDED_HOST", False)),
-        str(settings.ROOT_URLCONF),
+        getattr(settings, "ROOT_URLCONF", None),
     )
 
 

@@ -5,6 +5,8 @@ Both run on every request: plain attribute and ``META`` reads only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.http import HttpRequest
@@ -53,7 +55,7 @@ def request_view(
     )
 
 
-def route_template(request: HttpRequest, root_urlconf: str | None = None) -> str | None:
+def route_template(request: HttpRequest, root_urlconf: Any = None) -> str | None:
     """Django's route for the matched URL pattern, prefixes of ``include()`` joined in
     (``path()`` converters and ``re_path()`` regexes as written; the core normalises both).
     None when nothing matched (a 404 from the resolver). ``root_urlconf``: ``ROOT_URLCONF``."""
@@ -61,8 +63,10 @@ def route_template(request: HttpRequest, root_urlconf: str | None = None) -> str
     if match is None:
         return None
     route = match.route or "/"  # path("", ...) at the root
-    urlconf = getattr(request, "urlconf", None) or root_urlconf or settings.ROOT_URLCONF
-    if is_language_prefix_patterns_used(urlconf)[0]:
+    urlconf = (
+        getattr(request, "urlconf", None) or root_urlconf or getattr(settings, "ROOT_URLCONF", None)
+    )
+    if urlconf is not None and is_language_prefix_patterns_used(urlconf)[0]:
         route = _without_language(route)
     return route
 

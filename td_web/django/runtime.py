@@ -54,7 +54,8 @@ class State:
         #: ``django.conf.settings`` costs about half a microsecond).
         self.proxy_scheme = False
         self.forwarded_host = False
-        self.root_urlconf = ""
+        #: ``ROOT_URLCONF`` (a dotted path or a module), None when the project has none.
+        self.root_urlconf: Any = None
 
 
 _lock = threading.Lock()
@@ -123,7 +124,8 @@ def _build() -> State:
         except Exception as exc:
             state.error = ConfigurationError(f"building td_web from {conf.SOURCE} failed: {exc}")
             logger.exception(
-                "td_web: building the TelemetryDeck client failed; requests are not tracked"
+                "td_web: building the TelemetryDeck client failed; requests are not tracked "
+                "(not a settings problem: please report it with this traceback)"
             )
         if state.web is not None and state.web.client.enabled:
             state.active = state.web

@@ -10,6 +10,7 @@ from flask import Flask, current_app, got_request_exception, request
 from .._client import TelemetryDeck as Client
 from .._log import logger
 from .._web import Telemetry, WebTelemetry
+from .cli import telemetrydeck as telemetrydeck_commands
 from .exchange import EXCHANGE_KEY, Exchange
 from .middleware import TelemetryMiddleware
 from .request_view import request_view
@@ -46,6 +47,7 @@ class AppTelemetry:
         app.before_request_funcs.setdefault(None, []).insert(0, self.before_request)
         got_request_exception.connect(record_unhandled_exception)
         app.wsgi_app = TelemetryMiddleware(app.wsgi_app, self)  # type: ignore[method-assign]
+        app.cli.add_command(telemetrydeck_commands)  # flask telemetrydeck check|send
 
     def _prepare(self, app: Flask, script_name: str) -> None:
         """Once, at the first request: blueprints and Flask-Login are all set up by then."""

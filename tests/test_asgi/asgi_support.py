@@ -11,7 +11,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-__all__ = ["APP_ID", "ASGIServer", "TestClient", "http_scope"]
+__all__ = ["APP_ID", "ASGIServer", "LifespanServer", "TestClient", "http_scope"]
 
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
@@ -84,3 +84,18 @@ class ASGIServer:
 
     def header(self, name: bytes) -> list[bytes]:
         return [v for k, v in self.sent[0].get("headers", []) if k == name]
+
+
+class LifespanServer:
+    """The server side of a lifespan conversation: startup, then shutdown; records the types
+    of the messages the application sends."""
+
+    def __init__(self) -> None:
+        self.incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        self.sent: list[str] = []
+
+    async def receive(self) -> Message:
+        return self.incoming.pop(0)
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message["type"])

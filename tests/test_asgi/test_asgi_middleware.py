@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from test_asgi.asgi_support import APP_ID, ASGIServer, TestClient, http_scope
+from test_asgi.asgi_support import APP_ID, ASGIServer, LifespanServer, TestClient, http_scope
 
 import td_web
 from td_web.asgi import Telemetry, TelemetryDeckMiddleware
@@ -84,20 +84,6 @@ async def test_lifespan_scope_and_messages_pass_through() -> None:
     assert scope == {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {"db": "pool"}}
     assert received == ["lifespan.startup", "lifespan.shutdown"]
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
-
-
-class LifespanServer:
-    """The server side of a lifespan conversation: startup, then shutdown."""
-
-    def __init__(self) -> None:
-        self.incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-        self.sent: list[str] = []
-
-    async def receive(self) -> Any:
-        return self.incoming.pop(0)
-
-    async def send(self, message: Any) -> None:
-        self.sent.append(message["type"])
 
 
 async def test_an_app_without_lifespan_support_still_works(td_signals: CapturedSignals) -> None:

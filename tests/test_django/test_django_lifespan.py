@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from django.test import override_settings
 from ingest_server import IngestServer
 from td_django_helpers import telemetry_settings
 
-from td_web.django.asgi import get_asgi_application
+from td_web.django.asgi import LifespanFlush, get_asgi_application
 
 
 class Channel:
@@ -81,3 +82,27 @@ async def test_lifespan_without_any_request_completes() -> None:
         "lifespan.startup.complete",
         "lifespan.shutdown.complete",
     ]
+
+
+async def test_a_wrapped_app_whose_startup_crashes_reaches_the_server() -> None:
+    """An application that speaks lifespan keeps its own conversation under the wrapper: its
+    startup error reaches the server, and td_web does not claim the startup completed."""
+
+    async def crashing(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # lifespan.startup
+        raise ConnectionError("the database is unreachable")
+
+    lifespan = Channel({"type": "lifespan.startup"}, {"type": "lifespan.shutdown"})
+    with pytest.raises(ConnectionError):
+        await LifespanFlush(crashing)({"type": "lifespan"}, lifespan.receive, lifespan.send)
+    assert lifespan.sent == []
+
+
+async def test_a_wrapped_app_that_speaks_lifespan_keeps_its_conversation() -> None:
+    async def speaking(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+    lifespan = Channel({"type": "lifespan.startup"})
+    await LifespanFlush(speaking)({"type": "lifespan"}, lifespan.receive, lifespan.send)
+    assert lifespan.sent == [{"type": "lifespan.startup.failed", "message": "no database"}]

@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 
 import pytest
-from django.test import Client, override_settings
+from django.conf import settings
+from django.http import HttpResponse
+from django.test import Client, RequestFactory, override_settings
 from ingest_server import IngestServer
 from td_django_helpers import APP_ID, telemetry_settings
 
 from td_web import ConfigurationError, TelemetryDeck
 from td_web._config import OPTION_NAMES
 from td_web._web.settings import WEB_OPTION_NAMES
-from td_web.django import get_web_telemetry
+from td_web.django import TelemetryDeckMiddleware, get_web_telemetry
 from td_web.testing import CapturedSignals
 
 OTHER_APP_ID = "0F0E0D0C-0B0A-4909-8807-060504030201"
@@ -267,3 +269,19 @@ def test_disabled_is_a_no_op(td_signals: CapturedSignals, caplog: pytest.LogCapt
     assert not web.client.enabled
     # The view's request.telemetry.signal() was dropped quietly: disabled is not a mistake.
     assert not [r for r in caplog.records if r.name == "td_web" and r.levelno >= logging.WARNING]
+
+
+def test_a_project_without_root_urlconf_is_tracked_without_an_error(
+    td_signals: CapturedSignals, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ROOT_URLCONF is optional (Django's own test suite runs many tests without one, calling
+    middleware directly): td_web reads it with a default and logs nothing about a setting that
+    is not its own."""
+    with override_settings():
+        del settings.ROOT_URLCONF
+        middleware = TelemetryDeckMiddleware(lambda request: HttpResponse("<p>hi</p>"))
+        response = middleware(RequestFactory().get("/pages/about/"))
+
+    assert response.status_code == 200
+    assert td_signals.one("pageView")["payload"]["url"] == "http://testserver/pages/about/"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

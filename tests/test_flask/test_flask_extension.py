@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import signal
+import weakref
 from collections.abc import Callable
 
 import pytest
@@ -218,3 +220,20 @@ def test_under_the_reloader_signals_are_sent_promptly_unless_configured(
     )
     td.init_app(configured)
     assert configured.extensions[EXTENSION_KEY].client.config.flush_interval == 3
+
+
+def test_app_freed_on_zero_refcount(make_app: MakeApp, td_signals: CapturedSignals) -> None:
+    """Modelled on Flask's own test: td_web adds no reference cycle through the app, so an
+    app dropped by its owner is freed at once, without the cyclic garbage collector."""
+    gc.disable()
+    try:
+        app = make_app()
+        app.add_url_rule("/", "home", lambda: "<p>hello</p>")
+        assert app.test_client().get("/").status_code == 200
+        weak = weakref.ref(app)
+        assert weak() is not None
+        del app
+        assert weak() is None
+    finally:
+        gc.enable()
+    assert sorted(td_signals.types()) == ["TelemetryDeck.Session.started", "pageView"]
