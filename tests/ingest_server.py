@@ -139,6 +139,26 @@ class IngestServer:
                     )
                 self._lock.wait(remaining)
 
+    def wait_for_type(
+        self, signal_type: str, count: int = 1, timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """Block until at least ``count`` accepted signals of ``signal_type`` arrived (returns
+        all of them, possibly fewer after the timeout: the caller asserts on them)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = [
+                    s
+                    for r in self.requests
+                    if r.reply.accepted
+                    for s in r.batch
+                    if s.get("type") == signal_type
+                ]
+                remaining = deadline - time.monotonic()
+                if len(found) >= count or remaining <= 0:
+                    return found
+                self._lock.wait(remaining)
+
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[Request]:
         deadline = time.monotonic() + timeout
         with self._lock:
