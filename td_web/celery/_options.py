@@ -48,9 +48,10 @@ def resolve(options: Mapping[str, Any]) -> CeleryOptions:
         # The request-only keys of TELEMETRYDECK (cookies, exclusions) mean nothing here.
         if not given_client:
             merged.update(split_options(client_part, "settings.TELEMETRYDECK")[0])
-        merged.update(_lower_keys(getattr(django_settings, DJANGO_SETTING, None), DJANGO_SETTING))
+        celery_part = _lower_keys(getattr(django_settings, DJANGO_SETTING, None), DJANGO_SETTING)
+        merged.update(_given(celery_part))
         fallbacks["test_mode"] = bool(getattr(django_settings, "DEBUG", False))
-    merged.update({key: value for key, value in options.items() if value is not None})
+    merged.update(_given(options))
     own = {name: merged.pop(name) for name in OWN_OPTION_NAMES if name in merged}
     client_options, web_options = split_options(merged, "td_web.celery.setup()")
     if web_options:
@@ -93,7 +94,15 @@ def _lower_keys(raw: object, setting: str) -> dict[str, Any]:
         return {}
     if not isinstance(raw, Mapping):
         raise ConfigurationError(f"settings.{setting} must be a dict, got {type(raw).__name__}")
-    return {str(key).lower(): value for key, value in raw.items() if value is not None}
+    return {str(key).lower(): value for key, value in raw.items()}
+
+
+def _given(options: Mapping[str, Any]) -> dict[str, Any]:
+    """A client option set to None is not given (a later default applies); ``task_signal``
+    set to None switches the signal off."""
+    return {
+        key: value for key, value in options.items() if value is not None or key in OWN_OPTION_NAMES
+    }
 
 
 def build_client(options: CeleryOptions) -> TelemetryDeck:
