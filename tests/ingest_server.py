@@ -94,6 +94,10 @@ class IngestServer:
         self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        """Close every open keep-alive connection, as a server does with idle ones."""
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
