@@ -51,7 +51,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._hooks import HEADER, CeleryTelemetry
-from ._options import CeleryOptions, resolve
+from ._options import CeleryOptions
 
 __all__ = ["HEADER", "CeleryOptions", "CeleryTelemetry", "setup", "teardown"]
 
@@ -66,7 +66,7 @@ def setup(app: Any, **options: Any) -> CeleryTelemetry:
     invalid client configuration found later (a missing app id) is logged and leaves tasks
     untouched.
     """
-    integration = CeleryTelemetry(app, resolve(options))
+    integration = CeleryTelemetry(app, options)
     teardown(app)
     integration.connect()
     _installed[id(app)] = integration

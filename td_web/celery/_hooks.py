@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from contextvars import Token
 from typing import Any
 
@@ -18,7 +19,7 @@ from .._client import TelemetryDeck
 from .._context import RunTelemetry, carried_context, parse_carried
 from .._log import logger
 from .._web.telemetry import Telemetry, _qualified_name, current
-from ._options import CeleryOptions, build_client
+from ._options import CeleryOptions, build_client, django_settings_loaded, resolve
 
 #: The message header carrying a request's session ID and clientUser hash.
 HEADER = "td_web"
@@ -48,9 +49,17 @@ class _Run:
 class CeleryTelemetry:
     """What ``td_web.celery.setup()`` connected for one Celery app."""
 
-    def __init__(self, app: Any, options: CeleryOptions) -> None:
+    def __init__(self, app: Any, options: Mapping[str, Any]) -> None:
         self.app = app
-        self.options = options
+        self._given = dict(options)
+        # Checked now, so that a wrong name fails at setup(); with Django's settings too when
+        # they are loaded already, else on first use (a worker imports the app module before
+        # Django has read its settings).
+        self._options: CeleryOptions | None = (
+            resolve(self._given) if django_settings_loaded() else None
+        )
+        if self._options is None:
+            resolve(self._given, django=False)
         self._client: TelemetryDeck | None = None
         self._client_failed = False
         self._lock = threading.Lock()
@@ -76,6 +85,19 @@ class CeleryTelemetry:
             (signals.worker_process_shutdown, self._on_process_shutdown),
             (signals.worker_shutdown, self._on_worker_shutdown),
         ]
+
+    @property
+    def options(self) -> CeleryOptions:
+        if self._options is None:
+            try:
+                self._options = resolve(self._given)
+            except Exception:
+                logger.exception(
+                    "td_web: the Celery integration's Django settings are invalid; using the "
+                    "arguments of td_web.celery.setup() alone"
+                )
+                self._options = resolve(self._given, django=False)
+        return self._options
 
     @property
     def client(self) -> TelemetryDeck | None:

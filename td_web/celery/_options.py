@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -37,11 +38,12 @@ OWN_OPTION_NAMES = frozenset(f.name for f in fields(CeleryOptions)) - {
 }
 
 
-def resolve(options: Mapping[str, Any]) -> CeleryOptions:
-    """Keyword arguments win; under a configured Django, its settings fill the rest."""
+def resolve(options: Mapping[str, Any], *, django: bool = True) -> CeleryOptions:
+    """Keyword arguments win; in a Django project (``django=True``), its settings fill the
+    rest."""
     merged: dict[str, Any] = {}
     fallbacks: dict[str, Any] = {}
-    django_settings = _configured_django_settings()
+    django_settings = _django_settings() if django else None
     given_client = options.get("client") is not None
     if django_settings is not None:
         client_part = _lower_keys(getattr(django_settings, "TELEMETRYDECK", None), "TELEMETRYDECK")
@@ -79,14 +81,27 @@ def resolve(options: Mapping[str, Any]) -> CeleryOptions:
     )
 
 
-def _configured_django_settings() -> Any:
-    """Django's settings when this process is a configured Django project, else None (and
-    Django is never imported by this: a plain Celery worker stays plain)."""
-    if "django.conf" not in sys.modules:
+def _django_settings() -> Any:
+    """Django's settings when this process is a Django project, else None. A plain Celery
+    worker never imports Django; a project's worker reads its settings module on first use
+    (``celery -A proj`` imports the app module before Django has loaded anything)."""
+    if "django.conf" not in sys.modules and not os.environ.get("DJANGO_SETTINGS_MODULE"):
         return None
+    try:
+        from django.conf import settings
+    except ImportError:
+        return None
+    if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return None
+    return settings
+
+
+def django_settings_loaded() -> bool:
+    if "django.conf" not in sys.modules:
+        return False
     from django.conf import settings
 
-    return settings if settings.configured else None
+    return bool(settings.configured)
 
 
 def _lower_keys(raw: object, setting: str) -> dict[str, Any]:

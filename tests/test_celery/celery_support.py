@@ -9,13 +9,28 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
+EXAMPLE_SITE = HERE.parents[1] / "example_projects" / "django_site"
 
 
 class Worker:
-    """A ``celery worker`` subprocess running tests/test_celery/celery_project.py."""
+    """``celery -A <app> worker`` with the prefork pool, its output in ``log``."""
 
-    def __init__(self, broker: str, ingest: str | None, log: Path, **options: str) -> None:
+    def __init__(
+        self, app: str, cwd: Path, env: dict[str, str], log: Path, **arguments: str
+    ) -> None:
         self.log = log
+        options = {"concurrency": "2", "pool": "prefork", **arguments}
+        command = [sys.executable, "-m", "celery", "-A", app, "worker"]
+        command += [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
+        command += ["--loglevel=INFO", "--without-gossip", "--without-mingle"]
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=self._log_file, stderr=subprocess.STDOUT
+        )
+
+    @classmethod
+    def test_project(cls, broker: str, ingest: str | None, log: Path, **options: str) -> Worker:
+        """tests/test_celery/celery_project.py; TD_CELERY_* options configure it."""
         env = {
             **os.environ,
             "TD_CELERY_BROKER": broker,
@@ -23,19 +38,14 @@ class Worker:
             "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),
         }
         env.pop("TELEMETRYDECK_APP_ID", None)
-        arguments = {"concurrency": "2", "pool": "prefork"}
-        for name, value in options.items():
-            if name.startswith("TD_CELERY_"):
-                env[name] = value
-            else:
-                arguments[name.replace("_", "-")] = value
-        command = [sys.executable, "-m", "celery", "-A", "celery_project", "worker"]
-        command += [f"--{name}={value}" for name, value in arguments.items()]
-        command += ["--loglevel=INFO", "--without-gossip", "--without-mingle"]
-        self._log_file = log.open("wb")
-        self.process = subprocess.Popen(
-            command, cwd=HERE, env=env, stdout=self._log_file, stderr=subprocess.STDOUT
-        )
+        env.update({name: value for name, value in options.items() if name.startswith("TD_")})
+        arguments = {name: value for name, value in options.items() if not name.startswith("TD_")}
+        return cls("celery_project", HERE, env, log, **arguments)
+
+    @classmethod
+    def example_site(cls, env: dict[str, str], log: Path) -> Worker:
+        """The Django example site's app, example_projects/django_site/tdsite/celery.py."""
+        return cls("tdsite", EXAMPLE_SITE, env, log)
 
     def stop(self, timeout: float = 30) -> int:
         """A warm shutdown (SIGTERM), as a process manager does it."""

@@ -56,7 +56,24 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     workers: list[Worker] = []
 
     def start(broker: str, ingest: str | None, **options: str) -> Worker:
-        worker = Worker(broker, ingest, tmp_path / f"worker{len(workers)}.log", **options)
+        worker = Worker.test_project(
+            broker, ingest, tmp_path / f"worker{len(workers)}.log", **options
+        )
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def start_example_worker(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Worker]]:
+    """``celery -A tdsite worker`` in example_projects/django_site."""
+    workers: list[Worker] = []
+
+    def start(env: dict[str, str]) -> Worker:
+        worker = Worker.example_site(env, tmp_path / f"example-worker{len(workers)}.log")
         workers.append(worker)
         return worker
 
