@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 from celery import Celery
+from celery.result import AsyncResult
 from flask import Flask, request
 from ingest_server import IngestServer, free_port
 from test_celery.celery_project import WORKER_SALT, make_app
@@ -86,6 +87,16 @@ def flask_site(celery_app: Celery, client: TelemetryDeck) -> Flask:
     return app
 
 
+def start_from_view(
+    celery_app: Celery, web_client: TelemetryDeck, path: str, user: str | None = None
+) -> AsyncResult:
+    """A visitor's POST to a view that sends a task; the web side's signals are delivered."""
+    site = flask_site(celery_app, web_client).test_client()
+    answer = site.post(path, headers={"X-User": user} if user else {})
+    assert web_client.flush(5)
+    return celery_app.AsyncResult(answer.json["task"])  # type: ignore[index]
+
+
 def of_type(signals: list[dict[str, Any]], signal_type: str) -> list[dict[str, Any]]:
     return [s for s in signals if s["type"] == signal_type]
 
@@ -102,11 +113,7 @@ def test_a_task_started_from_a_view_counts_for_the_visitors_session(
     start_worker: StartWorker,
 ) -> None:
     worker = start_worker(broker, ingest.url)
-    site = flask_site(celery_app, web_client).test_client()
-
-    answer = site.post("/report", headers={"X-User": "user-7"})
-    celery_app.AsyncResult(answer.json["task"]).get(timeout=30)  # type: ignore[index]
-    assert web_client.flush(5)
+    start_from_view(celery_app, web_client, "/report", user="user-7").get(timeout=30)
     request_signal = ingest.wait_for_signals(1) and of_type(ingest.accepted_signals, "HTTP.request")
     assert len(request_signal) == 1
     session_id = request_signal[0]["sessionID"]
@@ -139,10 +146,7 @@ def test_an_anonymous_visitors_task_shares_the_anonymous_user_of_the_session(
     start_worker: StartWorker,
 ) -> None:
     start_worker(broker, ingest.url)
-    site = flask_site(celery_app, web_client).test_client()
-    answer = site.post("/start/session")
-    seen = celery_app.AsyncResult(answer.json["task"]).get(timeout=30)  # type: ignore[index]
-    assert web_client.flush(5)
+    seen = start_from_view(celery_app, web_client, "/start/session").get(timeout=30)
     [request_signal] = of_type(ingest.wait_for_signals(1), "HTTP.request")
     assert seen == {"session": request_signal["sessionID"], "user": request_signal["clientUser"]}
 
@@ -206,9 +210,7 @@ def test_a_task_that_kills_its_worker_is_reported_by_the_main_process(
     from billiard.exceptions import WorkerLostError
 
     start_worker(broker, ingest.url)
-    site = flask_site(celery_app, web_client).test_client()
-    answer = site.post("/start/die", headers={"X-User": "user-9"})
-    dying = celery_app.AsyncResult(answer.json["task"])  # type: ignore[index]
+    dying = start_from_view(celery_app, web_client, "/start/die", user="user-9")
     with pytest.raises(WorkerLostError):
         dying.get(timeout=60)
     [run] = wait_for_type(ingest, "Celery.task")
@@ -229,10 +231,7 @@ def test_a_worker_without_td_web_runs_tasks_that_carry_the_header(
     start_worker: StartWorker,
 ) -> None:
     start_worker(broker, ingest.url, TD_CELERY_WITH_TD_WEB="0")
-    site = flask_site(celery_app, web_client).test_client()
-    answer = site.post("/report", headers={"X-User": "user-7"})
-    assert celery_app.AsyncResult(answer.json["task"]).get(timeout=30) == 3  # type: ignore[index]
-    assert web_client.flush(5)
+    assert start_from_view(celery_app, web_client, "/report", user="user-7").get(timeout=30) == 3
     sent = {s["type"] for s in ingest.accepted_signals}
     assert "HTTP.request" in sent
     assert not sent & {"Report.built", "Celery.task"}  # nothing from the plain worker
