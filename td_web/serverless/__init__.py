@@ -74,7 +74,10 @@ class TelemetryDeck(_BackgroundTelemetryDeck):
                 )
             if self.config.sync:
                 logger.info("td_web: sync=True is implied by td_web.serverless; ignored")
-            self._sender = InvocationSender(self.config, self.builder)
+            background, self._sender = self._sender, InvocationSender(self.config, self.builder)
+            # The base class's sender never gets a signal, but it may have started its thread
+            # already (a spool to resume): stop it, and let it not be flushed at exit.
+            background.close(0)
 
 
 def deliver(client: _BackgroundTelemetryDeck, budget: float = DEFAULT_BUDGET) -> bool:

@@ -228,3 +228,15 @@ def test_retry_after_is_honoured_across_invocations(
     assert not deliver(function_client, GENEROUS)  # the next invocation keeps the pause
     assert len(ingest.requests) == 1
     assert function_client.stats().pending == 2
+
+
+def test_a_spool_path_starts_no_thread(ingest: IngestServer, tmp_path: Path) -> None:
+    threads_before = td_web_threads()
+    td = TelemetryDeck(app_id=APP_ID, endpoint=ingest.url, spool_path=str(tmp_path / "spool"))
+    try:
+        td.signal("Invoice.created")
+        assert td_web_threads() <= threads_before
+        assert deliver(td, GENEROUS)
+        assert [s["type"] for s in ingest.accepted_signals] == ["Invoice.created"]
+    finally:
+        td.close(1)
