@@ -15,7 +15,7 @@ from typing import Any
 from ._client import TelemetryDeck
 from ._log import logger, throttled
 from ._signal import CustomSignal, Signal, SignalBuilder
-from ._web.telemetry import Telemetry, current
+from ._web.telemetry import Telemetry, _current, current
 
 _CLIENT_USER = re.compile(r"^[0-9a-f]{64}$")
 _SESSION_ID = re.compile(r"^[\x21-\x7e]{1,256}$")
@@ -28,18 +28,23 @@ class RunTelemetry(Telemetry):
     work was started by a request, else with the client's own process-wide session.
     """
 
-    __slots__ = ("_client", "_run_session_id", "_run_user_hash")
+    __slots__ = ("_client", "_quiet", "_run_session_id", "_run_user_hash")
 
     def __init__(
         self,
         client: TelemetryDeck,
         session_id: str | None = None,
         client_user_hash: str | None = None,
+        *,
+        quiet: bool = False,
     ) -> None:
         super().__init__(None, None, None, None, False, False)
         self._client = client
         self._run_session_id = session_id
         self._run_user_hash = client_user_hash
+        #: Started by a request td_web sends nothing for (Sec-GPC, opted out, sampled out):
+        #: the work it started sends nothing either.
+        self._quiet = quiet
 
     @property
     def client(self) -> TelemetryDeck:
@@ -47,7 +52,7 @@ class RunTelemetry(Telemetry):
 
     @property
     def active(self) -> bool:
-        return self._client.enabled
+        return self._client.enabled and not self._quiet
 
     @property
     def session_id(self) -> str:
@@ -69,6 +74,11 @@ class RunTelemetry(Telemetry):
 
         ``client_user`` (hashed before sending) overrides the carried user.
         """
+        if self._quiet:
+            logger.debug(
+                "td_web: signal(%r) dropped: the request that started it sends nothing", signal_type
+            )
+            return False
         try:
             record = CarriedSignal(
                 signal_type,
@@ -113,13 +123,14 @@ class CarriedSignal(CustomSignal):
         return [{**signal, "clientUser": self.client_user_hash} for signal in built]
 
 
-def carried_context() -> dict[str, str] | None:
+def carried_context() -> dict[str, Any] | None:
     """The current request's (or task's) session ID and clientUser hash, to put in a task
-    message; None outside a request or when td_web sends nothing for it (disabled, GPC)."""
+    message; ``{"quiet": True}`` when td_web sends nothing for that request (Sec-GPC, opted
+    out, disabled), so that the work it starts sends nothing either; None outside a request."""
     helper = current()
     if not helper.active:
-        return None
-    carried: dict[str, str] = {}
+        return {"quiet": True} if _current.get() is not None else None
+    carried: dict[str, Any] = {}
     session_id = helper.session_id
     if session_id:
         carried["sessionID"] = session_id
@@ -127,6 +138,13 @@ def carried_context() -> dict[str, str] | None:
     if user_hash:
         carried["clientUser"] = user_hash
     return carried or None
+
+
+def helper_for(client: TelemetryDeck, carried: object, source: str) -> RunTelemetry:
+    """The helper for work started with ``carried`` (a task header's value, or None)."""
+    if isinstance(carried, Mapping) and carried.get("quiet") is True:
+        return RunTelemetry(client, quiet=True)
+    return RunTelemetry(client, *parse_carried(carried, source))
 
 
 def parse_carried(value: object, source: str) -> tuple[str | None, str | None]:

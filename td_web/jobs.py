@@ -197,7 +197,9 @@ class Job:
         else the given client, else one configured from the environment."""
         outer = current()
         if isinstance(outer, RunTelemetry) and (self.client in (None, outer.client)):
-            return RunTelemetry(outer.client, outer.session_id, outer.client_user_hash)
+            return RunTelemetry(
+                outer.client, outer.session_id, outer.client_user_hash, quiet=not outer.active
+            )
         client = self.client or _client_from_environment()
         return None if client is None else RunTelemetry(client)
 

@@ -11,7 +11,9 @@ What it does
       session ID and clientUser hash in a message header (``td_web``); only those derived,
       one-way values, never the session cookie or the raw user id. Inside the task,
       ``td_web.current().signal(...)`` then counts for the same visitor and session. Tasks sent
-      outside a request (beat, a shell) use the worker's own session.
+      outside a request (beat, a shell) use the worker's own session. A request td_web sends
+      nothing for (``Sec-GPC``, opted out, sampled out) marks its tasks quiet: they send
+      nothing either.
     - One signal per task run, ``Celery.task`` (``task_signal=`` renames it, ``None`` turns it
       off): ``Celery.task.name``, ``Celery.task.outcome`` (``succeeded``, ``failed``,
       ``retried``, ``rejected``, ``ignored``), ``Celery.task.queue``, ``Celery.task.retries``,

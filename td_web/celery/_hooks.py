@@ -16,7 +16,7 @@ from typing import Any
 from celery import signals
 
 from .._client import TelemetryDeck
-from .._context import RunTelemetry, carried_context, parse_carried
+from .._context import RunTelemetry, carried_context, helper_for
 from .._log import logger
 from .._web.telemetry import Telemetry, _qualified_name, current
 from ._options import CeleryOptions, build_client, django_settings_loaded, resolve
@@ -143,12 +143,7 @@ class CeleryTelemetry:
             client = self.client
             if client is None:
                 return
-            session_id, user_hash = (
-                parse_carried(getattr(request, HEADER, None), f"the task header {HEADER!r}")
-                if self.options.carry_context
-                else (None, None)
-            )
-            helper = RunTelemetry(client, session_id, user_hash)
+            helper = self._helper(client, request)
             self._remember(task_id, _Run(helper, helper.activate()))
         except Exception:
             logger.exception("td_web: preparing a task's telemetry failed")
@@ -190,16 +185,15 @@ class CeleryTelemetry:
             client = self.client
             if client is None:
                 return
-            session_id, user_hash = (
-                parse_carried(getattr(sender.request, HEADER, None), f"the task header {HEADER!r}")
-                if self.options.carry_context
-                else (None, None)
-            )
-            helper = RunTelemetry(client, session_id, user_hash)
+            helper = self._helper(client, sender.request)
             error = exception if isinstance(exception, BaseException) else None
             self._task_signal(helper, sender, "failed", None, error)
         except Exception:
             logger.exception("td_web: recording a failed task failed")
+
+    def _helper(self, client: TelemetryDeck, request: Any) -> RunTelemetry:
+        carried = getattr(request, HEADER, None) if self.options.carry_context else None
+        return helper_for(client, carried, f"the task header {HEADER!r}")
 
     def _task_signal(
         self,

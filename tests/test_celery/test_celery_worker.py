@@ -54,7 +54,11 @@ def web_client(ingest: IngestServer) -> Iterator[TelemetryDeck]:
 
 def flask_site(celery_app: Celery, client: TelemetryDeck) -> Flask:
     app = Flask(__name__)
-    app.config.update(TELEMETRYDECK_CLIENT=client, TELEMETRYDECK_HANDLE_SIGTERM=False)
+    app.config.update(
+        TELEMETRYDECK_CLIENT=client,
+        TELEMETRYDECK_HANDLE_SIGTERM=False,
+        TELEMETRYDECK_RESPECT_GPC=True,
+    )
     td = FlaskTelemetryDeck(app)
 
     @td.user_loader
@@ -88,11 +92,16 @@ def flask_site(celery_app: Celery, client: TelemetryDeck) -> Flask:
 
 
 def start_from_view(
-    celery_app: Celery, web_client: TelemetryDeck, path: str, user: str | None = None
+    celery_app: Celery,
+    web_client: TelemetryDeck,
+    path: str,
+    user: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> AsyncResult:
     """A visitor's POST to a view that sends a task; the web side's signals are delivered."""
     site = flask_site(celery_app, web_client).test_client()
-    answer = site.post(path, headers={"X-User": user} if user else {})
+    headers = {**(headers or {}), **({"X-User": user} if user else {})}
+    answer = site.post(path, headers=headers)
     assert web_client.flush(5)
     return celery_app.AsyncResult(answer.json["task"])  # type: ignore[index]
 
@@ -149,6 +158,21 @@ def test_an_anonymous_visitors_task_shares_the_anonymous_user_of_the_session(
     seen = start_from_view(celery_app, web_client, "/start/session").get(timeout=30)
     [request_signal] = of_type(ingest.wait_for_signals(1), "HTTP.request")
     assert seen == {"session": request_signal["sessionID"], "user": request_signal["clientUser"]}
+
+
+def test_a_task_started_by_a_request_td_web_sends_nothing_for_sends_nothing(
+    broker: str,
+    ingest: IngestServer,
+    celery_app: Celery,
+    web_client: TelemetryDeck,
+    start_worker: StartWorker,
+) -> None:
+    worker = start_worker(broker, ingest.url)
+    opted_out = {"Sec-GPC": "1"}
+    started = start_from_view(celery_app, web_client, "/report", "user-7", opted_out)
+    assert started.get(timeout=30) == 3  # the task itself runs as ever
+    assert worker.stop() == 0  # everything the worker held is delivered by now
+    assert ingest.accepted_signals == []
 
 
 def test_outcomes_failed_and_retried_without_arguments_or_messages(
