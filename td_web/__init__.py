@@ -9,6 +9,7 @@ from ._sanitize import SignalError
 from ._sender import Stats
 from ._version import __version__
 from ._web import RequestView, Telemetry, current, opt_in, opt_out
+from .jobs import job
 
 __all__ = [
     "ConfigurationError",
@@ -20,6 +21,7 @@ __all__ = [
     "__version__",
     "current",
     "hash_client_user",
+    "job",
     "opt_in",
     "opt_out",
 ]

@@ -94,6 +94,10 @@ class IngestServer:
         self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        """Close every open keep-alive connection, as a server does with idle ones."""
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
@@ -137,6 +141,26 @@ class IngestServer:
                         f"expected {count} signals within {timeout}s, got {len(signals)}: "
                         f"{[s.get('type') for s in signals]}"
                     )
+                self._lock.wait(remaining)
+
+    def wait_for_type(
+        self, signal_type: str, count: int = 1, timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """Block until at least ``count`` accepted signals of ``signal_type`` arrived (returns
+        all of them, possibly fewer after the timeout: the caller asserts on them)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = [
+                    s
+                    for r in self.requests
+                    if r.reply.accepted
+                    for s in r.batch
+                    if s.get("type") == signal_type
+                ]
+                remaining = deadline - time.monotonic()
+                if len(found) >= count or remaining <= 0:
+                    return found
                 self._lock.wait(remaining)
 
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[Request]:

@@ -222,6 +222,19 @@ class Telemetry:
             return None
         return self._web.client.builder.session_id_for(self._session_key)
 
+    @property
+    def client_user_hash(self) -> str | None:
+        """The wire clientUser this request's signals carry (already hashed), so that work
+        started by the request (a Celery task) can count for the same visitor."""
+        web = self._web
+        if web is None:
+            return None
+        builder = web.client.builder
+        user = self.user_id()
+        return builder.client_user_hash(None if user is None else _text(user)) or (
+            builder.anonymous_user(self.session_id or builder.process_session_id)
+        )
+
     # -- for adapters ------------------------------------------------------------------------
 
     def set_user_lookup(self, lookup: Callable[[], object]) -> None:

@@ -89,6 +89,12 @@ TELEMETRYDECK = {
     "APP_VERSION": "1.0",
 }
 
+# Celery (tdsite/celery.py): with CELERY_BROKER_URL set (redis://127.0.0.1:6379/0), /invoice/
+# hands its work to a worker (`celery -A tdsite worker`); without one it runs in the request.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+CELERY_TASK_IGNORE_RESULT = True
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,6 +10,7 @@ urlpatterns = [
     path("contact/", views.contact, name="contact"),
     path("contact/thanks/", views.contact_thanks, name="contact-thanks"),
     path("checkout/", views.checkout, name="checkout"),
+    path("invoice/", views.invoice, name="invoice"),
     path("catalog/", include("tdsite.catalog.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

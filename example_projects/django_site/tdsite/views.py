@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from td_web.django import TelemetryHttpRequest
@@ -41,6 +42,18 @@ def checkout(request: TelemetryHttpRequest) -> HttpResponse:
         "Checkout.completed", {"Cart.items": len(items)}, float_value=round(total, 2)
     )
     return render(request, "tdsite/thanks.html", {"items": items, "total": total})
+
+
+@csrf_exempt  # called by scripts (the README's curl), not by a form of the site
+@require_POST
+def invoice(request: TelemetryHttpRequest) -> HttpResponse:
+    try:
+        from .celery import build_invoice
+    except ImportError:  # the demo installs td_web without the celery extra
+        return HttpResponse("Celery is not installed: pip install 'td_web[celery]'", status=501)
+    # The task's signals arrive with this visitor's session (td_web.celery carries it).
+    build_invoice.delay(int(request.POST.get("items", "1")))
+    return HttpResponse("Your invoice is on its way.", status=202)
 
 
 @login_required

@@ -1,0 +1,183 @@
+"""``td_web.current()`` outside a request: in a task, a job or a function invocation.
+
+Work a request starts elsewhere (a Celery task) keeps counting for the request's visitor: only
+the two values that are already on the wire travel with it, the derived session ID and the
+hashed clientUser. Neither can be turned back into the session cookie or the user id, so the
+message that carries them (a broker's queue) learns nothing the ingest server does not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._client import TelemetryDeck
+from ._log import logger, throttled
+from ._signal import CustomSignal, Signal, SignalBuilder
+from ._web.telemetry import Telemetry, _current, current
+
+_CLIENT_USER = re.compile(r"^[0-9a-f]{64}$")
+_SESSION_ID = re.compile(r"^[\x21-\x7e]{1,256}$")
+
+
+class RunTelemetry(Telemetry):
+    """The helper a task, job or invocation sees as ``td_web.current()``.
+
+    Its signals go to ``client`` with the carried session ID and clientUser hash when the
+    work was started by a request, else with the client's own process-wide session.
+    """
+
+    __slots__ = ("_client", "_quiet", "_run_session_id", "_run_user_hash")
+
+    def __init__(
+        self,
+        client: TelemetryDeck,
+        session_id: str | None = None,
+        client_user_hash: str | None = None,
+        *,
+        quiet: bool = False,
+    ) -> None:
+        super().__init__(None, None, None, None, False, False)
+        self._client = client
+        self._run_session_id = session_id
+        self._run_user_hash = client_user_hash
+        #: Started by a request td_web sends nothing for (Sec-GPC, opted out, sampled out):
+        #: the work it started sends nothing either.
+        self._quiet = quiet
+
+    @property
+    def client(self) -> TelemetryDeck:
+        return self._client
+
+    @property
+    def active(self) -> bool:
+        return self._client.enabled and not self._quiet
+
+    @property
+    def session_id(self) -> str:
+        return self._run_session_id or self._client.builder.process_session_id
+
+    @property
+    def client_user_hash(self) -> str:
+        return self._run_user_hash or self._client.builder.anonymous_user(self.session_id)
+
+    def signal(
+        self,
+        signal_type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        float_value: float | int | str | None = None,
+        client_user: object = None,
+    ) -> bool:
+        """Queue a signal for the visitor and session this work belongs to; never blocks.
+
+        ``client_user`` (hashed before sending) overrides the carried user.
+        """
+        if self._quiet:
+            logger.debug(
+                "td_web: signal(%r) dropped: the request that started it sends nothing", signal_type
+            )
+            return False
+        try:
+            record = CarriedSignal(
+                signal_type,
+                payload,
+                float_value,
+                client_user,
+                self._run_session_id,
+                None if client_user is not None else self._run_user_hash,
+            )
+            return self._client.enqueue(record)
+        except Exception:
+            if self._client.config.strict:
+                raise
+            logger.exception("td_web: current().signal(%r) failed", signal_type)
+            return False
+
+
+class CarriedSignal(CustomSignal):
+    """A custom signal whose clientUser was hashed where the work was started."""
+
+    __slots__ = ("client_user_hash",)
+
+    def __init__(
+        self,
+        signal_type: object,
+        payload: Mapping[str, Any] | None,
+        float_value: object,
+        client_user: object,
+        session_id: str | None,
+        client_user_hash: str | None,
+        extra_payload: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            signal_type, payload, float_value, client_user, session_id, None, extra_payload
+        )
+        self.client_user_hash = client_user_hash
+
+    def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
+        built = super().signals(builder)
+        if self.client_user_hash is None:
+            return built
+        return [{**signal, "clientUser": self.client_user_hash} for signal in built]
+
+
+def carried_context() -> dict[str, Any] | None:
+    """The current request's (or task's) session ID and clientUser hash, to put in a task
+    message; ``{"quiet": True}`` when td_web sends nothing for that request (Sec-GPC, opted
+    out, disabled), so that the work it starts sends nothing either; None outside a request."""
+    helper = current()
+    if not helper.active:
+        return {"quiet": True} if _current.get() is not None else None
+    carried: dict[str, Any] = {}
+    session_id = helper.session_id
+    if session_id:
+        carried["sessionID"] = session_id
+    user_hash = helper.client_user_hash
+    if user_hash:
+        carried["clientUser"] = user_hash
+    return carried or None
+
+
+def helper_for(client: TelemetryDeck, carried: object, source: str) -> RunTelemetry:
+    """The helper for work started with ``carried`` (a task header's value, or None)."""
+    if isinstance(carried, Mapping) and carried.get("quiet") is True:
+        return RunTelemetry(client, quiet=True)
+    return RunTelemetry(client, *parse_carried(carried, source))
+
+
+def parse_carried(value: object, source: str) -> tuple[str | None, str | None]:
+    """(session ID, clientUser hash) from a carried mapping; what is malformed is ignored
+    with a warning naming it, the rest is used."""
+    if value is None:
+        return None, None
+    if not isinstance(value, Mapping):
+        throttled.warning(
+            "carried-type",
+            "td_web: %s is a %s, not a mapping; the task runs without the request's session",
+            source,
+            type(value).__name__,
+        )
+        return None, None
+    session_id = value.get("sessionID")
+    if session_id is not None and not (
+        isinstance(session_id, str) and _SESSION_ID.match(session_id)
+    ):
+        throttled.warning(
+            "carried-session",
+            "td_web: %s['sessionID'] is not 1-256 printable ASCII characters (%s); ignored",
+            source,
+            type(session_id).__name__,
+        )
+        session_id = None
+    user_hash = value.get("clientUser")
+    if user_hash is not None and not (isinstance(user_hash, str) and _CLIENT_USER.match(user_hash)):
+        throttled.warning(
+            "carried-user",
+            "td_web: %s['clientUser'] is not a 64-character lowercase hex hash (%s); ignored",
+            source,
+            type(user_hash).__name__,
+        )
+        user_hash = None
+    return session_id, user_hash

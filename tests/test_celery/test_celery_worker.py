@@ -1,0 +1,306 @@
+"""td_web.celery end to end: a real Redis broker, real `celery worker` processes (prefork), a
+Flask app sending tasks from its views, and the real local ingest server receiving both."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+from celery.result import AsyncResult
+from flask import Flask, request
+from ingest_server import IngestServer, free_port
+from test_celery.celery_project import WORKER_SALT, make_app
+from test_celery.celery_support import Worker
+
+import td_web.celery
+from td_web import TelemetryDeck, hash_client_user
+from td_web.flask import TelemetryDeck as FlaskTelemetryDeck
+
+pytestmark = pytest.mark.slow
+
+APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
+WEB_SALT = "web-salt"
+CANARY = "canary-4cf1e0d2-task-argument"
+StartWorker = Callable[..., Worker]
+
+
+@pytest.fixture
+def broker(redis_url: str) -> str:
+    """An empty broker for each test: no task of an earlier test reaches this one's worker."""
+    with redis.Redis.from_url(redis_url) as connection:
+        connection.flushall()
+    return redis_url
+
+
+@pytest.fixture
+def celery_app(broker: str, ingest: IngestServer) -> Iterator[Celery]:
+    """The web side's Celery app (sends tasks; td_web carries the request's context)."""
+    app = make_app(broker, ingest.url, salt=WEB_SALT)
+    yield app
+    td_web.celery.teardown(app)
+
+
+@pytest.fixture
+def web_client(ingest: IngestServer) -> Iterator[TelemetryDeck]:
+    client = TelemetryDeck(app_id=APP_ID, salt=WEB_SALT, endpoint=ingest.url)
+    yield client
+    client.close(5)
+
+
+def flask_site(celery_app: Celery, client: TelemetryDeck) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        TELEMETRYDECK_CLIENT=client,
+        TELEMETRYDECK_HANDLE_SIGTERM=False,
+        TELEMETRYDECK_RESPECT_GPC=True,
+    )
+    td = FlaskTelemetryDeck(app)
+
+    @td.user_loader
+    def user() -> str | None:
+        return request.headers.get("X-User")
+
+    @app.post("/report")
+    def report() -> dict[str, str]:
+        result = celery_app.tasks["tests.visit"].delay(3)
+        return {"task": result.id}
+
+    @app.post("/start/<name>")
+    def start(name: str) -> dict[str, str]:
+        result = celery_app.tasks[f"tests.{name}"].delay()
+        return {"task": result.id}
+
+    @app.post("/publishing-error")
+    def publishing_error() -> dict[str, str]:
+        broker_down = celery_app.conf.broker_url != request.args["broker"]
+        task = celery_app.tasks["tests.visit"]
+        try:
+            if broker_down:
+                task.delay(1)
+            else:
+                task.delay(object())  # not JSON-serialisable
+        except Exception as exc:
+            return {"error": type(exc).__name__}
+        return {"error": ""}
+
+    return app
+
+
+def start_from_view(
+    celery_app: Celery,
+    web_client: TelemetryDeck,
+    path: str,
+    user: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> AsyncResult:
+    """A visitor's POST to a view that sends a task; the web side's signals are delivered."""
+    site = flask_site(celery_app, web_client).test_client()
+    headers = {**(headers or {}), **({"X-User": user} if user else {})}
+    answer = site.post(path, headers=headers)
+    assert web_client.flush(5)
+    return celery_app.AsyncResult(answer.json["task"])  # type: ignore[index]
+
+
+def of_type(signals: list[dict[str, Any]], signal_type: str) -> list[dict[str, Any]]:
+    return [s for s in signals if s["type"] == signal_type]
+
+
+def wait_for_type(ingest: IngestServer, signal_type: str, count: int = 1) -> list[dict[str, Any]]:
+    return ingest.wait_for_type(signal_type, count, timeout=30)
+
+
+def test_a_task_started_from_a_view_counts_for_the_visitors_session(
+    broker: str,
+    ingest: IngestServer,
+    celery_app: Celery,
+    web_client: TelemetryDeck,
+    start_worker: StartWorker,
+) -> None:
+    worker = start_worker(broker, ingest.url)
+    start_from_view(celery_app, web_client, "/report", user="user-7").get(timeout=30)
+    request_signal = ingest.wait_for_signals(1) and of_type(ingest.accepted_signals, "HTTP.request")
+    assert len(request_signal) == 1
+    session_id = request_signal[0]["sessionID"]
+    user_hash = hash_client_user("user-7", WEB_SALT)
+    assert request_signal[0]["clientUser"] == user_hash
+
+    [custom] = wait_for_type(ingest, "Report.built")
+    assert custom["sessionID"] == session_id
+    assert custom["clientUser"] == user_hash
+    assert custom["payload"]["Report.rows"] == "3"
+    [run] = wait_for_type(ingest, "Celery.task")
+    assert (run["sessionID"], run["clientUser"]) == (session_id, user_hash)
+    payload = run["payload"]
+    assert payload["Celery.task.name"] == "tests.visit"
+    assert payload["Celery.task.outcome"] == "succeeded"
+    assert payload["Celery.task.queue"] == "celery"
+    assert payload["Celery.task.retries"] == "0"
+    assert float(payload["TelemetryDeck.Signal.durationInSeconds"]) >= 0
+    assert payload["floatValue"] >= 0
+    # Only the derived values travelled: the worker has another salt and never saw the id.
+    assert hash_client_user("user-7", WORKER_SALT) not in json.dumps(ingest.accepted_signals)
+    assert worker.stop() == 0
+
+
+def test_an_anonymous_visitors_task_shares_the_anonymous_user_of_the_session(
+    broker: str,
+    ingest: IngestServer,
+    celery_app: Celery,
+    web_client: TelemetryDeck,
+    start_worker: StartWorker,
+) -> None:
+    start_worker(broker, ingest.url)
+    seen = start_from_view(celery_app, web_client, "/start/session").get(timeout=30)
+    [request_signal] = of_type(ingest.wait_for_signals(1), "HTTP.request")
+    assert seen == {"session": request_signal["sessionID"], "user": request_signal["clientUser"]}
+
+
+def test_a_task_started_by_a_request_td_web_sends_nothing_for_sends_nothing(
+    broker: str,
+    ingest: IngestServer,
+    celery_app: Celery,
+    web_client: TelemetryDeck,
+    start_worker: StartWorker,
+) -> None:
+    worker = start_worker(broker, ingest.url)
+    opted_out = {"Sec-GPC": "1"}
+    started = start_from_view(celery_app, web_client, "/report", "user-7", opted_out)
+    assert started.get(timeout=30) == 3  # the task itself runs as ever
+    assert worker.stop() == 0  # everything the worker held is delivered by now
+    assert ingest.accepted_signals == []
+
+
+def test_outcomes_failed_and_retried_without_arguments_or_messages(
+    broker: str, ingest: IngestServer, celery_app: Celery, start_worker: StartWorker
+) -> None:
+    start_worker(broker, ingest.url)
+    failing = celery_app.tasks["tests.fail"].delay(CANARY)
+    with pytest.raises(ValueError, match=CANARY):
+        failing.get(timeout=30)
+    assert celery_app.tasks["tests.retry"].delay().get(timeout=30) == "second time lucky"
+
+    runs = wait_for_type(ingest, "Celery.task", 3)
+    outcomes = sorted(
+        (
+            s["payload"]["Celery.task.name"],
+            s["payload"]["Celery.task.outcome"],
+            s["payload"]["Celery.task.retries"],
+            s["payload"].get("TelemetryDeck.Error.id"),
+        )
+        for s in runs
+    )
+    assert outcomes == [
+        ("tests.fail", "failed", "0", "ValueError"),
+        ("tests.retry", "retried", "0", None),
+        ("tests.retry", "succeeded", "1", None),
+    ]
+    # Outside a request, a task runs in the worker's own session, with its anonymous user.
+    assert all(s["sessionID"] and len(s["clientUser"]) == 64 for s in runs)
+    assert CANARY not in json.dumps(ingest.accepted_signals)
+
+
+def test_child_exits_and_warm_shutdown_deliver_every_signal_once(
+    broker: str, ingest: IngestServer, celery_app: Celery, start_worker: StartWorker
+) -> None:
+    # A minute between sends: only the deliveries at process exits can bring these in.
+    worker = start_worker(
+        broker, ingest.url, max_tasks_per_child="3", TD_CELERY_FLUSH_INTERVAL="60"
+    )
+    numbered = celery_app.tasks["tests.numbered"]
+    results = [numbered.delay(n) for n in range(10)]
+    assert sorted(r.get(timeout=60) for r in results) == list(range(10))
+    assert worker.stop() == 0
+
+    numbers = Counter(
+        s["payload"]["Test.number"] for s in of_type(ingest.accepted_signals, "Test.numbered")
+    )
+    assert numbers == Counter(str(n) for n in range(10))  # all, none twice
+    runs = of_type(ingest.accepted_signals, "Celery.task")
+    assert len(runs) == 10
+
+
+def test_a_task_that_kills_its_worker_is_reported_by_the_main_process(
+    broker: str,
+    ingest: IngestServer,
+    celery_app: Celery,
+    web_client: TelemetryDeck,
+    start_worker: StartWorker,
+) -> None:
+    from billiard.exceptions import WorkerLostError
+
+    start_worker(broker, ingest.url)
+    dying = start_from_view(celery_app, web_client, "/start/die", user="user-9")
+    with pytest.raises(WorkerLostError):
+        dying.get(timeout=60)
+    [run] = wait_for_type(ingest, "Celery.task")
+    assert run["clientUser"] == hash_client_user("user-9", WEB_SALT)
+    assert run["payload"]["Celery.task.outcome"] == "failed"
+    assert run["payload"]["TelemetryDeck.Error.id"] == "billiard.exceptions.WorkerLostError"
+    assert "TelemetryDeck.Signal.durationInSeconds" not in run["payload"]
+    # The pool replaced the child: the next task runs and is delivered.
+    assert celery_app.tasks["tests.numbered"].delay(1).get(timeout=60) == 1
+    assert wait_for_type(ingest, "Test.numbered")
+
+
+def test_a_worker_without_td_web_runs_tasks_that_carry_the_header(
+    broker: str,
+    ingest: IngestServer,
+    celery_app: Celery,
+    web_client: TelemetryDeck,
+    start_worker: StartWorker,
+) -> None:
+    start_worker(broker, ingest.url, TD_CELERY_WITH_TD_WEB="0")
+    assert start_from_view(celery_app, web_client, "/report", user="user-7").get(timeout=30) == 3
+    sent = {s["type"] for s in ingest.accepted_signals}
+    assert "HTTP.request" in sent
+    assert not sent & {"Report.built", "Celery.task"}  # nothing from the plain worker
+
+
+def test_a_malformed_header_is_ignored_with_a_warning(
+    broker: str, ingest: IngestServer, celery_app: Celery, start_worker: StartWorker
+) -> None:
+    worker = start_worker(broker, ingest.url)
+    task = celery_app.tasks["tests.session"]
+    forged = task.apply_async(headers={"td_web": {"sessionID": "x" * 300, "clientUser": "raw"}})
+    seen = forged.get(timeout=30)
+    assert len(seen["session"]) == 32  # the worker's own process session
+    assert len(seen["user"]) == 64
+    assert "['sessionID'] is not 1-256 printable ASCII" in worker.output()
+    assert "['clientUser'] is not a 64-character lowercase hex hash" in worker.output()
+
+
+def test_a_task_sent_without_td_web_on_the_web_side_uses_the_workers_session(
+    broker: str, ingest: IngestServer, start_worker: StartWorker
+) -> None:
+    start_worker(broker, ingest.url)
+    plain = make_app(broker, None, with_td_web=False)
+    assert plain.tasks["tests.visit"].delay(5).get(timeout=30) == 5
+    [custom] = wait_for_type(ingest, "Report.built")
+    [run] = wait_for_type(ingest, "Celery.task")
+    assert custom["sessionID"] == run["sessionID"]
+
+
+@pytest.mark.parametrize("with_td_web", [False, True], ids=["without td_web", "with td_web"])
+def test_publishing_errors_are_exactly_those_without_td_web(
+    broker: str, ingest: IngestServer, web_client: TelemetryDeck, with_td_web: bool
+) -> None:
+    working = make_app(broker, ingest.url, with_td_web=with_td_web)
+    down = make_app(
+        f"redis://127.0.0.1:{free_port()}/0",
+        ingest.url,
+        with_td_web=with_td_web,
+        backend="cache+memory://",
+    )
+    try:
+        for app, expected in ((working, "EncodeError"), (down, "OperationalError")):
+            site = flask_site(app, web_client).test_client()
+            answer = site.post("/publishing-error", query_string={"broker": broker})
+            assert answer.json == {"error": expected}
+    finally:
+        td_web.celery.teardown(working)
+        td_web.celery.teardown(down)
