@@ -8,6 +8,7 @@ adds :meth:`Telemetry.set_cookie_header` to the response.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,8 +17,10 @@ from .._config import ConfigurationError
 from .._log import logger
 from .._shutdown import exit_cleanly_on_sigterm
 from .exclusions import Exclusions
+from .payload import campaign_query
+from .redaction import PathRedactor
 from .routes import normalize_route
-from .sessions import SessionPolicy
+from .sessions import SessionPolicy, derivation_secret
 from .settings import WebSettings, build_web_settings, split_options
 from .telemetry import Telemetry, current
 
@@ -80,6 +83,38 @@ class RequestView:
         self.client_addr = client_addr
         self.gpc = gpc
 
+    def for_queue(self) -> RequestView:
+        """What the request's record keeps until the sender builds it (maybe after a long
+        outage): no cookies, no client address, no GPC header (the session and the opt-out
+        were decided at ``begin``), only the campaign parameters of the query string, and
+        every other string bounded."""
+        kept = RequestView.__new__(RequestView)
+        for name in RequestView.__slots__:
+            value = getattr(self, name, None)
+            if name in _DECIDED_AT_BEGIN:
+                value = None
+            elif name == "query_string":
+                value = campaign_query(value or "")
+            elif isinstance(value, str) and len(value) > _QUEUED_FIELD_LENGTH:
+                value = value[:_QUEUED_FIELD_LENGTH]
+            setattr(kept, name, value)
+        return kept
+
+    def approx_size(self) -> int:
+        """The characters of text this view holds (an estimate of its bytes, cheap)."""
+        size = 0
+        for name in RequestView.__slots__:
+            value = getattr(self, name, None)
+            if isinstance(value, str):
+                size += len(value)
+        return size
+
+
+#: Read when the request begins, never after: dropped from the record that waits in the queue.
+_DECIDED_AT_BEGIN = frozenset({"cookies", "client_addr", "gpc"})
+#: A queued request's strings are cut to this (the payload's own limit, more would be cut).
+_QUEUED_FIELD_LENGTH = 4096
+
 
 class WebTelemetry:
     """Per-application request telemetry: a client, the web settings, sessions, exclusions."""
@@ -91,28 +126,34 @@ class WebTelemetry:
         client: TelemetryDeck,
         settings: WebSettings | None = None,
         excluded_prefixes: Iterable[str] = (),
+        framework_secret: str | bytes | None = None,
     ) -> None:
+        """``framework_secret``: the framework's own secret (Django's and Flask's
+        ``SECRET_KEY``), from which session derivations are keyed when there is no salt."""
         self.client = client
         self.settings = settings or WebSettings()
-        self.sessions = SessionPolicy(self.settings)
+        #: Requests begun here and not finished, and the timeout to close the client with
+        #: once there are none (``retire``).
+        self._in_flight = 0
+        self._retire_timeout: float | None = None
+        self._flight_lock = threading.Lock()
+        secret = derivation_secret(client.config.salt, framework_secret)
+        if not client.enabled and secret is None:
+            secret = b"disabled"  # sends nothing: cookieless mode needs no secret then
+        self.sessions = SessionPolicy(self.settings, secret)
         self.exclusions = Exclusions(self.settings, excluded_prefixes)
+        self.redactor = PathRedactor(self.settings.redact_paths, self.settings.redact_patterns)
         # Read on every request; neither changes after construction.
         self._enabled = client.enabled
         self._respect_gpc = self.settings.respect_gpc
         if self.settings.handle_sigterm and client.enabled:
             exit_cleanly_on_sigterm()
-        if (
-            client.enabled
-            and not client.config.salt
-            and (self.settings.cookieless or self.settings.session_from_cookie)
-        ):
-            # The session key then holds the client's address (cookieless) or another
-            # cookie; keyed with a public constant, a session ID could be brute-forced back.
+        if client.enabled and secret is None and self.settings.session_from_cookie:
+            # The session key then holds another cookie; keyed with a public constant, anyone
+            # holding that cookie can tell which session ID it became.
             logger.warning(
-                "td_web: %s without a salt: session IDs can be traced back to the %s. "
-                "Set a long random salt (TELEMETRYDECK_SALT).",
-                "cookieless=True" if self.settings.cookieless else "session_from_cookie",
-                "client's IP address" if self.settings.cookieless else "cookie they come from",
+                "td_web: session_from_cookie without a salt: session IDs can be traced back to "
+                "the cookie they come from. Set a long random salt (TELEMETRYDECK_SALT)."
             )
 
     @classmethod
@@ -122,6 +163,7 @@ class WebTelemetry:
         fallbacks: Mapping[str, Any] | None = None,
         excluded_prefixes: Iterable[str] = (),
         source: str = "options",
+        framework_secret: str | bytes | None = None,
     ) -> WebTelemetry:
         """From one flat mapping of client and web options (``client=`` reuses a client)."""
         client_options, web_options = split_options(options, source)
@@ -137,7 +179,7 @@ class WebTelemetry:
                 "pass either client= or client options "
                 f"({', '.join(sorted(client_options))}), not both"
             )
-        return cls(client, build_web_settings(web_options), excluded_prefixes)
+        return cls(client, build_web_settings(web_options), excluded_prefixes, framework_secret)
 
     def flush_at_shutdown(self) -> bool:
         """Deliver what the client holds within its ``shutdown_timeout``; never raises."""
@@ -153,6 +195,32 @@ class WebTelemetry:
             logger.exception("td_web: delivering queued signals at shutdown failed")
         return False
 
+    def retire(self, timeout: float) -> None:
+        """This telemetry was replaced (a settings change): close its client once the requests
+        that began with it have finished, so that nothing they still send is lost."""
+        with self._flight_lock:
+            self._retire_timeout = timeout
+            idle = self._in_flight == 0
+        if idle:
+            self._close_retired(timeout)
+
+    def request_left(self) -> None:
+        with self._flight_lock:
+            self._in_flight -= 1
+            timeout = self._retire_timeout if self._in_flight == 0 else None
+        if timeout is not None:
+            # The last request of a replaced telemetry: the close (a flush) must not hold up
+            # that request's thread.
+            threading.Thread(
+                target=self._close_retired, args=(timeout,), name="td_web-retire", daemon=True
+            ).start()
+
+    def _close_retired(self, timeout: float) -> None:
+        try:
+            self.client.close(timeout)
+        except Exception:
+            logger.exception("td_web: closing the replaced TelemetryDeck client failed")
+
     def begin(self, view: RequestView, native: Any = None) -> Telemetry:
         """Start a request: decides whether it is tracked and which session it belongs to."""
         if not self._enabled:
@@ -166,4 +234,8 @@ class WebTelemetry:
         else:
             # Excluded requests keep an existing session for custom signals but start none.
             key, new = self.sessions.existing(view.cookies), False
-        return Telemetry(self, view, native, key, new, tracked)
+        telemetry = Telemetry(self, view, native, key, new, tracked)
+        with self._flight_lock:
+            self._in_flight += 1
+        telemetry._in_flight = True
+        return telemetry
