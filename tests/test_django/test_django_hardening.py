@@ -74,7 +74,7 @@ def _settings(ingest: IngestServer, **extra: Any) -> dict[str, Any]:
 
 
 def _flushed(ingest: IngestServer) -> list[dict[str, Any]]:
-    assert get_web_telemetry().client.flush(5)
+    assert get_web_telemetry().client.flush(30)
     return ingest.accepted_signals
 
 
@@ -245,5 +245,5 @@ def test_a_settings_change_mid_request_loses_none_of_its_signals(ingest: IngestS
     with override_settings(ROOT_URLCONF=__name__, TELEMETRYDECK=_settings(ingest)):
         response = Client().get("/settings-change/")
         assert response.status_code == 200
-        signals = ingest.wait_for_signals(2)
+        signals = ingest.wait_for_signals(2, timeout=30)
     assert {s["type"] for s in signals} >= {"pageView", "Mid.request"}
