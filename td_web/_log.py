@@ -44,20 +44,27 @@ class ThrottledLog:
         self._last.clear()
         self._suppressed.clear()
 
-    def log(self, level: int, key: str, message: str, *args: object) -> None:
+    def log(
+        self, level: int, key: str, message: str, *args: object, exc_info: bool = False
+    ) -> None:
         suppressed = self._due(key)
         if suppressed is None:
             return
         if suppressed:
             message += " (%d similar messages suppressed)"
             args = (*args, suppressed)
-        logger.log(level, message, *args)
+        logger.log(level, message, *args, exc_info=exc_info)
 
     def warning(self, key: str, message: str, *args: object) -> None:
         self.log(logging.WARNING, key, message, *args)
 
     def error(self, key: str, message: str, *args: object) -> None:
         self.log(logging.ERROR, key, message, *args)
+
+    def exception(self, key: str, message: str, *args: object) -> None:
+        """An error with the current exception's traceback: for the application's own code
+        (a user loader, an exclude callable) failing the same way on every request."""
+        self.log(logging.ERROR, key, message, *args, exc_info=True)
 
 
 throttled = ThrottledLog()

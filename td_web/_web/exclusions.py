@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .._log import logger, throttled
+from .._log import throttled
 from .settings import DEFAULT_EXCLUDED_PREFIXES, DEFAULT_HEALTH_PATHS, WebSettings
 
 # Crawlers, link-preview fetchers, uptime monitors and headless browsers. Developer tools such
@@ -75,7 +75,9 @@ class Exclusions:
                     return False
                 return bool(verdict)
             except Exception:
-                logger.exception("td_web: the exclude callable raised; the request is tracked")
+                throttled.exception(
+                    "exclude-raised", "td_web: the exclude callable raised; the request is tracked"
+                )
         return False
 
     def is_bot(self, user_agent: str) -> bool:

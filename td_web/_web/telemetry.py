@@ -20,6 +20,8 @@ _current: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar(
     "td_web_telemetry", default=None
 )
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: An exception message is kept (when sent at all) up to the payload's value limit.
+_MAX_MESSAGE_LENGTH = 4096
 
 
 class Telemetry:
@@ -135,7 +137,9 @@ class Telemetry:
             if self._user_lookup is not None:
                 return _not_awaitable(self._user_lookup(), "the user loader")
         except Exception:
-            logger.exception("td_web: looking up the request's user failed; sent as anonymous")
+            throttled.exception(
+                "user-lookup", "td_web: looking up the request's user failed; sent as anonymous"
+            )
         return None
 
     @property
@@ -251,7 +255,7 @@ class Telemetry:
                     self._session_key,
                     self._new_session,
                     None if error is None else _qualified_name(type(error)),
-                    _message(error)
+                    _message(error)[:_MAX_MESSAGE_LENGTH]
                     if error is not None and web.settings.send_error_messages
                     else None,
                 )
@@ -407,7 +411,9 @@ def _text(value: object) -> str:
     try:
         return str(value)
     except Exception:
-        logger.exception("td_web: the user identifier could not be turned into a string")
+        throttled.exception(
+            "user-text", "td_web: the user identifier could not be turned into a string"
+        )
         return ""
 
 

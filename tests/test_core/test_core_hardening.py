@@ -130,3 +130,12 @@ def test_sigterm_while_the_main_thread_is_in_the_log_throttler_still_delivers(
     )
     assert result.returncode == -signal.SIGTERM, result.stderr
     assert sorted(int(s["payload"]["i"]) for s in ingest.accepted_signals) == list(range(10))
+
+
+def test_long_route_templates_are_normalized_but_not_cached() -> None:
+    from td_web._web.routes import _cached_normalize, normalize_route
+
+    before = _cached_normalize.cache_info().currsize
+    concrete = "/mounted/" + "x" * 10_000 + "/items/{item_id:int}"
+    assert normalize_route(concrete).endswith("/items/{item_id}")
+    assert _cached_normalize.cache_info().currsize == before

@@ -144,3 +144,21 @@ def test_urls_of_many_lengths_log_one_warning(
     assert len(_flushed(app, ingest)) == 12
     cut = [r for r in caplog.records if r.levelno == logging.WARNING and "cut to" in r.message]
     assert len(cut) == 1  # main: one per length
+
+
+def test_a_user_callable_failing_on_every_request_logs_once(
+    ingest: IngestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def client_user(request: Any) -> str:
+        raise LookupError("no user store")
+
+    app = _app(ingest, client_user=client_user, exclude=client_user)
+    for _ in range(10):
+        app.test_client().get("/")
+    assert len(_flushed(app, ingest)) == 10  # tracked, as anonymous
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    # Main: a traceback per request and callable, twenty of them.
+    assert sorted(r.getMessage().split(";")[0] for r in errors) == [
+        "td_web: looking up the request's user failed",
+        "td_web: the exclude callable raised",
+    ]
