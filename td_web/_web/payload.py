@@ -24,6 +24,8 @@ CAMPAIGN_PARAMETERS = (
     "src",
 )
 _CAMPAIGN_SET = frozenset(CAMPAIGN_PARAMETERS)
+#: A cheap first look: a query without any of these has no campaign parameter.
+_CAMPAIGN_HINT = re.compile("|".join(re.escape(name + "=") for name in CAMPAIGN_PARAMETERS))
 _LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,8})(?:[-_]([A-Za-z0-9]{1,8}))*$")
 _REGION = re.compile(r"^(?:[A-Za-z]{2}|\d{3})$")
 _MAX_QUERY_LENGTH = 8192
@@ -74,7 +76,7 @@ def campaign_parameters(query_string: str) -> dict[str, str]:
 def campaign_query(query_string: str) -> str:
     """The query string reduced to its campaign parameters ("" without any): what a queued
     request keeps instead of the whole query, which may hold tokens and e-mail addresses."""
-    if not query_string or not any(name in query_string for name in _CAMPAIGN_SET):
+    if not query_string or _CAMPAIGN_HINT.search(query_string) is None:
         return ""
     return urlencode(campaign_parameters(query_string))
 
