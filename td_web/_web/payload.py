@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 #: Query parameters TelemetryDeck's web dashboard reads; every other parameter is dropped.
 CAMPAIGN_PARAMETERS = (
@@ -78,7 +78,14 @@ def campaign_query(query_string: str) -> str:
     request keeps instead of the whole query, which may hold tokens and e-mail addresses."""
     if not query_string or _CAMPAIGN_HINT.search(query_string) is None:
         return ""
-    return urlencode(campaign_parameters(query_string))
+    # The raw pairs, as sent (the sender decodes them): no decoding and encoding here, on the
+    # request's path. A percent-encoded name is not a campaign parameter, as in parse_qsl.
+    kept = [
+        pair
+        for pair in query_string[:_MAX_QUERY_LENGTH].split("&")
+        if pair.partition("=")[0] in _CAMPAIGN_SET
+    ]
+    return "&".join(kept)
 
 
 def locale_keys(accept_language: str | None) -> dict[str, str]:

@@ -31,7 +31,9 @@ Settings
     ``TELEMETRYDECK_*`` environment variables come next; ``TEST_MODE`` then defaults to
     ``app.debug or app.testing``. An unknown ``TELEMETRYDECK_*`` key is an error naming it.
     One extension object serves any number of apps, each with its own client, kept in
-    ``app.extensions["telemetrydeck"]``.
+    ``app.extensions["telemetrydeck"]``. Without a salt, session derivations are keyed with a
+    one-way derivation of the app's ``SECRET_KEY`` (set it before ``init_app``); cookieless
+    mode without either is refused.
 
 Users
     ``@td.user_loader`` registers a function returning the signed-in user's identifier (or
