@@ -36,6 +36,8 @@ _HEX = re.compile(r"[0-9A-Fa-f]+")
 _WORD_SEPARATORS = re.compile(r"[-_]")
 _HAS_DIGIT = re.compile(r"\d")
 _HAS_LETTER = re.compile(r"[A-Za-z]")
+#: The shortest segment a built-in detector can match without an "@" (13 digits).
+_SHORTEST_DETECTED = 13
 #: Paths longer than this are cleaned every time instead of being remembered.
 _CACHED_LENGTH = 512
 
@@ -76,10 +78,8 @@ class PathRedactor:
     """Cleans paths for one application's settings; remembers the last few hundred."""
 
     def __init__(self, built_in: bool = True, patterns: Sequence[re.Pattern[str]] = ()) -> None:
-        detectors = list(BUILT_IN_DETECTORS) if built_in else []
-        for pattern in patterns:
-            detectors.append(("{redacted}", partial(_found, pattern)))
-        self._detectors = tuple(detectors)
+        self._built_in = BUILT_IN_DETECTORS if built_in else ()
+        self._custom = tuple(("{redacted}", partial(_found, pattern)) for pattern in patterns)
         self._cached = lru_cache(maxsize=1024)(self._clean)
 
     def path(self, path: str) -> str:
@@ -107,10 +107,17 @@ class PathRedactor:
         return "/".join(segments) if changed else path
 
     def _segment(self, segment: str) -> str:
-        cut = _CUT.search(segment)
-        if cut is not None:
+        if ";" in segment or "?" in segment or "#" in segment:
+            cut = _CUT.search(segment)
+            assert cut is not None
             segment = segment[: cut.start()]
-        for placeholder, detected in self._detectors:
+        # Every built-in kind needs an "@" or at least 13 characters: most segments ("items",
+        # "42") skip the regexes.
+        if len(segment) >= _SHORTEST_DETECTED or "@" in segment:
+            for placeholder, detected in self._built_in:
+                if detected(segment):
+                    return placeholder
+        for placeholder, detected in self._custom:
             if detected(segment):
                 return placeholder
         return segment
