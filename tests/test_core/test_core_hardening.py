@@ -139,3 +139,36 @@ def test_long_route_templates_are_normalized_but_not_cached() -> None:
     concrete = "/mounted/" + "x" * 10_000 + "/items/{item_id:int}"
     assert normalize_route(concrete).endswith("/items/{item_id}")
     assert _cached_normalize.cache_info().currsize == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/blog/top-10-tips-for-2024-holidays/",
+        "/docs/internationalization/",
+        "/items/42/reviews",
+        "/@handle/posts",
+        "/archive/2024/12/31",
+        "/static-ish/iphone15promax256gb",
+    ],
+)
+def test_ordinary_paths_are_not_redacted(path: str) -> None:
+    from td_web._web.redaction import PathRedactor
+
+    assert PathRedactor().path(path) == path
+
+
+def test_the_route_is_cleaned_too(ingest: IngestServer) -> None:
+    """An ASGI mount td_web cannot retrace leaves concrete text in the route template."""
+    from td_web import RequestView
+    from td_web._web import WebTelemetry
+
+    web = WebTelemetry.from_options(
+        {"app_id": APP_ID, "salt": "s", "endpoint": ingest.url, "handle_sigterm": False}
+    )
+    view = RequestView(method="GET", scheme="https", host="h", path="/t/dave@example.com/x")
+    web.begin(view).finish(200, "text/html", "/t/dave@example.com/{rest}")
+    assert web.client.flush(30)
+    [page_view] = [s for s in ingest.accepted_signals if s["type"] == "pageView"]
+    assert page_view["payload"]["HTTP.route"] == "/t/{email}/{rest}"
+    web.client.close(0)
