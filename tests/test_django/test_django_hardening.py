@@ -247,3 +247,20 @@ def test_a_settings_change_mid_request_loses_none_of_its_signals(ingest: IngestS
         assert response.status_code == 200
         signals = ingest.wait_for_signals(2, timeout=30)
     assert {s["type"] for s in signals} >= {"pageView", "Mid.request"}
+
+
+# -- 9. IPv6 hosts ----------------------------------------------------------------------------
+
+
+def test_an_ipv6_server_without_a_host_header_is_sent_as_a_url(ingest: IngestServer) -> None:
+    with override_settings(ROOT_URLCONF=__name__, TELEMETRYDECK=_settings(ingest)):
+        Client().get(
+            "/page/",
+            SERVER_NAME="::1",
+            SERVER_PORT="8000",
+            HTTP_REFERER="http://[::1]:8000/from",
+        )
+        signals = _flushed(ingest)
+    payload = signals[-1]["payload"]
+    assert payload["host"] == "[::1]:8000"  # main: "::1:8000"
+    assert payload["referer"] == "http://[::1]:8000/from"
