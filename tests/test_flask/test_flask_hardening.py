@@ -162,3 +162,12 @@ def test_a_user_callable_failing_on_every_request_logs_once(
         "td_web: looking up the request's user failed",
         "td_web: the exclude callable raised",
     ]
+
+
+def test_an_ipv6_server_without_a_host_header_is_sent_as_a_url(ingest: IngestServer) -> None:
+    app = _app(ingest)
+    app.test_client().get(
+        "/", environ_overrides={"HTTP_HOST": "", "SERVER_NAME": "::1", "SERVER_PORT": "8000"}
+    )
+    [page_view] = _flushed(app, ingest)
+    assert page_view["payload"]["host"] == "[::1]:8000"  # main: "::1:8000"
