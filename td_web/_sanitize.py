@@ -52,11 +52,13 @@ class Reporter:
         self.strict = strict
         self.signal_type = signal_type
 
-    def problem(self, key: str, message: str) -> None:
+    def problem(self, kind: str, message: str) -> None:
+        """``kind`` names the sort of problem (a constant): it is the throttle key, so that
+        values of a thousand lengths or keys of a thousand names still log once a minute."""
         text = f"signal {self.signal_type!r}: {message}"
         if self.strict:
             raise SignalError(text)
-        throttled.warning(f"{self.signal_type}|{key}|{message[:40]}", "td_web: %s", text)
+        throttled.warning("sanitize:" + kind, "td_web: %s", text)
 
 
 def describe(value: object) -> str:
@@ -73,15 +75,18 @@ def describe(value: object) -> str:
 def sanitize_type(signal_type: object, reporter: Reporter) -> str | None:
     """The signal type as it will be sent, or None when the signal cannot be sent at all."""
     if not isinstance(signal_type, str):
-        reporter.problem("type", f"the signal type must be a string, got {describe(signal_type)}")
+        reporter.problem(
+            "type-not-text", f"the signal type must be a string, got {describe(signal_type)}"
+        )
         return None
     cleaned = _valid_text(signal_type.strip(), "type", reporter)
     if not cleaned:
-        reporter.problem("type", "the signal type must be a non-empty string")
+        reporter.problem("type-empty", "the signal type must be a non-empty string")
         return None
     if len(cleaned) > MAX_TYPE_LENGTH:
         reporter.problem(
-            "type", f"the signal type is {len(cleaned)} characters; cut to {MAX_TYPE_LENGTH}"
+            "type-too-long",
+            f"the signal type is {len(cleaned)} characters; cut to {MAX_TYPE_LENGTH}",
         )
         cleaned = cleaned[:MAX_TYPE_LENGTH]
     return cleaned
@@ -93,7 +98,7 @@ def sanitize_session_id(session_id: object, reporter: Reporter) -> str:
     text = _valid_text(text, "session_id", reporter)
     if len(text) > MAX_KEY_LENGTH:
         reporter.problem(
-            "session_id", f"session_id is {len(text)} characters; cut to {MAX_KEY_LENGTH}"
+            "session-id-too-long", f"session_id is {len(text)} characters; cut to {MAX_KEY_LENGTH}"
         )
         text = text[:MAX_KEY_LENGTH]
     return text
@@ -116,7 +121,7 @@ def coerce_float_value(value: object, key: str, reporter: Reporter) -> float | N
             number = None
     if number is None or not math.isfinite(number):
         reporter.problem(
-            key,
+            "float-value",
             f"{key!r} dropped: it must be a finite number (int, float, Decimal or numeric "
             f"string), got {describe(value)}",
         )
@@ -129,7 +134,9 @@ def sanitize_payload(payload: object, reporter: Reporter) -> Payload:
     if payload is None:
         return {}
     if not isinstance(payload, Mapping):
-        reporter.problem("payload", f"the payload must be a mapping, got {describe(payload)}")
+        reporter.problem(
+            "payload-not-mapping", f"the payload must be a mapping, got {describe(payload)}"
+        )
         return {}
     plain = _plain_payload(payload)
     if plain is not None:
@@ -146,19 +153,27 @@ def sanitize_payload(payload: object, reporter: Reporter) -> Payload:
             and len(key) <= MAX_KEY_LENGTH
             and key not in _SPECIAL_KEYS
             and len(result) < MAX_KEYS
+            and key not in result
         ):
             result[key] = value
             continue
         if len(result) >= MAX_KEYS:
             reporter.problem(
-                "payload", f"the payload has more than {MAX_KEYS} keys; the rest were dropped"
+                "too-many-keys",
+                f"the payload has more than {MAX_KEYS} keys ({len(flat)}); the rest were dropped",
             )
             break
         if key in RESERVED_KEYS:
-            key = "_" + key
+            key = _renamed_reserved_key(key, flat, result, reporter)
         if len(key) > MAX_KEY_LENGTH:
-            reporter.problem(key[:40], f"payload key {key[:40]!r}... cut to {MAX_KEY_LENGTH}")
+            reporter.problem("key-too-long", f"payload key {key[:40]!r}... cut to {MAX_KEY_LENGTH}")
             key = key[:MAX_KEY_LENGTH]
+        if key in result:
+            reporter.problem(
+                "key-collision",
+                f"payload key {key[:60]!r} occurs twice once cut to {MAX_KEY_LENGTH} characters; "
+                "the later value was sent",
+            )
         if key == FLOAT_VALUE_KEY:
             number = coerce_float_value(value, key, reporter)
             if number is not None:
@@ -168,6 +183,41 @@ def sanitize_payload(payload: object, reporter: Reporter) -> Payload:
         if text is not None:
             result[key] = text
     return result
+
+
+def _renamed_reserved_key(
+    key: str, flat: Mapping[str, object], result: Mapping[str, object], r: Reporter
+) -> str:
+    """``_count`` for ``count``; when the payload has its own ``_count`` too, both are kept:
+    the payload's keys keep their names and the renamed one gets another underscore."""
+    renamed = "_" + key
+    while renamed in flat or renamed in result:
+        renamed = "_" + renamed
+    if renamed != "_" + key:
+        r.problem(
+            "reserved-key-taken",
+            f"payload key {key!r} is reserved and the payload also has '_{key}'; "
+            f"{key!r} was sent as {renamed!r}",
+        )
+    return renamed
+
+
+def cap_keys(body: Payload, protected: Mapping[str, object], r: Reporter) -> Payload:
+    """At most ``MAX_KEYS`` keys in a whole payload: td_web's own keys (``protected``) and
+    ``floatValue`` stay, the caller's last keys go, with one warning."""
+    if len(body) <= MAX_KEYS:
+        return body
+    kept: Payload = {k: v for k, v in body.items() if k in protected or k == FLOAT_VALUE_KEY}
+    for key, value in body.items():
+        if len(kept) >= MAX_KEYS:
+            break
+        kept.setdefault(key, value)
+    r.problem(
+        "too-many-keys",
+        f"the payload has more than {MAX_KEYS} keys ({len(body)} with td_web's own); "
+        f"the last {len(body) - len(kept)} were dropped",
+    )
+    return {k: kept[k] for k in body if k in kept}
 
 
 def _plain_payload(payload: Mapping[Any, Any]) -> Payload | None:
@@ -204,10 +254,10 @@ def _flatten(
     for raw_key, value in list(mapping.items()):
         if type(raw_key) is str and raw_key.isascii() and raw_key:
             if type(value) is str:
-                out[prefix + raw_key] = value
+                _put(out, prefix + raw_key, value, r)
                 continue
             if type(value) is int and -(10**18) < value < 10**18:
-                out[prefix + raw_key] = str(value)
+                _put(out, prefix + raw_key, str(value), r)
                 continue
         key = _key_text(raw_key, prefix, r)
         if key is None:
@@ -216,15 +266,27 @@ def _flatten(
         if isinstance(value, Mapping):
             if depth >= MAX_DEPTH:
                 r.problem(
-                    full_key,
+                    "too-deep",
                     f"payload key {full_key!r} nests deeper than {MAX_DEPTH} levels; "
                     "sent as a JSON string",
                 )
-                out[full_key] = _json_text(value)
+                _put(out, full_key, _json_text(value), r)
             else:
                 _flatten(value, full_key + ".", depth + 1, out, r)
         elif value is not None:
-            out[full_key] = value
+            _put(out, full_key, value, r)
+
+
+def _put(out: dict[str, object], key: str, value: object, r: Reporter) -> None:
+    """``{"a.b": 1, "a": {"b": 2}}`` flattens both to ``a.b``: the later one is sent, and the
+    loss is said, not silent."""
+    if key in out:
+        r.problem(
+            "key-collision",
+            f"payload key {key[:60]!r} occurs twice once nested keys are joined with dots; "
+            "the later value was sent",
+        )
+    out[key] = value
 
 
 def _key_text(raw_key: object, prefix: str, r: Reporter) -> str | None:
@@ -237,15 +299,17 @@ def _key_text(raw_key: object, prefix: str, r: Reporter) -> str | None:
             key = str(raw_key)
         except Exception:
             r.problem(
-                prefix or "payload",
+                "key-unconvertible",
                 f"a payload key of type {type(raw_key).__name__} "
                 "could not be turned into a string; dropped",
             )
             return None
-        r.problem(key[:40], f"payload key {describe(raw_key)} is not a string; sent as {key!r}")
+        r.problem(
+            "key-not-text", f"payload key {describe(raw_key)} is not a string; sent as {key!r}"
+        )
     key = _valid_text(key, prefix + key[:40], r)
     if not key:
-        r.problem(prefix or "payload", f"an empty payload key under {prefix!r} was dropped")
+        r.problem("key-empty", f"an empty payload key under {prefix!r} was dropped")
         return None
     return key
 
@@ -257,7 +321,7 @@ def _valid_text(text: str, key: str, r: Reporter) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        r.problem(key, f"{key!r} holds characters that are not valid UTF-8; replaced")
+        r.problem("invalid-utf8", f"{key!r} holds characters that are not valid UTF-8; replaced")
         return _LONE_SURROGATE.sub("\ufffd", text)
     return text
 
@@ -269,7 +333,8 @@ def _to_text(value: object, key: str, r: Reporter) -> str | None:
     text = _valid_text(text, key, r)
     if len(text) > MAX_VALUE_LENGTH:
         r.problem(
-            key, f"payload value of {key!r} is {len(text)} characters; cut to {MAX_VALUE_LENGTH}"
+            "value-too-long",
+            f"payload value of {key!r} is {len(text)} characters; cut to {MAX_VALUE_LENGTH}",
         )
         text = text[:MAX_VALUE_LENGTH]
     return text
@@ -284,7 +349,10 @@ def _convert(value: object, key: str, r: Reporter) -> str | None:
         try:
             return str(value)
         except ValueError:  # beyond the interpreter's int-to-str digit limit
-            r.problem(key, f"payload value of {key!r} is an integer too large to send; dropped")
+            r.problem(
+                "int-too-large",
+                f"payload value of {key!r} is an integer too large to send; dropped",
+            )
             return None
     if isinstance(value, float):
         return repr(value)
@@ -302,12 +370,14 @@ def _convert(value: object, key: str, r: Reporter) -> str | None:
         text = str(value)
     except Exception as exc:
         r.problem(
-            key,
+            "value-unconvertible",
             f"payload value of {key!r} ({type(value).__name__}) could not be turned "
             f"into a string ({type(exc).__name__}); dropped",
         )
         return None
-    r.problem(key, f"payload value of {key!r} has type {type(value).__name__}; sent as str()")
+    r.problem(
+        "value-not-text", f"payload value of {key!r} has type {type(value).__name__}; sent as str()"
+    )
     return text
 
 

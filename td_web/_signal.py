@@ -17,8 +17,10 @@ from ._config import ClientConfig
 from ._hashing import anonymous_client_user, derive_session_id, hash_client_user
 from ._sanitize import (
     FLOAT_VALUE_KEY,
+    MAX_KEYS,
     Payload,
     Reporter,
+    cap_keys,
     coerce_float_value,
     sanitize_payload,
     sanitize_session_id,
@@ -35,9 +37,15 @@ _TYPE_CACHE_LIMIT = 1024
 Signal = dict[str, Any]
 
 
+#: Keys longer than this are derived every time, never remembered: ten thousand user ids of a
+#: megabyte each would otherwise stay in memory as cache keys.
+_CACHED_KEY_LENGTH = 256
+
+
 class BoundedMemo(Generic[K]):
     """Remembers a one-way derivation (a hash) per key, forgetting everything when full: a
-    miss only costs the derivation again, and memory stays bounded whatever the input."""
+    miss only costs the derivation again, and memory stays bounded whatever the input (in
+    entries and, since only short keys are kept, in bytes)."""
 
     __slots__ = ("_derive", "_values")
 
@@ -48,6 +56,8 @@ class BoundedMemo(Generic[K]):
     def __call__(self, key: K) -> str:
         value = self._values.get(key)
         if value is None:
+            if key is not None and len(key) > _CACHED_KEY_LENGTH:  # type: ignore[arg-type]
+                return self._derive(key)
             if len(self._values) >= _CACHE_LIMIT:
                 self._values.clear()
             value = self._values[key] = self._derive(key)
@@ -58,6 +68,26 @@ class Record(Protocol):
     """Something queued by a caller that becomes zero or more signals on the worker."""
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]: ...
+
+    def approx_size(self) -> int:
+        """About how many bytes the record keeps alive while queued (the characters of its
+        strings; cheap, for the queue's byte budget)."""
+        ...
+
+
+def _text_size(value: object) -> int:
+    """Characters of a string, or of a payload's keys and values (nested ones counted as a
+    fixed amount: ``_frozen`` flattened anything deep before it was queued)."""
+    if type(value) is str:
+        return len(value)
+    if isinstance(value, Mapping):
+        size = 0
+        for key, item in value.items():
+            size += (len(key) if type(key) is str else 16) + (
+                len(item) if type(item) is str else 16
+            )
+        return size
+    return 0 if value is None else 16
 
 
 class SignalBuilder:
@@ -162,6 +192,8 @@ class SignalBuilder:
             number = coerce_float_value(float_value, "float_value", reporter)
             if number is not None:
                 body[FLOAT_VALUE_KEY] = number
+        if len(body) > MAX_KEYS:  # the caller's keys fit alone, but not with td_web's own
+            body = cap_keys(body, self.base_payload, reporter)
         if session_id is None:
             session_id = (
                 self.session_id_for(session_key) if session_key else self.process_session_id
@@ -217,6 +249,17 @@ class CustomSignal:
         self.extra_payload = extra_payload
         self.origin = origin
 
+    def approx_size(self) -> int:
+        return (
+            _text_size(self.signal_type)
+            + _text_size(self.payload)
+            + _text_size(self.float_value)
+            + _text_size(self.client_user)
+            + _text_size(self.session_id)
+            + _text_size(self.session_key)
+            + _text_size(self.extra_payload)
+        )
+
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         signal = builder.build(
             self.signal_type,
@@ -253,6 +296,16 @@ class BuiltSignal:
 
     def __init__(self, signal: Signal) -> None:
         self.signal = signal
+
+    def approx_size(self) -> int:
+        signal = self.signal
+        return (
+            _text_size(signal.get("payload"))
+            + _text_size(signal.get("type"))
+            + _text_size(signal.get("appID"))
+            + _text_size(signal.get("clientUser"))
+            + _text_size(signal.get("sessionID"))
+        )
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         return builder.release((self.signal,))

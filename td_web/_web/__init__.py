@@ -8,6 +8,7 @@ adds :meth:`Telemetry.set_cookie_header` to the response.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,10 +18,12 @@ from .._log import logger
 from .._shutdown import exit_cleanly_on_sigterm
 from .consent import ConsentPolicy, opt_in, opt_out
 from .exclusions import Exclusions
+from .payload import campaign_query
+from .redaction import PathRedactor
 from .response_filter import ResponseFilter
 from .routes import normalize_route
 from .sampling import SessionSampler
-from .sessions import SessionPolicy
+from .sessions import SessionPolicy, derivation_secret
 from .settings import WebSettings, build_web_settings, split_options
 from .telemetry import Telemetry, current
 
@@ -101,6 +104,59 @@ class RequestView:
         self.forwarded_proto = forwarded_proto
         self.forwarded_host = forwarded_host
 
+    def for_queue(self) -> RequestView:
+        """Strip the view down to what the request's record keeps until the sender builds it
+        (maybe after a long outage), in place, and return it: no cookies, no client address,
+        no GPC header (the session and the opt-out were decided at ``begin``), only the
+        campaign parameters of the query string, every other string bounded. Runs on the
+        request's path, hence plain attribute work and no copy."""
+        self.cookies = self.client_addr = self.gpc = self.dnt = None
+        # The forwarding headers hold client addresses and were resolved at ``begin``.
+        self.forwarded = self.forwarded_for = self.forwarded_proto = self.forwarded_host = None
+        if self.query_string:
+            self.query_string = campaign_query(self.query_string)
+        limit = _QUEUED_FIELD_LENGTH
+        # Spelled out: a loop of getattr/setattr costs a microsecond more per request.
+        if len(self.path) > limit:
+            self.path = self.path[:limit]
+        if len(self.host) > limit:
+            self.host = self.host[:limit]
+        if len(self.method) > limit:
+            self.method = self.method[:limit]
+        if len(self.scheme) > limit:
+            self.scheme = self.scheme[:limit]
+        if self.user_agent is not None and len(self.user_agent) > limit:
+            self.user_agent = self.user_agent[:limit]
+        if self.referer is not None and len(self.referer) > limit:
+            self.referer = self.referer[:limit]
+        if self.accept_language is not None and len(self.accept_language) > limit:
+            self.accept_language = self.accept_language[:limit]
+        for name in _OTHER_FIELDS:
+            value = getattr(self, name)
+            if type(value) is str and len(value) > limit:
+                setattr(self, name, value[:limit])
+        return self
+
+    def approx_size(self) -> int:
+        """The characters of text this view holds (an estimate of its bytes, cheap)."""
+        size = 0
+        for name in RequestView.__slots__:
+            value = getattr(self, name, None)
+            if isinstance(value, str):
+                size += len(value)
+        return size
+
+
+#: A queued request's strings are cut to this (the payload's own limit: more would be cut).
+_QUEUED_FIELD_LENGTH = 4096
+#: Fields added to the view after ``for_queue`` was written: bounded all the same.
+_OTHER_FIELDS = tuple(
+    set(RequestView.__slots__)
+    - {"cookies", "client_addr", "gpc", "dnt", "query_string", "path", "host", "method"}
+    - {"forwarded", "forwarded_for", "forwarded_proto", "forwarded_host"}
+    - {"user_agent", "referer", "accept_language", "scheme"}
+)
+
 
 class WebTelemetry:
     """Per-application request telemetry: a client, the web settings, sessions, exclusions."""
@@ -112,10 +168,21 @@ class WebTelemetry:
         client: TelemetryDeck,
         settings: WebSettings | None = None,
         excluded_prefixes: Iterable[str] = (),
+        framework_secret: str | bytes | None = None,
     ) -> None:
+        """``framework_secret``: the framework's own secret (Django's and Flask's
+        ``SECRET_KEY``), from which session derivations are keyed when there is no salt."""
         self.client = client
         self.settings = settings or WebSettings()
-        self.sessions = SessionPolicy(self.settings)
+        #: Requests begun here and not finished, and the timeout to close the client with
+        #: once there are none (``retire``).
+        self._in_flight = 0
+        self._retire_timeout: float | None = None
+        self._flight_lock = threading.Lock()
+        secret = derivation_secret(client.config.salt, framework_secret)
+        if not client.enabled and secret is None:
+            secret = b"disabled"  # sends nothing: cookieless mode needs no secret then
+        self.sessions = SessionPolicy(self.settings, secret)
         self.exclusions = Exclusions(self.settings, excluded_prefixes)
         self.consent = ConsentPolicy(self.settings)
         self.sampling = SessionSampler(self.settings)
@@ -125,23 +192,18 @@ class WebTelemetry:
         self.make_properties = make_properties if callable(make_properties) else None
         self._proxies = self.settings.trusted_proxies
         self._respect_dnt = self.settings.respect_dnt
+        self.redactor = PathRedactor(self.settings.redact_paths, self.settings.redact_patterns)
         # Read on every request; neither changes after construction.
         self._enabled = client.enabled
         self._respect_gpc = self.settings.respect_gpc
         if self.settings.handle_sigterm and client.enabled:
             exit_cleanly_on_sigterm()
-        if (
-            client.enabled
-            and not client.config.salt
-            and (self.settings.cookieless or self.settings.session_from_cookie)
-        ):
-            # The session key then holds the client's address (cookieless) or another
-            # cookie; keyed with a public constant, a session ID could be brute-forced back.
+        if client.enabled and secret is None and self.settings.session_from_cookie:
+            # The session key then holds another cookie; keyed with a public constant, anyone
+            # holding that cookie can tell which session ID it became.
             logger.warning(
-                "td_web: %s without a salt: session IDs can be traced back to the %s. "
-                "Set a long random salt (TELEMETRYDECK_SALT).",
-                "cookieless=True" if self.settings.cookieless else "session_from_cookie",
-                "client's IP address" if self.settings.cookieless else "cookie they come from",
+                "td_web: session_from_cookie without a salt: session IDs can be traced back to "
+                "the cookie they come from. Set a long random salt (TELEMETRYDECK_SALT)."
             )
 
     @classmethod
@@ -151,6 +213,7 @@ class WebTelemetry:
         fallbacks: Mapping[str, Any] | None = None,
         excluded_prefixes: Iterable[str] = (),
         source: str = "options",
+        framework_secret: str | bytes | None = None,
     ) -> WebTelemetry:
         """From one flat mapping of client and web options (``client=`` reuses a client)."""
         client_options, web_options = split_options(options, source)
@@ -166,7 +229,7 @@ class WebTelemetry:
                 "pass either client= or client options "
                 f"({', '.join(sorted(client_options))}), not both"
             )
-        return cls(client, build_web_settings(web_options), excluded_prefixes)
+        return cls(client, build_web_settings(web_options), excluded_prefixes, framework_secret)
 
     def flush_at_shutdown(self) -> bool:
         """Deliver what the client holds within its ``shutdown_timeout``; never raises."""
@@ -181,6 +244,32 @@ class WebTelemetry:
         except Exception:
             logger.exception("td_web: delivering queued signals at shutdown failed")
         return False
+
+    def retire(self, timeout: float) -> None:
+        """This telemetry was replaced (a settings change): close its client once the requests
+        that began with it have finished, so that nothing they still send is lost."""
+        with self._flight_lock:
+            self._retire_timeout = timeout
+            idle = self._in_flight == 0
+        if idle:
+            self._close_retired(timeout)
+
+    def request_left(self) -> None:
+        with self._flight_lock:
+            self._in_flight -= 1
+            timeout = self._retire_timeout if self._in_flight == 0 else None
+        if timeout is not None:
+            # The last request of a replaced telemetry: the close (a flush) must not hold up
+            # that request's thread.
+            threading.Thread(
+                target=self._close_retired, args=(timeout,), name="td_web-retire", daemon=True
+            ).start()
+
+    def _close_retired(self, timeout: float) -> None:
+        try:
+            self.client.close(timeout)
+        except Exception:
+            logger.exception("td_web: closing the replaced TelemetryDeck client failed")
 
     def begin(self, view: RequestView, native: Any = None) -> Telemetry:
         """Start a request: decides whether it is tracked and which session it belongs to."""
@@ -203,7 +292,10 @@ class WebTelemetry:
         else:
             # Excluded requests keep an existing session for custom signals but start none.
             key, new = self.sessions.existing(view.cookies), False
-        helper = Telemetry(self, view, native, key, new, tracked)
+        telemetry = Telemetry(self, view, native, key, new, tracked)
         if self.sampling.active and key is not None:
-            helper.apply_sampling(self.sampling.rate_for(view))
-        return helper
+            telemetry.apply_sampling(self.sampling.rate_for(view))
+        with self._flight_lock:
+            self._in_flight += 1
+        telemetry._in_flight = True
+        return telemetry

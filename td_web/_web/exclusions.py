@@ -3,11 +3,12 @@ rules. Runs on the request path, so each check is a tuple prefix test or a cache
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterable
 from typing import Any
 
-from .._log import logger
+from .._log import throttled
 from .settings import DEFAULT_EXCLUDED_PREFIXES, DEFAULT_HEALTH_PATHS, WebSettings
 
 # Crawlers, link-preview fetchers, uptime monitors and headless browsers. Developer tools such
@@ -61,9 +62,22 @@ class Exclusions:
             return True
         if self._callable is not None:
             try:
-                return bool(self._callable(native))
+                verdict = self._callable(native)
+                if inspect.isawaitable(verdict):
+                    # A plain function returning a coroutine (async ones are refused at
+                    # start-up): its truth would exclude every request.
+                    getattr(verdict, "close", lambda: None)()
+                    throttled.warning(
+                        "awaitable-exclude",
+                        "td_web: the exclude callable returned an awaitable, which td_web "
+                        "cannot await; the request is tracked. Return True or False.",
+                    )
+                    return False
+                return bool(verdict)
             except Exception:
-                logger.exception("td_web: the exclude callable raised; the request is tracked")
+                throttled.exception(
+                    "exclude-raised", "td_web: the exclude callable raised; the request is tracked"
+                )
         return False
 
     def is_bot(self, user_agent: str) -> bool:

@@ -7,6 +7,7 @@ and this module parses them later (referer, query string, Accept-Language).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -23,13 +24,28 @@ CAMPAIGN_PARAMETERS = (
     "src",
 )
 _CAMPAIGN_SET = frozenset(CAMPAIGN_PARAMETERS)
+#: A cheap first look: a query without any of these has no campaign parameter.
+_CAMPAIGN_HINT = re.compile("|".join(re.escape(name + "=") for name in CAMPAIGN_PARAMETERS))
 _LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,8})(?:[-_]([A-Za-z0-9]{1,8}))*$")
 _REGION = re.compile(r"^(?:[A-Za-z]{2}|\d{3})$")
 _MAX_QUERY_LENGTH = 8192
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def url_without_query(scheme: str, host: str, path: str) -> str:
     return f"{scheme}://{host}{path}"
+
+
+def host_with_port(hostname: str, port: int | str | None, scheme: str = "") -> str:
+    """``host[:port]`` as a URL spells it: an IPv6 address in brackets (``[::1]:8000``, not
+    the invalid ``::1:8000``), no port when it is the scheme's default."""
+    if ":" in hostname and not hostname.startswith("["):
+        hostname = f"[{hostname}]"
+    if port is None or port == "" or str(port) == str(_DEFAULT_PORTS.get(scheme)):
+        return hostname
+    return f"{hostname}:{port}"
 
 
 def referer_parts(referer: str) -> tuple[str, str, str] | None:
@@ -42,9 +58,7 @@ def referer_parts(referer: str) -> tuple[str, str, str] | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
-    host = parts.hostname or ""
-    if port:
-        host = f"{host}:{port}"
+    host = host_with_port(parts.hostname or "", port, parts.scheme)
     return parts.scheme, host, parts.path or "/"
 
 
@@ -57,6 +71,21 @@ def campaign_parameters(query_string: str) -> dict[str, str]:
         if key in _CAMPAIGN_SET and key not in found:
             found[key] = value
     return found
+
+
+def campaign_query(query_string: str) -> str:
+    """The query string reduced to its campaign parameters ("" without any): what a queued
+    request keeps instead of the whole query, which may hold tokens and e-mail addresses."""
+    if not query_string or _CAMPAIGN_HINT.search(query_string) is None:
+        return ""
+    # The raw pairs, as sent (the sender decodes them): no decoding and encoding here, on the
+    # request's path. A percent-encoded name is not a campaign parameter, as in parse_qsl.
+    kept = [
+        pair
+        for pair in query_string[:_MAX_QUERY_LENGTH].split("&")
+        if pair.partition("=")[0] in _CAMPAIGN_SET
+    ]
+    return "&".join(kept)
 
 
 def locale_keys(accept_language: str | None) -> dict[str, str]:
@@ -114,7 +143,10 @@ def request_payload(
     accept_language: str | None,
     duration: float,
     page_view: bool,
+    clean_referer_path: Callable[[str], str] = str,
 ) -> dict[str, Any]:
+    """``path`` and ``route`` come cleaned (``redaction``); ``clean_referer_path`` cleans the
+    Referer's path the same way."""
     payload: dict[str, Any] = {
         "HTTP.method": method,
         "HTTP.statusCode": str(status),
@@ -129,6 +161,7 @@ def request_payload(
         payload["HTTP.route"] = route
     referer_split = _cached_referer_parts(referer) if referer else None
     if referer_split is not None:
+        referer_split = (referer_split[0], referer_split[1], clean_referer_path(referer_split[2]))
         payload["referer"] = url_without_query(*referer_split)
     if query_string:
         payload.update(campaign_parameters(query_string))

@@ -17,14 +17,27 @@ _ESCAPED = re.compile(r"\\(.)")
 _DUPLICATE_SLASHES = re.compile(r"/{2,}")
 
 
-@lru_cache(maxsize=4096)
 def normalize_route(template: str) -> str:
     """The route template with parameters as ``{name}``, a leading slash, and no regex syntax."""
+    # Remembered only when short: a template with a concrete prefix (an ASGI mount td_web
+    # cannot retrace) holds request text, and four thousand of 8 kB each would stay in memory.
+    if len(template) > _CACHED_LENGTH:
+        return _normalize(template)
+    return _cached_normalize(template)
+
+
+_CACHED_LENGTH = 512
+
+
+def _normalize(template: str) -> str:
     route = _regex_to_template(template) if _looks_like_regex(template) else template
     route = _ANGLE_PARAM.sub(r"{\1}", route)
     route = _BRACE_PARAM.sub(r"{\1}", route)
     route = _DUPLICATE_SLASHES.sub("/", "/" + route.lstrip("/"))
     return route
+
+
+_cached_normalize = lru_cache(maxsize=4096)(_normalize)
 
 
 def _looks_like_regex(template: str) -> bool:

@@ -3,11 +3,18 @@
 
 The session *key* found here is secret-ish (a cookie value); it never leaves the process. The
 sender derives the wire ``sessionID`` from it with a keyed hash (see ``_hashing``).
+
+A key made from the client's address is an HMAC under a real secret, computed here, so that
+neither the queue nor the wire ever holds anything an address could be recovered from: an IPv4
+address has 32 bits, and a hash keyed with a public constant falls to a brute force in seconds.
+The secret is the salt, else one derived one-way from the framework's own secret
+(``SECRET_KEY``); cookieless mode without either refuses to start.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import threading
@@ -16,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 
+from .._config import ConfigurationError
 from .settings import WebSettings
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -86,13 +94,36 @@ def _bounded(key: str) -> str:
     return "digest:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def derivation_secret(salt: str, framework_secret: str | bytes | None) -> bytes | None:
+    """The key of td_web's own derivations from the client's address or a foreign cookie: from
+    the salt, else from the framework's secret (one-way: the raw ``SECRET_KEY`` is never used
+    as a key of anything that reaches the wire), else None."""
+    for secret in (salt, framework_secret):
+        if secret:
+            raw = secret.encode("utf-8", "surrogatepass") if isinstance(secret, str) else secret
+            return hmac.new(raw, b"td_web.session-key-derivation", hashlib.sha256).digest()
+    return None
+
+
 class SessionPolicy:
-    def __init__(self, settings: WebSettings) -> None:
+    def __init__(self, settings: WebSettings, secret: bytes | None = None) -> None:
         self.cookie_name = settings.session_cookie_name
         self.foreign_cookie = settings.session_from_cookie
         self.cookieless = settings.cookieless
         self.max_age = settings.session_cookie_max_age
-        self.sets_cookie = not self.cookieless and self.foreign_cookie is None
+        #: Whether td_web's own cookie may be set: always but in cookieless mode (with
+        #: ``session_from_cookie`` it is the fallback when that cookie is absent).
+        self.sets_cookie = not self.cookieless
+        if secret is None and self.cookieless:
+            raise ConfigurationError(
+                "cookieless=True needs a secret, or the session ID would let anyone recover "
+                "the visitor's IP address: set a long random salt (TELEMETRYDECK_SALT), or use "
+                "a framework with a SECRET_KEY (Django, Flask)"
+            )
+        #: Keys the address-derived sessions of responses that must not carry a cookie (shared
+        #: caches) when no secret is configured: random per process, so never recoverable.
+        self._secret = secret or secrets.token_bytes(32)
+        self._keys_foreign_cookie = secret is not None
         suffix = f"; Max-Age={settings.session_cookie_max_age}; Path={settings.session_cookie_path}"
         if settings.session_cookie_domain:
             suffix += f"; Domain={settings.session_cookie_domain}"
@@ -113,27 +144,59 @@ class SessionPolicy:
         client_addr: str | None,
         user_agent: str | None,
     ) -> tuple[str, bool]:
-        """(session key, whether this request starts a new session)."""
+        """(session key, whether this request starts a new session).
+
+        In order: the site's cookie (``session_from_cookie``), td_web's own cookie (a new one
+        when absent), or in cookieless mode the keyed address derivation. Never an unkeyed
+        derivation of the address.
+        """
+        if self.foreign_cookie is not None:
+            key = self._foreign_key(cookies)
+            if key is not None:
+                return key, self._first_sighting(key)
         if self.sets_cookie:
             value = cookie_value(cookies, self.cookie_name)
             if value and valid_token(value):
                 return value, False
             return secrets.token_urlsafe(18), True
-        if self.foreign_cookie is not None:
-            value = cookie_value(cookies, self.foreign_cookie)
-            if value:
-                key = _bounded("cookie:" + value)
-                return key, self._first_sighting(key)
+        return self.address_session(client_addr, user_agent)
+
+    def address_session(self, client_addr: str | None, user_agent: str | None) -> tuple[str, bool]:
+        """A daily-rotating session from the client's address and user agent, keyed."""
         day = int(time.time() // 86400)
-        key = _bounded(f"cookieless:{day}:{client_addr or ''}:{user_agent or ''}")
+        source = f"{day}\n{client_addr or ''}\n{user_agent or ''}"
+        digest = hmac.new(
+            self._secret, source.encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).hexdigest()
+        key = "cookieless:" + digest[:32]
         return key, self._first_sighting(key)
 
     def existing(self, cookies: Mapping[str, str] | str | None) -> str | None:
-        """The session key of td_web's own valid cookie, without starting a session."""
+        """The session key of the request's cookie, without starting a session."""
+        if self.foreign_cookie is not None:
+            key = self._foreign_key(cookies)
+            if key is not None:
+                return key
         if not self.sets_cookie:
             return None
         value = cookie_value(cookies, self.cookie_name)
         return value if value and valid_token(value) else None
+
+    def issues_cookie(self, session_key: str) -> bool:
+        """Whether this session lives in td_web's own cookie (which the response then sets)."""
+        return self.sets_cookie and valid_token(session_key)
+
+    def _foreign_key(self, cookies: Mapping[str, str] | str | None) -> str | None:
+        assert self.foreign_cookie is not None
+        value = cookie_value(cookies, self.foreign_cookie)
+        if not value:
+            return None
+        if self._keys_foreign_cookie:
+            digest = hmac.new(
+                self._secret, value.encode("utf-8", "surrogatepass"), hashlib.sha256
+            ).hexdigest()
+            return "cookie:" + digest[:32]
+        return _bounded("cookie:" + value)
 
     def set_cookie_header(self, session_key: str, https: bool) -> str:
         """The ``Set-Cookie`` value that keeps (and slides) td_web's session cookie."""
@@ -154,3 +217,15 @@ class SessionPolicy:
             if len(self._seen) > _SEEN_LIMIT:
                 self._seen.popitem(last=False)
         return last is None or now - last > self.max_age
+
+
+def shared_cacheable(cache_control: str | None) -> bool:
+    """Whether a response's ``Cache-Control`` lets a shared cache (a CDN, a proxy) store it and
+    hand it, Set-Cookie and all, to other visitors: ``public`` or ``s-maxage``, unless
+    ``private`` or ``no-store`` says otherwise."""
+    if not cache_control:
+        return False
+    directives = {part.split("=", 1)[0].strip().lower() for part in cache_control.split(",")}
+    if "private" in directives or "no-store" in directives:
+        return False
+    return "public" in directives or "s-maxage" in directives

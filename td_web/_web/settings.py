@@ -7,6 +7,8 @@ options go to :class:`td_web.TelemetryDeck`, these to :class:`WebSettings`.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -94,6 +96,11 @@ class WebSettings:
     exclude_status: frozenset[int] = frozenset()
     exclude_routes: frozenset[str] = frozenset()
     trusted_proxies: TrustedProxies | None = None
+    #: Replace path segments that look like e-mail addresses, UUIDs, card numbers or tokens
+    #: by a placeholder (``redaction``); matrix parameters are dropped whatever this says.
+    redact_paths: bool = True
+    #: More regular expressions: a path segment in which one matches becomes ``{redacted}``.
+    redact_patterns: tuple[re.Pattern[str], ...] = ()
 
 
 WEB_OPTION_NAMES = frozenset(f.name for f in fields(WebSettings))
@@ -139,6 +146,7 @@ def _coerce(name: str, value: Any) -> Any:
         "respect_gpc",
         "track_bots",
         "handle_sigterm",
+        "redact_paths",
     ):
         return parse_bool(value, name)
     if name == "session_cookie_secure":
@@ -166,7 +174,7 @@ def _coerce(name: str, value: Any) -> Any:
             if not path.startswith("/"):
                 raise ConfigurationError(f"{name} entries must start with '/', got {path!r}")
         return tuple(paths)
-    if name == "exclude_patterns":
+    if name in ("exclude_patterns", "redact_patterns"):
         compiled = []
         for pattern in _items(name, value):
             if isinstance(pattern, re.Pattern):
@@ -182,10 +190,34 @@ def _coerce(name: str, value: Any) -> Any:
     if name == "exclude_methods":
         return frozenset(m.upper() for m in _strings(name, value))
     if name in ("exclude", "client_user"):
-        if not callable(value):
-            raise ConfigurationError(f"{name} must be a callable, got {type(value).__name__}")
-        return value
+        return require_sync_callable(name, value)
     return value
+
+
+def require_sync_callable(name: str, value: Any) -> Any:
+    """A user-supplied callable td_web calls on the request's path: it must be a plain one.
+    An ``async def`` function would return a coroutine that nobody awaits (a random user per
+    request, an exclusion that always holds), so it is refused at start-up."""
+    if not callable(value):
+        raise ConfigurationError(f"{name} must be a callable, got {type(value).__name__}")
+    target = value
+    while isinstance(target, functools.partial):
+        target = target.func
+    if (
+        inspect.iscoroutinefunction(target)
+        or inspect.isasyncgenfunction(target)
+        or inspect.iscoroutinefunction(getattr(target, "__call__", None))  # noqa: B004
+    ):
+        raise ConfigurationError(
+            f"{name} must be a plain function, not async ({_callable_name(value)} is "
+            "`async def`): td_web calls it on the request's path and cannot await it. "
+            "Return the value directly (for a user, read it from the request)."
+        )
+    return value
+
+
+def _callable_name(value: Any) -> str:
+    return str(getattr(value, "__qualname__", None) or type(value).__qualname__)
 
 
 def _items(name: str, value: Any) -> list[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from .._signal import CustomSignal, Signal, SignalBuilder
 from .consent import DENIED, GRANTED
 from .payload import request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
+from .sessions import shared_cacheable
 
 if TYPE_CHECKING:
     from . import RequestView, WebTelemetry
@@ -22,6 +24,8 @@ _current: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar(
     "td_web_telemetry", default=None
 )
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: An exception message is kept (when sent at all) up to the payload's value limit.
+_MAX_MESSAGE_LENGTH = 4096
 
 
 class Telemetry:
@@ -35,6 +39,7 @@ class Telemetry:
         "_consent_change",
         "_error",
         "_finished",
+        "_in_flight",
         "_inert_reason",
         "_native",
         "_new_session",
@@ -70,6 +75,8 @@ class Telemetry:
         self._user_lookup: Callable[[], object] | None = None
         self._error: BaseException | None = None
         self._finished = False
+        #: Counted in its WebTelemetry's requests in flight until finish() (``begin``).
+        self._in_flight = False
         self._inert_reason: str | None = None
         #: Why nothing is sent although the request has a web telemetry (opt-out, consent,
         #: sampled out); the helper still sets or keeps cookies.
@@ -208,11 +215,13 @@ class Telemetry:
         override = web.settings.client_user
         try:
             if override is not None:
-                return override(self._native)
+                return _not_awaitable(override(self._native), "client_user")
             if self._user_lookup is not None:
-                return self._user_lookup()
+                return _not_awaitable(self._user_lookup(), "the user loader")
         except Exception:
-            logger.exception("td_web: looking up the request's user failed; sent as anonymous")
+            throttled.exception(
+                "user-lookup", "td_web: looking up the request's user failed; sent as anonymous"
+            )
         return None
 
     @property
@@ -255,27 +264,45 @@ class Telemetry:
         if self._error is None:
             self._error = exc
 
-    def set_cookie_header(self, app_set_cookies: Iterable[str] = ()) -> str | None:
+    def set_cookie_header(
+        self,
+        app_set_cookies: Iterable[str] = (),
+        cache_control: str | None = None,
+        shared_cache: bool = False,
+    ) -> str | None:
         """The ``Set-Cookie`` value for the response, or None when no cookie is due.
 
         ``app_set_cookies`` are the response's own ``Set-Cookie`` values: when the application
         set or deleted td_web's cookie itself (a "forget me" view), its word wins.
+
+        A response a shared cache may store (``cache_control`` public or s-maxage, or
+        ``shared_cache``: the adapter knows a cache stores it, Django's per-site cache) never
+        gets the cookie: the cache would hand one visitor's session to everyone. A request that
+        would have started a session with it gets the keyed address session instead.
         """
         web = self._web
         if web is not None and self._consent_change is not None:
             https = self._view is not None and self._view.scheme == "https"
             return web.consent.cookie_header(self._consent_change, https)
-        if web is None or self._session_key is None:
+        key = self._session_key
+        if web is None or key is None:
             return None
         if not self._tracked and not self._sampled_out:
             return None
-        if not web.sessions.sets_cookie:
+        if not web.sessions.issues_cookie(key):
             return None
         prefix = web.sessions.cookie_name + "="
         if any(value.lstrip().startswith(prefix) for value in app_set_cookies):
             return None
-        assert self._view is not None
-        return web.sessions.set_cookie_header(self._session_key, self._view.scheme == "https")
+        view = self._view
+        assert view is not None
+        if shared_cache or shared_cacheable(cache_control):
+            if self._new_session:
+                self._session_key, self._new_session = web.sessions.address_session(
+                    view.client_addr, view.user_agent
+                )
+            return None
+        return web.sessions.set_cookie_header(key, view.scheme == "https")
 
     def finish(
         self, status: int | None, content_type: str | None = None, route: str | None = None
@@ -285,8 +312,19 @@ class Telemetry:
             return
         self._finished = True
         web = self._web
-        if web is None or not self._tracked:
+        if web is None:
             return
+        try:
+            if self._tracked:
+                self._record(web, status, content_type, route)
+        finally:
+            if self._in_flight:  # after the record is queued: a retired client closes now
+                self._in_flight = False
+                web.request_left()
+
+    def _record(
+        self, web: WebTelemetry, status: int | None, content_type: str | None, route: str | None
+    ) -> None:
         try:
             duration = time.perf_counter() - self._start
             view = self._view
@@ -314,7 +352,7 @@ class Telemetry:
             web.client.enqueue(
                 RequestSignals(
                     web,
-                    view,
+                    view.for_queue(),
                     status or 500,
                     route,
                     duration,
@@ -323,7 +361,7 @@ class Telemetry:
                     self._session_key,
                     self._new_session,
                     None if error is None else _qualified_name(type(error)),
-                    _message(error)
+                    _message(error)[:_MAX_MESSAGE_LENGTH]
                     if error is not None and web.settings.send_error_messages
                     else None,
                     self._extra_payload(),
@@ -336,7 +374,12 @@ class Telemetry:
 
 
 class RequestSignals:
-    """One handled request, expanded on the sender thread into its automatic signals."""
+    """One handled request, expanded on the sender thread into its automatic signals.
+
+    It waits in the queue (maybe through a long outage), so it holds only what it needs, each
+    string bounded: ``view`` is ``RequestView.for_queue()`` (no cookies, no address, only the
+    campaign parameters of the query string).
+    """
 
     __slots__ = (
         "duration",
@@ -386,10 +429,20 @@ class RequestSignals:
         #: exclude_status / exclude_routes matched: only a session start is sent.
         self.excluded = excluded
 
+    def approx_size(self) -> int:
+        """About how many bytes of text this record keeps (the queue's byte budget)."""
+        size = self.view.approx_size()
+        for text in (self.route, self.user, self.session_key, self.error_id, self.error_message):
+            if text is not None:
+                size += len(text)
+        return size
+
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         settings = self.web.settings
         view = self.view
-        route = self.web.normalize_route(self.route) if self.route else None
+        redactor = self.web.redactor
+        route = redactor.path(self.web.normalize_route(self.route)) if self.route else None
+        path = redactor.path(view.path)
         built: list[Signal | None] = []
         user, key, extra = self.user, self.session_key, self.extra_payload
         if self.new_session and settings.session_started_signal:
@@ -414,7 +467,7 @@ class RequestSignals:
                 "TelemetryDeck.Error.id": self.error_id,
                 "TelemetryDeck.Error.category": "thrown-exception",
                 "HTTP.method": view.method,
-                "path": view.path,
+                "path": path,
             }
             if route is not None:
                 error_payload["HTTP.route"] = route
@@ -437,12 +490,13 @@ class RequestSignals:
                 route=route,
                 scheme=view.scheme,
                 host=view.host,
-                path=view.path,
+                path=path,
                 query_string=view.query_string,
                 referer=view.referer,
                 accept_language=view.accept_language,
                 duration=self.duration,
                 page_view=self.page_view,
+                clean_referer_path=redactor.encoded_path,
             )
             built.append(
                 builder.build(
@@ -477,13 +531,32 @@ def _message(exc: BaseException) -> str:
         return "<unprintable message>"
 
 
+def _not_awaitable(value: object, source: str) -> object:
+    """An ``async def`` user callable returns a coroutine, not a user: it is refused at
+    start-up, and a plain function that returns one anyway is caught here."""
+    if inspect.isawaitable(value):
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()  # no "coroutine was never awaited" warning on top of ours
+        throttled.warning(
+            "awaitable-user",
+            "td_web: %s returned an awaitable, not a user id; td_web cannot await it on the "
+            "request's path: sent as anonymous. Return the id itself.",
+            source,
+        )
+        return None
+    return value
+
+
 def _text(value: object) -> str:
     if isinstance(value, str):
         return value
     try:
         return str(value)
     except Exception:
-        logger.exception("td_web: the user identifier could not be turned into a string")
+        throttled.exception(
+            "user-text", "td_web: the user identifier could not be turned into a string"
+        )
         return ""
 
 

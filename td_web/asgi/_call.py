@@ -75,12 +75,15 @@ class HTTPCall:
                 headers = list(headers)
                 message = {**message, "headers": headers}
             app_cookies = []
+            cache_control = None
             for name, value in headers:
                 if name == b"content-type":
                     self.content_type = value.decode("latin-1")
                 elif name == b"set-cookie":
                     app_cookies.append(value.decode("latin-1"))
-            cookie = self.telemetry.set_cookie_header(app_cookies)
+                elif name == b"cache-control":
+                    cache_control = value.decode("latin-1")
+            cookie = self.telemetry.set_cookie_header(app_cookies, cache_control)
             if cookie is not None:
                 # A new list and message: the app may reuse its own for the next response.
                 return {

@@ -7,6 +7,7 @@ header list (one dict lookup per header), and builds no header dict.
 from __future__ import annotations
 
 from .._web import RequestView
+from .._web.payload import host_with_port
 from ._types import Scope
 
 _HOST, _USER_AGENT, _REFERER, _ACCEPT_LANGUAGE, _COOKIE, _GPC = range(6)
@@ -86,7 +87,7 @@ def server_host(scope: Scope, scheme: str) -> str:
     server = scope.get("server")
     if not server:
         return ""
-    host, port = server[0], server[1]
+    host, port = str(server[0]), server[1]
     if port is None or _DEFAULT_PORTS.get(scheme) == port:
-        return str(host)
-    return f"{host}:{port}"
+        port = None
+    return host_with_port(host, port)

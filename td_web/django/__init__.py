@@ -32,13 +32,16 @@ Settings
     A missing or None key falls back to the ``TELEMETRYDECK_*`` environment variable, then to
     the default; ``TEST_MODE`` defaults to ``DEBUG``. Unknown keys are a
     ``td_web.ConfigurationError``. Settings are read on the first request and again after
-    ``override_settings`` changes them (the replaced client is closed).
+    ``override_settings`` changes them (the replaced client is closed once the requests in
+    flight with it have finished, so none of their signals is lost). Without ``SALT``,
+    session derivations are keyed with a one-way derivation of ``SECRET_KEY``.
 
     Invalid settings never break the site: the middleware logs the problem once and lets
     requests through untracked (``request.telemetry`` then sends nothing); ``manage.py check``
     reports it (``td_web.E001`` no app id, ``E002`` unknown keys, ``E003`` invalid value,
     ``W001`` malformed app id, ``W002`` middleware placed after one that answers requests
-    itself, ``W003`` middleware missing). With ``ENABLED: False`` the middleware does nothing.
+    itself, ``W003`` middleware missing, ``W004`` middleware inside the per-site cache, which
+    would store the session cookie). With ``ENABLED: False`` the middleware does nothing.
 
 What is recorded
     A ``pageView`` for successful HTML GETs, ``HTTP.request`` for everything else, with

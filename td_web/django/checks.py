@@ -8,6 +8,9 @@
 - ``td_web.W002``: the middleware comes after middleware that answers requests itself, so
   those answers are not seen (or seen with the wrong status).
 - ``td_web.W003``: the app is installed but the middleware is not in ``MIDDLEWARE``.
+- ``td_web.W004``: ``UpdateCacheMiddleware`` (or ``CacheMiddleware``) comes before the
+  middleware, so the per-site cache would store td_web's session cookie with the page; td_web
+  then sets no cookie on pages the cache stores (see ``td_web.django.caching``).
 
 They validate without building a client, so they start no thread and log nothing.
 """
@@ -27,6 +30,7 @@ from .._config import ConfigurationError, app_id_problem, build_config
 from .._web import WebTelemetry
 from .._web.settings import build_web_settings, split_options
 from . import conf
+from .caching import storing_caches_before
 
 MIDDLEWARE_PATHS = frozenset(
     {"td_web.django.TelemetryDeckMiddleware", "td_web.django.middleware.TelemetryDeckMiddleware"}
@@ -102,7 +106,7 @@ def check_middleware(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    position = next((i for i, path in enumerate(middleware) if _is_ours(path)), None)
+    position = middleware_position(middleware)
     if position is None:
         return [
             checks.Warning(
@@ -112,9 +116,23 @@ def check_middleware(
                 id="td_web.W003",
             )
         ]
+    found: list[CheckMessage] = []
+    caches = storing_caches_before(middleware, position)
+    if caches:
+        found.append(
+            checks.Warning(
+                f"TelemetryDeckMiddleware comes after {', '.join(caches)}: the per-site cache "
+                "would store td_web's session cookie with each page and hand it to every "
+                "visitor, so td_web sets no cookie on pages it stores (their visitors get "
+                "address-derived sessions instead).",
+                hint="Move 'td_web.django.TelemetryDeckMiddleware' before "
+                "UpdateCacheMiddleware (to the top of MIDDLEWARE).",
+                id="td_web.W004",
+            )
+        )
     before = [path for path in middleware[:position] if path in ANSWERING_MIDDLEWARE]
     if before:
-        return [
+        found.append(
             checks.Warning(
                 f"TelemetryDeckMiddleware comes after {', '.join(before)}, so requests those "
                 "answer themselves (redirects, cached pages) are not tracked or get the wrong "
@@ -123,8 +141,13 @@ def check_middleware(
                 "(right after SecurityMiddleware is fine).",
                 id="td_web.W002",
             )
-        ]
-    return []
+        )
+    return found
+
+
+def middleware_position(middleware: Sequence[object]) -> int | None:
+    """Where td_web's middleware (or a subclass) is in ``MIDDLEWARE``, or None."""
+    return next((i for i, path in enumerate(middleware) if _is_ours(path)), None)
 
 
 def _is_ours(path: object) -> bool:

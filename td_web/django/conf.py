@@ -28,6 +28,8 @@ WATCHED_SETTINGS = frozenset(
         "ROOT_URLCONF",
         "SECURE_PROXY_SSL_HEADER",
         "USE_X_FORWARDED_HOST",
+        "SECRET_KEY",
+        "MIDDLEWARE",
     }
 )
 #: ``TELEMETRYDECK`` keys: the option names, upper-cased.
@@ -82,6 +84,23 @@ def request_settings() -> tuple[bool, bool, Any]:
         bool(getattr(settings, "USE_X_FORWARDED_HOST", False)),
         getattr(settings, "ROOT_URLCONF", None),
     )
+
+
+def secret_key() -> str | bytes | None:
+    """Django's ``SECRET_KEY``: without a salt, td_web's session derivations are keyed with a
+    one-way derivation of it (never with the key itself)."""
+    value = getattr(settings, "SECRET_KEY", None)
+    return value if isinstance(value, (str, bytes)) and value else None
+
+
+def inside_site_cache() -> bool:
+    """Whether Django's per-site cache middleware comes before td_web's in ``MIDDLEWARE``."""
+    from .caching import storing_caches_before
+    from .checks import middleware_position
+
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    position = middleware_position(middleware)
+    return position is not None and bool(storing_caches_before(middleware, position))
 
 
 def excluded_prefixes() -> list[str]:

@@ -15,6 +15,7 @@ from django.http.response import HttpResponseBase
 from .._log import logger
 from .._web import Telemetry
 from . import runtime
+from .caching import stored_by_site_cache
 from .cookies import add_session_cookie
 from .request_view import request_view, route_template
 from .streaming import finish_after_body
@@ -118,7 +119,11 @@ def _complete(
 ) -> None:
     """Add the session cookie and record the request, or arrange for that after a stream."""
     try:
-        header = telemetry.set_cookie_header()
+        header = telemetry.set_cookie_header(
+            (),
+            response.get("Cache-Control"),
+            state.inside_site_cache and stored_by_site_cache(request, response),
+        )
         if header is not None:
             add_session_cookie(response, header)
         status = response.status_code

@@ -12,6 +12,7 @@ from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.http import HttpRequest
 
 from .._web import RequestView
+from .._web.payload import host_with_port
 
 #: Replaces the language segment of routes under ``i18n_patterns()``: ``/en/about/`` and
 #: ``/de/about/`` are one page, so they are one route.
@@ -30,8 +31,13 @@ def request_view(
     # The raw Host: get_host() raises DisallowedHost for a host outside ALLOWED_HOSTS, which is
     # Django's to answer (with a 400), not ours to raise. The value is only reported.
     host = None if forwarded_host else meta.get("HTTP_HOST")
-    if host is None:  # X-Forwarded-Host, or an HTTP/1.0 request: Django's own rules
-        host = request._get_raw_host()  # type: ignore[attr-defined]
+    if host is None:
+        if forwarded_host:  # X-Forwarded-Host: Django's own rules
+            host = request._get_raw_host()  # type: ignore[attr-defined]
+        else:  # an HTTP/1.0 request: Django would write an IPv6 server as "::1:8000"
+            host = host_with_port(
+                meta.get("SERVER_NAME", ""), meta.get("SERVER_PORT"), scheme or ""
+            )
     return RequestView(
         method=request.method or "GET",
         scheme=scheme or "http",

@@ -34,6 +34,7 @@ class State:
         "active",
         "error",
         "forwarded_host",
+        "inside_site_cache",
         "owns_client",
         "proxy_scheme",
         "ready",
@@ -56,6 +57,8 @@ class State:
         self.forwarded_host = False
         #: ``ROOT_URLCONF`` (a dotted path or a module), None when the project has none.
         self.root_urlconf: Any = None
+        #: Whether the per-site cache stores responses after td_web (``caching``).
+        self.inside_site_cache = False
 
 
 _lock = threading.Lock()
@@ -106,6 +109,7 @@ def _build() -> State:
         state = State()
         try:
             state.proxy_scheme, state.forwarded_host, state.root_urlconf = conf.request_settings()
+            state.inside_site_cache = conf.inside_site_cache()
             options = conf.options()
             state.owns_client = options.get("client") is None
             state.web = WebTelemetry.from_options(
@@ -113,6 +117,7 @@ def _build() -> State:
                 fallbacks=conf.fallbacks(),
                 excluded_prefixes=conf.excluded_prefixes(),
                 source=conf.SOURCE,
+                framework_secret=conf.secret_key(),
             )
         except ConfigurationError as exc:
             state.error = exc
@@ -135,15 +140,13 @@ def _build() -> State:
 
 
 def reset() -> None:
-    """Forget what was built; the next request builds anew. A client we built is closed."""
+    """Forget what was built; the next request builds anew. A client we built is closed once
+    the requests still in flight with it have finished (their signals are not lost)."""
     global _state
     with _lock:
         old, _state = _state, State()
     if old.web is not None and old.owns_client:
-        try:
-            old.web.client.close(REPLACED_CLIENT_TIMEOUT)
-        except Exception:
-            logger.exception("td_web: closing the replaced TelemetryDeck client failed")
+        old.web.retire(REPLACED_CLIENT_TIMEOUT)
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:

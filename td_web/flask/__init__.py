@@ -36,7 +36,9 @@ Settings
     ``_DEFAULT_PAYLOAD`` as a callable given the Flask request; views call
     ``request.telemetry.opt_out()`` / ``opt_in()`` or ``td_web.opt_out(response)``.
     One extension object serves any number of apps, each with its own client, kept in
-    ``app.extensions["telemetrydeck"]``.
+    ``app.extensions["telemetrydeck"]``. Without a salt, session derivations are keyed with a
+    one-way derivation of the app's ``SECRET_KEY`` (set it before ``init_app``); cookieless
+    mode without either is refused.
 
 Users
     ``@td.user_loader`` registers a function returning the signed-in user's identifier (or

@@ -69,6 +69,7 @@ class Exchange:
             self.status = int(status[:3])
             telemetry = self.telemetry
             app_cookies: list[str] = []
+            cache_control: str | None = None
             # Without a telemetry the request failed before td_web's hook; it is still
             # recorded (begin_late), so its response is read all the same.
             if telemetry is None or telemetry.tracked:
@@ -81,11 +82,13 @@ class Exchange:
                         complete = True
                     elif lowered == "set-cookie":
                         app_cookies.append(value)
+                    elif lowered == "cache-control":
+                        cache_control = value
                 # A body of known length was produced before it is sent (lists, error pages,
                 # files the server may sendfile); one without is a stream, timed to its end.
                 self.complete = complete
             if telemetry is not None:
-                header = telemetry.set_cookie_header(app_cookies)
+                header = telemetry.set_cookie_header(app_cookies, cache_control)
                 if header:
                     headers.append(("Set-Cookie", header))
                 self.freeze_user()

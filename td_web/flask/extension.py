@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 from flask import Flask, current_app
 
 from .._client import TelemetryDeck as Client
-from .._config import ConfigurationError
 from .._web import WebTelemetry
+from .._web.settings import require_sync_callable
 from .config import fallbacks, resolve_options
 from .state import AppTelemetry
 from .users import UserLoader
@@ -54,14 +54,13 @@ class TelemetryDeck:
             )
         resolved = resolve_options(app, self._options, options)
         client_user = resolved.pop("client_user", None)
-        if client_user is not None and not callable(client_user):
-            raise ConfigurationError(
-                f"client_user must be a callable, got {type(client_user).__name__}"
-            )
+        if client_user is not None:
+            require_sync_callable("client_user", client_user)
         web = WebTelemetry.from_options(
             resolved,
             fallbacks=fallbacks(app),
             source="the Flask extension's keyword arguments",
+            framework_secret=app.secret_key,
         )
         state = AppTelemetry(self, web, client_user)
         state.install(app)
@@ -69,7 +68,10 @@ class TelemetryDeck:
 
     def user_loader(self, loader: LoaderT) -> LoaderT:
         """Decorator: the function returns the signed-in user's identifier (hashed before it
-        is sent) or None; it runs inside the request. Without one, Flask-Login is used."""
+        is sent) or None; it runs inside the request. Without one, Flask-Login is used.
+        An ``async def`` function is refused (``ConfigurationError``): Flask's request
+        handling cannot await it."""
+        require_sync_callable("user_loader", loader)
         self._user_loader = loader
         return loader
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._web import RequestView
+from .._web.payload import host_with_port
 
 
 def request_view(environ: dict[str, Any]) -> RequestView:
@@ -19,7 +20,9 @@ def request_view(environ: dict[str, Any]) -> RequestView:
         path = path.encode("latin-1", "replace").decode("utf-8", "replace")
     host = get("HTTP_HOST")
     if not host:
-        host = f"{get('SERVER_NAME', '')}:{get('SERVER_PORT', '')}".rstrip(":")
+        host = host_with_port(
+            get("SERVER_NAME", ""), get("SERVER_PORT"), get("wsgi.url_scheme", "")
+        )
     return RequestView(
         method=environ["REQUEST_METHOD"],
         scheme=get("wsgi.url_scheme", "http"),

@@ -603,13 +603,14 @@ def test_a_payload_changed_after_signal_returns_is_sent_as_it_was(ingest: Any) -
     assert signal["payload"]["Cart.skus"] == '["tea"]'
 
 
-def test_cookieless_without_a_salt_warns_that_addresses_could_be_recovered(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    WebTelemetry.from_options(
-        {"app_id": APP_ID, "endpoint": "http://127.0.0.1:9", "cookieless": True}
+def test_cookieless_without_a_secret_refuses_to_start() -> None:
+    """Keyed with a public constant, a sessionID from an address falls to a brute force."""
+    with pytest.raises(ConfigurationError, match="cookieless=True needs a secret"):
+        WebTelemetry.from_options(
+            {"app_id": APP_ID, "endpoint": "http://127.0.0.1:9", "cookieless": True}
+        )
+    make_web(cookieless=True).client.close(0)  # with a salt
+    WebTelemetry.from_options(  # with the framework's secret
+        {"app_id": APP_ID, "endpoint": "http://127.0.0.1:9", "cookieless": True},
+        framework_secret="django-insecure-key",
     ).client.close(0)
-    assert "cookieless=True without a salt" in caplog.text
-    caplog.clear()
-    make_web(cookieless=True).client.close(0)  # with a salt: quiet
-    assert "without a salt" not in caplog.text
