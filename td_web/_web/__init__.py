@@ -15,11 +15,13 @@ from .._client import TelemetryDeck
 from .._config import ConfigurationError
 from .._log import logger
 from .._shutdown import exit_cleanly_on_sigterm
+from .dashboard import DashboardKeys
 from .exclusions import Exclusions
 from .routes import normalize_route
 from .sessions import SessionPolicy
 from .settings import WebSettings, build_web_settings, split_options
 from .telemetry import Telemetry, current
+from .visitors import VisitorPolicy
 
 __all__ = [
     "RequestView",
@@ -43,6 +45,7 @@ class RequestView:
         "accept_language",
         "client_addr",
         "cookies",
+        "countries",
         "gpc",
         "host",
         "method",
@@ -79,6 +82,8 @@ class RequestView:
         self.cookies = cookies
         self.client_addr = client_addr
         self.gpc = gpc
+        #: The values of the trusted ``country_headers``, in their order (adapters fill it).
+        self.countries: tuple[str | None, ...] = ()
 
 
 class WebTelemetry:
@@ -96,6 +101,10 @@ class WebTelemetry:
         self.settings = settings or WebSettings()
         self.sessions = SessionPolicy(self.settings)
         self.exclusions = Exclusions(self.settings, excluded_prefixes)
+        self.dashboard = DashboardKeys(self.settings, self.exclusions)
+        #: The ``country_headers`` to copy into :attr:`RequestView.countries` (adapters).
+        self.geo = self.dashboard.geo
+        self.visitors = VisitorPolicy.for_settings(self.settings, client.config.salt)
         # Read on every request; neither changes after construction.
         self._enabled = client.enabled
         self._respect_gpc = self.settings.respect_gpc

@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._log import logger, throttled
+from .._presets import Presets
 from .._signal import CustomSignal, Signal, SignalBuilder
 from .payload import request_payload
+from .visitors import NEW_VISITOR_SIGNAL
 
 if TYPE_CHECKING:
     from . import RequestView, WebTelemetry
+    from .visitors import Visit
 
 _current: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar(
     "td_web_telemetry", default=None
@@ -20,7 +23,7 @@ _current: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar(
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
-class Telemetry:
+class Telemetry(Presets):
     """Signals from inside one request, carrying its session, user and default payload.
 
     Django and Flask: ``request.telemetry``; Starlette and FastAPI: ``request.state.telemetry``;
@@ -38,6 +41,7 @@ class Telemetry:
         "_tracked",
         "_user_lookup",
         "_view",
+        "_visit",
         "_web",
         "route",
     )
@@ -62,6 +66,7 @@ class Telemetry:
         self._error: BaseException | None = None
         self._finished = False
         self._inert_reason: str | None = None
+        self._visit: Visit | None = None
         #: The matched route template, when the adapter learns it before the response.
         self.route: str | None = None
 
@@ -117,6 +122,9 @@ class Telemetry:
                 raise
             logger.exception("td_web: request.telemetry.signal(%r) failed", signal_type)
             return False
+
+    def _strict(self) -> bool:
+        return self._web is not None and self._web.client.config.strict
 
     def user_id(self) -> object:
         """The identifier of the request's user (hashed before sending), or None."""
@@ -177,6 +185,35 @@ class Telemetry:
         assert self._view is not None
         return web.sessions.set_cookie_header(self._session_key, self._view.scheme == "https")
 
+    def visitor_cookie_header(self, app_set_cookies: Iterable[str] = ()) -> str | None:
+        """The visitor cookie's ``Set-Cookie`` value (``visitor_cookie=True``), or None."""
+        visit = self._visitor()
+        if visit is None:
+            return None
+        prefix = visit.cookie_header.partition("=")[0] + "="
+        if any(value.lstrip().startswith(prefix) for value in app_set_cookies):
+            return None
+        return visit.cookie_header
+
+    def _visitor(self) -> Visit | None:
+        """This request's visit, counted once; None when no visitor cookie is due."""
+        if self._visit is not None:
+            return self._visit
+        web = self._web
+        if web is None or web.visitors is None or not self._tracked or self._session_key is None:
+            return None
+        view = self._view
+        assert view is not None
+        if view.gpc is not None and view.gpc.strip() == "1":
+            return None  # a long-lived marker is never set against a Global Privacy Control
+        try:
+            self._visit = web.visitors.visit(
+                view.cookies, self._new_session, view.scheme == "https"
+            )
+        except Exception:
+            logger.exception("td_web: reading or writing the visitor cookie failed")
+        return self._visit
+
     def finish(
         self, status: int | None, content_type: str | None = None, route: str | None = None
     ) -> None:
@@ -202,6 +239,7 @@ class Telemetry:
             )
             user = self.user_id()
             error = self._error
+            visit = self._visitor()
             # Only strings go on the queue: the user object and the exception (with its
             # traceback and every frame's locals) would be held until the sender runs, and
             # their __str__ would run on the sender's thread.
@@ -220,6 +258,7 @@ class Telemetry:
                     _message(error)
                     if error is not None and web.settings.send_error_messages
                     else None,
+                    visit,
                 )
             )
             self._error = None
@@ -241,6 +280,7 @@ class RequestSignals:
         "status",
         "user",
         "view",
+        "visit",
         "web",
     )
 
@@ -257,8 +297,10 @@ class RequestSignals:
         new_session: bool,
         error_id: str | None,
         error_message: str | None,
+        visit: Visit | None = None,
     ) -> None:
         self.web = web
+        self.visit = visit
         self.view = view
         self.status = status
         self.route = route
@@ -276,10 +318,42 @@ class RequestSignals:
         route = self.web.normalize_route(self.route) if self.route else None
         built: list[Signal | None] = []
         user, key = self.user, self.session_key
-        if self.new_session and settings.session_started_signal:
+        signal_type = settings.page_view_signal if self.page_view else settings.request_signal
+        payload = (
+            request_payload(
+                method=view.method,
+                status=self.status,
+                route=route,
+                scheme=view.scheme,
+                host=view.host,
+                path=view.path,
+                query_string=view.query_string,
+                referer=view.referer,
+                accept_language=view.accept_language,
+                duration=self.duration,
+                page_view=self.page_view,
+            )
+            if signal_type
+            else {}
+        )
+        # None: a crawler the User-Agent library knows and the request-path list missed.
+        extra = self.web.dashboard.request_keys(view, payload)
+        if extra is not None and self.visit is not None:
+            extra.update(self.visit.keys)
+        if extra is not None and self.new_session and settings.session_started_signal:
             built.append(
                 builder.build(
-                    settings.session_started_signal, None, client_user=user, session_key=key
+                    settings.session_started_signal,
+                    None,
+                    extra_payload=extra,
+                    client_user=user,
+                    session_key=key,
+                )
+            )
+        if extra is not None and self.visit is not None and self.visit.first_visit:
+            built.append(
+                builder.build(
+                    NEW_VISITOR_SIGNAL, None, extra_payload=extra, client_user=user, session_key=key
                 )
             )
         if self.error_id is not None and settings.error_signal:
@@ -298,21 +372,9 @@ class RequestSignals:
                     settings.error_signal, error_payload, client_user=user, session_key=key
                 )
             )
-        signal_type = settings.page_view_signal if self.page_view else settings.request_signal
-        if signal_type:
-            payload = request_payload(
-                method=view.method,
-                status=self.status,
-                route=route,
-                scheme=view.scheme,
-                host=view.host,
-                path=view.path,
-                query_string=view.query_string,
-                referer=view.referer,
-                accept_language=view.accept_language,
-                duration=self.duration,
-                page_view=self.page_view,
-            )
+        if signal_type and extra is not None:
+            if extra:
+                payload.update(extra)
             built.append(
                 builder.build(
                     signal_type, None, extra_payload=payload, client_user=user, session_key=key
