@@ -11,6 +11,7 @@ header up to :data:`_CACHE_LIMIT` entries, and longer headers are never cached.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -47,10 +48,14 @@ class DeviceParser:
     """Turns a User-Agent into device keys; one per client, used from the sender thread."""
 
     def __init__(self) -> None:
-        self._parse: Callable[[str], Any] | None = None
-        self._unavailable = False
         self._cache: dict[str, Keys] = {}
-        self._lock = threading.Lock()
+
+    @staticmethod
+    def warm_up() -> None:
+        """Load the rules in the background now (compiling them takes a few hundred
+        milliseconds) rather than delaying the first signals on the sender thread."""
+        if not _loaded:
+            threading.Thread(target=_shared_parser, name="td_web-ua-rules", daemon=True).start()
 
     def keys(self, user_agent: str | None) -> Keys:
         """The device keys of a User-Agent (empty when unknown); never raises."""
@@ -70,7 +75,7 @@ class DeviceParser:
         return self.keys(user_agent).get("isBot") == "true"
 
     def _keys_uncached(self, user_agent: str) -> Keys:
-        parse = self._parser()
+        parse = _shared_parser()
         if parse is None:
             return _NO_KEYS
         text = user_agent[:MAX_PARSED_LENGTH]
@@ -80,14 +85,30 @@ class DeviceParser:
             logger.exception("td_web: parsing a User-Agent failed; sent without device keys")
             return _NO_KEYS
 
-    def _parser(self) -> Callable[[str], Any] | None:
-        if self._parse is not None or self._unavailable:
-            return self._parse
-        with self._lock:
-            if self._parse is None and not self._unavailable:
-                self._parse = _load_parser()
-                self._unavailable = self._parse is None
-        return self._parse
+
+#: The process's one parser: its rules are compiled once, whatever the number of clients.
+_parse: Callable[[str], Any] | None = None
+_loaded = False  # True once loading was tried (``_parse`` stays None without ua-parser)
+_load_lock = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    # A fork while a warm-up thread held the lock would leave it held forever in the child.
+    global _load_lock
+    _load_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
+def _shared_parser() -> Callable[[str], Any] | None:
+    global _loaded, _parse
+    if not _loaded:
+        with _load_lock:
+            if not _loaded:
+                _parse = _load_parser()
+                _loaded = True
+    return _parse
 
 
 def _load_parser() -> Callable[[str], Any] | None:

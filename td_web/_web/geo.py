@@ -82,18 +82,6 @@ class Geo:
     def enabled(self) -> bool:
         return bool(self.header_names) or self._reader is not None
 
-    def from_environ(self, environ: Mapping[str, Any]) -> tuple[str | None, ...]:
-        """The trusted headers' values from a WSGI environ or Django's ``request.META``."""
-        return tuple(environ.get(key) for key in self.environ_keys)
-
-    def from_asgi(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, ...]:
-        """The trusted headers' values from an ASGI scope's raw header list."""
-        values: list[str | None] = [None] * len(self.asgi_names)
-        for name, value in headers:
-            if name in self.asgi_names:
-                values[self.asgi_names.index(name)] = value.decode("latin-1")
-        return tuple(values)
-
     def keys(
         self, header_values: tuple[str | None, ...], client_addr: str | None
     ) -> Mapping[str, str]:
@@ -139,7 +127,7 @@ def _open_database(path: str) -> Any:
         ) from exc
     try:
         return maxminddb.open_database(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
         raise ConfigurationError(
             f"geoip_database {path!r} is not a MaxMind-format database ({exc})"
         ) from exc

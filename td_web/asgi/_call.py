@@ -80,13 +80,17 @@ class HTTPCall:
                     self.content_type = value.decode("latin-1")
                 elif name == b"set-cookie":
                     app_cookies.append(value.decode("latin-1"))
-            cookie = self.telemetry.set_cookie_header(app_cookies)
-            if cookie is not None:
+            cookies = [
+                (b"set-cookie", cookie.encode("latin-1"))
+                for cookie in (
+                    self.telemetry.set_cookie_header(app_cookies),
+                    self.telemetry.visitor_cookie_header(app_cookies),
+                )
+                if cookie is not None
+            ]
+            if cookies:
                 # A new list and message: the app may reuse its own for the next response.
-                return {
-                    **message,
-                    "headers": [*headers, (b"set-cookie", cookie.encode("latin-1"))],
-                }
+                return {**message, "headers": [*headers, *cookies]}
         except Exception:
             logger.exception("td_web: reading the response start failed; forwarded unchanged")
         return message

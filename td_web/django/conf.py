@@ -69,7 +69,7 @@ def options() -> dict[str, Any]:
 
 def fallbacks() -> dict[str, Any]:
     """Values used where neither ``TELEMETRYDECK`` nor the environment sets one."""
-    return {"test_mode": bool(settings.DEBUG)}
+    return {"test_mode": bool(settings.DEBUG), "debug": bool(settings.DEBUG)}
 
 
 def request_settings() -> tuple[bool, bool, str]:

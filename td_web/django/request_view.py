@@ -17,10 +17,14 @@ LANGUAGE_PLACEHOLDER = "{language}"
 
 
 def request_view(
-    request: HttpRequest, proxy_scheme: bool = True, forwarded_host: bool = True
+    request: HttpRequest,
+    proxy_scheme: bool = True,
+    forwarded_host: bool = True,
+    country_keys: tuple[str, ...] = (),
 ) -> RequestView:
     """``proxy_scheme`` and ``forwarded_host``: whether ``SECURE_PROXY_SSL_HEADER`` and
-    ``USE_X_FORWARDED_HOST`` are set (True, the default, always gives Django's own answer)."""
+    ``USE_X_FORWARDED_HOST`` are set (True, the default, always gives Django's own answer);
+    ``country_keys``: the ``META`` keys of the trusted ``country_headers``."""
     meta = request.META
     # Without a proxy header setting, request.scheme is _get_scheme() (the hook WSGIRequest and
     # ASGIRequest implement) after a settings read that costs more than the rest of it.
@@ -30,7 +34,7 @@ def request_view(
     host = None if forwarded_host else meta.get("HTTP_HOST")
     if host is None:  # X-Forwarded-Host, or an HTTP/1.0 request: Django's own rules
         host = request._get_raw_host()  # type: ignore[attr-defined]
-    return RequestView(
+    view = RequestView(
         method=request.method or "GET",
         scheme=scheme or "http",
         host=host,
@@ -45,6 +49,9 @@ def request_view(
         client_addr=meta.get("REMOTE_ADDR"),
         gpc=meta.get("HTTP_SEC_GPC"),
     )
+    if country_keys:
+        view.countries = tuple(meta.get(key) for key in country_keys)
+    return view
 
 
 def route_template(request: HttpRequest, root_urlconf: str | None = None) -> str | None:

@@ -88,6 +88,9 @@ class Exchange:
                 header = telemetry.set_cookie_header(app_cookies)
                 if header:
                     headers.append(("Set-Cookie", header))
+                visitor = telemetry.visitor_cookie_header(app_cookies)
+                if visitor:
+                    headers.append(("Set-Cookie", visitor))
                 self.freeze_user()
         except Exception:
             logger.exception("td_web: recording the response failed")
@@ -123,7 +126,8 @@ class Exchange:
 
     def begin_late(self, environ: dict[str, Any]) -> Telemetry:
         """The request failed before td_web's before_request hook ran: account for it now."""
-        telemetry = self.telemetry = self.app_state.web.begin(request_view(environ), None)
+        web = self.app_state.web
+        telemetry = self.telemetry = web.begin(request_view(environ, web.geo.environ_keys), None)
         return telemetry
 
     def respond(self, body: Iterable[bytes], environ: dict[str, Any]) -> Iterable[bytes]:

@@ -11,7 +11,8 @@ from typing import Any
 from .._web import RequestView
 
 
-def request_view(environ: dict[str, Any]) -> RequestView:
+def request_view(environ: dict[str, Any], country_keys: tuple[str, ...] = ()) -> RequestView:
+    """``country_keys``: the environ keys of the trusted ``country_headers``."""
     get = environ.get
     path = get("SCRIPT_NAME", "") + get("PATH_INFO", "")
     if not path.isascii():
@@ -20,7 +21,7 @@ def request_view(environ: dict[str, Any]) -> RequestView:
     host = get("HTTP_HOST")
     if not host:
         host = f"{get('SERVER_NAME', '')}:{get('SERVER_PORT', '')}".rstrip(":")
-    return RequestView(
+    view = RequestView(
         method=environ["REQUEST_METHOD"],
         scheme=get("wsgi.url_scheme", "http"),
         host=host,
@@ -33,3 +34,6 @@ def request_view(environ: dict[str, Any]) -> RequestView:
         client_addr=get("REMOTE_ADDR"),
         gpc=get("HTTP_SEC_GPC"),
     )
+    if country_keys:
+        view.countries = tuple(get(key) for key in country_keys)
+    return view
