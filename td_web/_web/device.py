@@ -93,12 +93,18 @@ _load_lock = threading.Lock()
 
 
 def _new_lock_after_fork() -> None:
-    # A fork while a warm-up thread held the lock would leave it held forever in the child.
     global _load_lock
     _load_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_new_lock_after_fork)
+# A fork (gunicorn's preload, multiprocessing) waits until a warm-up thread has finished
+# loading: forked in the middle of its imports, the child would find their locks held forever.
+# The child then inherits the compiled rules.
+os.register_at_fork(
+    before=lambda: _load_lock.acquire(),
+    after_in_parent=lambda: _load_lock.release(),
+    after_in_child=_new_lock_after_fork,
+)
 
 
 def _shared_parser() -> Callable[[str], Any] | None:

@@ -46,7 +46,7 @@ def dashboard_app(ingest: IngestServer, **options: Any) -> tuple[Flask, Callable
     client = td.state_for(app).client
 
     def flush() -> bool:
-        return client.flush(10)
+        return client.flush(30)  # returns as soon as delivered; generous for a loaded machine
 
     return app, flush
 
