@@ -40,7 +40,8 @@ def purchase_payload(
     else:
         reporter.problem(
             "TelemetryDeck.Purchase.type",
-            f"purchase type {purchase_type!r} dropped: it must be one of "
+            f"TelemetryDeck.Purchase.type {purchase_type!r} (purchase_type=) dropped: it must "
+            "be one of "
             f"{', '.join(PURCHASE_TYPES)}",
         )
     for key, value, length in (

@@ -14,10 +14,13 @@ from td_web.flask import TelemetryDeck, TelemetryRequest
 SALT = "dashboard-salt"
 
 
-def dashboard_app(ingest: IngestServer, **options: Any) -> tuple[Flask, Callable[[], bool]]:
+def dashboard_app(
+    ingest: IngestServer, flask_debug: bool = False, **options: Any
+) -> tuple[Flask, Callable[[], bool]]:
     """The app and a ``flush()`` that waits until the ingest server has every signal."""
     td = TelemetryDeck()
     app = Flask(__name__)
+    app.debug = flask_debug
     app.config.update(TELEMETRYDECK_HANDLE_SIGTERM=False)
     settings: dict[str, Any] = {"app_id": APP_ID, "salt": SALT, "flush_interval": 3600}
     settings.update(options)
