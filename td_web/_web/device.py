@@ -22,6 +22,7 @@ from .._log import logger
 MAX_PARSED_LENGTH = 1024
 _CACHE_MAX_LENGTH = 512
 _CACHE_LIMIT = 4096
+_MAX_VALUE_LENGTH = 64
 
 #: uap-core's family names -> the names TelemetryDeck's Apple and web SDKs use for a platform.
 _SYSTEM_NAMES = {
@@ -158,12 +159,20 @@ def device_keys(result: Any, user_agent: str) -> Keys:
             keys["TelemetryDeck.Device.systemMajorVersion"] = f"{system_name} {system.major}"
             keys["TelemetryDeck.Device.systemMajorMinorVersion"] = f"{system_name} {major_minor}"
     bot = device is not None and device.family == _BOT_DEVICE
-    if device is not None and not bot and device.family != "Other":
+    # uap-core's catch-all device rules copy whatever text stands in the model's place
+    # ("Generic_Android"): that is the client's own text, not a known device, so it is not sent.
+    known_device = (
+        device is not None
+        and not bot
+        and device.family != "Other"
+        and bool(device.brand)
+        and not device.brand.startswith("Generic")
+    )
+    if known_device:
         keys["device"] = device.family
         if device.model:
             keys["modelName"] = keys["TelemetryDeck.Device.modelName"] = device.model
-        if device.brand:
-            keys["TelemetryDeck.Device.brand"] = device.brand
+        keys["TelemetryDeck.Device.brand"] = device.brand
     tablet = mobile = desktop = False
     if not bot:
         tablet = _is_tablet(system_name, device.family if device is not None else "", user_agent)
@@ -174,7 +183,8 @@ def device_keys(result: Any, user_agent: str) -> Keys:
     keys["isTablet"] = _flag(tablet)
     keys["isDesktop"] = _flag(desktop)
     keys["isTouchCapable"] = _flag(mobile or tablet)
-    return keys
+    # Every real family and model name is short; a long one is text the client made up.
+    return {key: value for key, value in keys.items() if len(value) <= _MAX_VALUE_LENGTH}
 
 
 def _is_tablet(system: str | None, device_family: str, user_agent: str) -> bool:

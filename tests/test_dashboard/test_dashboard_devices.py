@@ -142,3 +142,19 @@ def test_device_keys_can_be_switched_off(ingest: IngestServer) -> None:
     assert flush()
     (view,) = page_views(ingest)
     assert "browserName" not in view["payload"] and "isBot" not in view["payload"]
+
+
+def test_text_of_the_clients_own_never_becomes_a_device_key(ingest: IngestServer) -> None:
+    """uap-core's catch-all rules copy the model slot of an unknown Android phone verbatim:
+    that text (here a canary) is not sent, nor the header around it."""
+    app, flush = dashboard_app(ingest)
+    agent = (
+        "Mozilla/5.0 (Linux; Android 14; CANARY-model-7f3a) AppleWebKit/537.36 (KHTML, like "
+        "Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"
+    )
+    assert app.test_client().get("/", headers={"User-Agent": agent}).status_code == 200
+    assert flush()
+    (view,) = page_views(ingest)
+    assert view["payload"]["browserName"] == "Chrome Mobile"
+    assert view["payload"]["isMobile"] == "true"
+    assert b"CANARY" not in b"".join(request.raw for request in ingest.requests)
