@@ -124,11 +124,14 @@ class SignalBuilder:
         session_key: str | None = None,
         extra_payload: Mapping[str, Any] | None = None,
         strict: bool | None = None,
+        clean_payload: Mapping[str, str] | None = None,
     ) -> Signal | None:
         """One wire signal, or None (reported) when the type makes it unsendable.
 
         ``extra_payload`` holds automatic per-request keys; the caller's ``payload`` wins
-        over it, and both win over the client's default payload.
+        over it, and both win over the client's default payload. ``clean_payload`` holds keys
+        td_web derived itself, already plain ASCII text within the limits (device, country,
+        visitor keys): merged as they are, without another pass through the sanitizer.
         """
         reporter = Reporter(self.strict if strict is None else strict)
         cleaned_type = self._signal_type(signal_type, reporter)
@@ -141,6 +144,8 @@ class SignalBuilder:
             merged = payload or extra_payload
         # Calendar keys first: a default or signal payload may override them.
         body = {**self.calendar(), **self.base_payload}
+        if clean_payload:
+            body.update(clean_payload)
         if merged:
             body.update(sanitize_payload(merged, reporter))
         if float_value is not None:

@@ -184,7 +184,12 @@ def device_keys(result: Any, user_agent: str) -> Keys:
     keys["isDesktop"] = _flag(desktop)
     keys["isTouchCapable"] = _flag(mobile or tablet)
     # Every real family and model name is short; a long one is text the client made up.
-    return {key: value for key, value in keys.items() if len(value) <= _MAX_VALUE_LENGTH}
+    # (And plain printable ASCII, so that the keys need no second pass through the sanitizer.)
+    return {
+        key: value
+        for key, value in keys.items()
+        if len(value) <= _MAX_VALUE_LENGTH and value.isascii() and value.isprintable()
+    }
 
 
 def _is_tablet(system: str | None, device_family: str, user_agent: str) -> bool:

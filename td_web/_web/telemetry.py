@@ -345,7 +345,7 @@ class RequestSignals:
                 builder.build(
                     settings.session_started_signal,
                     None,
-                    extra_payload=extra,
+                    clean_payload=extra,
                     client_user=user,
                     session_key=key,
                 )
@@ -353,7 +353,7 @@ class RequestSignals:
         if extra is not None and self.visit is not None and self.visit.first_visit:
             built.append(
                 builder.build(
-                    NEW_VISITOR_SIGNAL, None, extra_payload=extra, client_user=user, session_key=key
+                    NEW_VISITOR_SIGNAL, None, clean_payload=extra, client_user=user, session_key=key
                 )
             )
         if self.error_id is not None and settings.error_signal:
@@ -373,11 +373,14 @@ class RequestSignals:
                 )
             )
         if signal_type and extra is not None:
-            if extra:
-                payload.update(extra)
             built.append(
                 builder.build(
-                    signal_type, None, extra_payload=payload, client_user=user, session_key=key
+                    signal_type,
+                    None,
+                    extra_payload=payload,
+                    clean_payload=extra,
+                    client_user=user,
+                    session_key=key,
                 )
             )
         return [signal for signal in built if signal is not None]
