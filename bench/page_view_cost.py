@@ -6,9 +6,9 @@ signals (session start, page view) and serializing them, td_web now against an e
 DIR holds an earlier td_web package (``git archive <commit> td_web | tar -x -C DIR``). Each
 repetition runs the baseline and the current td_web in fresh processes, one after the other
 (A B A B ...), and reports the median thread CPU time per page view of each, and their ratio.
-Two User-Agent mixes: "site" cycles through 43 real browser headers (a site sees the same few
-again and again, so the parse cache answers), "unique" makes every header distinct (each one
-parsed: the worst case).
+Two User-Agent mixes: "site" cycles through the 37 real headers of tests/user_agent_cases.py
+that are not crawlers (a site sees the same few again and again, so the parse cache answers),
+"unique" makes every header distinct (each one parsed: the worst case).
 """
 
 from __future__ import annotations

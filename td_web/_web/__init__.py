@@ -102,6 +102,8 @@ class WebTelemetry:
         self.sessions = SessionPolicy(self.settings)
         self.exclusions = Exclusions(self.settings, excluded_prefixes)
         self.dashboard = DashboardKeys(self.settings, self.exclusions)
+        if client.enabled and self.dashboard.device is not None:
+            self.dashboard.device.warm_up()
         #: The ``country_headers`` to copy into :attr:`RequestView.countries` (adapters).
         self.geo = self.dashboard.geo
         self.visitors = VisitorPolicy.for_settings(self.settings, client.config.salt)

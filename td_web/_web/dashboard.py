@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 class DashboardKeys:
     def __init__(self, settings: WebSettings, exclusions: Exclusions) -> None:
         self.device = DeviceParser() if settings.device_keys else None
-        if self.device is not None:
-            self.device.warm_up()
         self.geo = Geo(settings.country_headers, settings.geoip_database)
         self._click_ids = settings.send_click_ids
         self._track_bots = settings.track_bots
