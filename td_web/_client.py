@@ -9,13 +9,14 @@ from typing import Any
 
 from ._config import ClientConfig, app_id_problem, build_config
 from ._log import logger
+from ._presets import Presets
 from ._properties import request_properties
 from ._sanitize import SignalError
 from ._sender import Sender, Stats, close_all_at_exit
 from ._signal import BuiltSignal, CustomSignal, Record, SignalBuilder
 
 
-class TelemetryDeck:
+class TelemetryDeck(Presets):
     """A TelemetryDeck client: ``signal()`` queues and returns at once; a background thread
     batches and sends.
 
@@ -124,6 +125,9 @@ class TelemetryDeck:
                 raise
             logger.exception("td_web: signal(%r) failed; dropped", signal_type)
             return False
+
+    def _strict(self) -> bool:
+        return self.config.strict
 
     def enqueue(self, record: Record) -> bool:
         """Queue a prepared record (used by the web adapters); never raises in default mode."""

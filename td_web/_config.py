@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -24,6 +25,8 @@ ENVIRONMENT_VARIABLES = {
     "enabled": "TELEMETRYDECK_ENABLED",
     "app_version": "TELEMETRYDECK_APP_VERSION",
     "spool_path": "TELEMETRYDECK_SPOOL_PATH",
+    "build_number": "TELEMETRYDECK_BUILD_NUMBER",
+    "environment": "TELEMETRYDECK_ENVIRONMENT",
 }
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -87,6 +90,15 @@ class ClientConfig:
     before_send: Callable[[dict[str, Any]], Any] | None = field(default=None, repr=False)
     #: What happens to a signal when before_send raises or returns junk: "send" or "drop".
     before_send_errors: str = "send"
+    #: Sent as ``TelemetryDeck.AppInfo.buildNumber`` and ``.versionAndBuildNumber``.
+    build_number: str | None = None
+    #: Sent as ``TelemetryDeck.RunContext.targetEnvironment`` (``production``, ``staging``).
+    environment: str | None = None
+    #: Sent as ``TelemetryDeck.RunContext.isDebug`` and ``TelemetryDeck.SDK.buildType``;
+    #: the adapters fall back to Django's ``DEBUG`` and Flask's or Starlette's ``debug``.
+    debug: bool | None = None
+    #: The IANA time zone of the ``TelemetryDeck.Calendar.*`` keys (default UTC).
+    time_zone: str = "UTC"
     #: Receives every signal dict as it is queued (``td_web.testing`` uses it).
     on_signal: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False)
 
@@ -123,6 +135,15 @@ def sync_callable(value: object, setting: str) -> Any:
             "where no event loop awaits it"
         )
     return value
+
+
+def time_zone_problem(name: str) -> str | None:
+    """Why a time zone name cannot be used for the calendar keys, or None."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        return f"not an IANA time zone name such as 'UTC' or 'Europe/Berlin' ({exc})"
+    return None
 
 
 def app_id_problem(app_id: str) -> str | None:
@@ -166,9 +187,19 @@ def build_config(
 
 
 def _coerce(name: str, value: Any, setting: str) -> Any:
-    if name in ("test_mode", "enabled", "strict", "sync"):
+    if name in ("test_mode", "enabled", "strict", "sync", "debug"):
         return parse_bool(value, setting)
-    if name in ("app_id", "salt", "endpoint", "namespace", "app_version", "spool_path"):
+    if name in (
+        "app_id",
+        "salt",
+        "endpoint",
+        "namespace",
+        "app_version",
+        "spool_path",
+        "build_number",
+        "environment",
+        "time_zone",
+    ):
         if not isinstance(value, str):
             raise ConfigurationError(f"{setting} must be a string, got {type(value).__name__}")
         return value.strip() if name != "salt" else value
@@ -224,6 +255,9 @@ def _validate(config: ClientConfig) -> None:
                 f"{config.default_payload!r}"
             )
         sync_callable(config.default_payload, "default_payload")
+    zone_problem = time_zone_problem(config.time_zone)
+    if zone_problem:
+        raise ConfigurationError(f"time_zone {config.time_zone!r}: {zone_problem}")
     if config.max_batch_bytes < 1024:
         raise ConfigurationError(
             f"max_batch_bytes must be at least 1024, got {config.max_batch_bytes}"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from ._before_send import BeforeSend, RequestOrigin
+from ._calendar import CalendarKeys
 from ._config import ClientConfig
 from ._hashing import anonymous_client_user, derive_session_id, hash_client_user
 from ._sanitize import (
@@ -104,11 +105,11 @@ class SignalBuilder:
             "TelemetryDeck.SDK.version": __version__,
             "TelemetryDeck.SDK.nameAndVersion": f"{SDK_NAME} {__version__}",
         }
-        if config.app_version:
-            base["TelemetryDeck.AppInfo.version"] = config.app_version
+        base.update(context_keys(config))
         if config.default_payload and isinstance(config.default_payload, Mapping):
             base.update(sanitize_payload(config.default_payload, Reporter(config.strict, "*")))
         self.base_payload = base
+        self.calendar = CalendarKeys(config.time_zone)
         salt = self.salt
         self._user_hash: BoundedMemo[str] = BoundedMemo(lambda user: hash_client_user(user, salt))
         self._session_id: BoundedMemo[str] = BoundedMemo(lambda key: derive_session_id(key, salt))
@@ -168,11 +169,14 @@ class SignalBuilder:
         session_key: str | None = None,
         extra_payload: Mapping[str, Any] | None = None,
         strict: bool | None = None,
+        clean_payload: Mapping[str, str] | None = None,
     ) -> Signal | None:
         """One wire signal, or None (reported) when the type makes it unsendable.
 
         ``extra_payload`` holds automatic per-request keys; the caller's ``payload`` wins
-        over it, and both win over the client's default payload.
+        over it, and both win over the client's default payload. ``clean_payload`` holds keys
+        td_web derived itself, already plain ASCII text within the limits (device, country,
+        visitor keys): merged as they are, without another pass through the sanitizer.
         """
         reporter = Reporter(self.strict if strict is None else strict)
         cleaned_type = self._signal_type(signal_type, reporter)
@@ -183,11 +187,12 @@ class SignalBuilder:
             merged: Mapping[str, Any] | None = {**extra_payload, **payload}
         else:
             merged = payload or extra_payload
-        body = (
-            {**self.base_payload, **sanitize_payload(merged, reporter)}
-            if merged
-            else dict(self.base_payload)
-        )
+        # Calendar keys first: a default or signal payload may override them.
+        body = {**self.calendar(), **self.base_payload}
+        if clean_payload:
+            body.update(clean_payload)
+        if merged:
+            body.update(sanitize_payload(merged, reporter))
         if float_value is not None:
             number = coerce_float_value(float_value, "float_value", reporter)
             if number is not None:
@@ -201,7 +206,7 @@ class SignalBuilder:
         elif type(session_id) is not str or not session_id.isascii() or len(session_id) > 256:
             session_id = sanitize_session_id(session_id, reporter)
         user_hash = self.client_user_hash(client_user) or self.anonymous_user(session_id)
-        return {
+        signal: Signal = {
             "appID": self.app_id,
             "clientUser": user_hash,
             "sessionID": session_id,
@@ -209,6 +214,32 @@ class SignalBuilder:
             "isTestMode": self.test_mode,
             "payload": body,
         }
+        top_level = body.get(FLOAT_VALUE_KEY)
+        if top_level is not None:
+            # The wire contract reads it inside the payload, TelemetryDeck's current
+            # documentation (and its Swift and Kotlin SDKs) at the top level: the same number
+            # in both places is read right either way.
+            signal[FLOAT_VALUE_KEY] = top_level
+        return signal
+
+
+def context_keys(config: ClientConfig) -> Payload:
+    """The application's version, build and run context, the same on every signal."""
+    keys: Payload = {}
+    if config.app_version:
+        keys["TelemetryDeck.AppInfo.version"] = config.app_version
+    if config.build_number:
+        keys["TelemetryDeck.AppInfo.buildNumber"] = config.build_number
+        if config.app_version:
+            keys["TelemetryDeck.AppInfo.versionAndBuildNumber"] = (
+                f"{config.app_version} {config.build_number}"
+            )
+    if config.environment:
+        keys["TelemetryDeck.RunContext.targetEnvironment"] = config.environment
+    if config.debug is not None:
+        keys["TelemetryDeck.RunContext.isDebug"] = "true" if config.debug else "false"
+        keys["TelemetryDeck.SDK.buildType"] = "debug" if config.debug else "release"
+    return keys
 
 
 class CustomSignal:

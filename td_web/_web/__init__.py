@@ -3,7 +3,7 @@
 An adapter builds a :class:`RequestView` from its request (a handful of strings), calls
 :meth:`WebTelemetry.begin`, attaches the returned :class:`Telemetry` to the request, runs the
 view, then calls :meth:`Telemetry.finish` with the status, content type and route template and
-adds :meth:`Telemetry.set_cookie_header` to the response.
+adds :meth:`Telemetry.response_cookies` to the response.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .._config import ConfigurationError
 from .._log import logger
 from .._shutdown import exit_cleanly_on_sigterm
 from .consent import ConsentPolicy, opt_in, opt_out
+from .dashboard import DashboardKeys
 from .exclusions import Exclusions
 from .payload import campaign_query
 from .redaction import PathRedactor
@@ -26,6 +27,7 @@ from .sampling import SessionSampler
 from .sessions import SessionPolicy, derivation_secret
 from .settings import WebSettings, build_web_settings, split_options
 from .telemetry import Telemetry, current
+from .visitors import VisitorPolicy
 
 __all__ = [
     "RequestView",
@@ -52,6 +54,7 @@ class RequestView:
         "accept_language",
         "client_addr",
         "cookies",
+        "countries",
         "dnt",
         "forwarded",
         "forwarded_for",
@@ -103,18 +106,24 @@ class RequestView:
         self.forwarded_for = forwarded_for
         self.forwarded_proto = forwarded_proto
         self.forwarded_host = forwarded_host
+        #: The values of the trusted ``country_headers``, in their order (adapters fill it).
+        self.countries: tuple[str | None, ...] = ()
 
-    def for_queue(self) -> RequestView:
+    def for_queue(self, keep_address: bool = False, keep_click_ids: bool = False) -> RequestView:
         """Strip the view down to what the request's record keeps until the sender builds it
         (maybe after a long outage), in place, and return it: no cookies, no client address,
         no GPC header (the session and the opt-out were decided at ``begin``), only the
         campaign parameters of the query string, every other string bounded. Runs on the
-        request's path, hence plain attribute work and no copy."""
-        self.cookies = self.client_addr = self.gpc = self.dnt = None
+        request's path, hence plain attribute work and no copy. ``keep_address``: the
+        sender looks the address up in ``geoip_database`` (it is never sent);
+        ``keep_click_ids``: ``send_click_ids`` sends them."""
+        self.cookies = self.gpc = self.dnt = None
+        if not keep_address:
+            self.client_addr = None
         # The forwarding headers hold client addresses and were resolved at ``begin``.
         self.forwarded = self.forwarded_for = self.forwarded_proto = self.forwarded_host = None
         if self.query_string:
-            self.query_string = campaign_query(self.query_string)
+            self.query_string = campaign_query(self.query_string, keep_click_ids)
         limit = _QUEUED_FIELD_LENGTH
         # Spelled out: a loop of getattr/setattr costs a microsecond more per request.
         if len(self.path) > limit:
@@ -153,7 +162,7 @@ _QUEUED_FIELD_LENGTH = 4096
 _OTHER_FIELDS = tuple(
     set(RequestView.__slots__)
     - {"cookies", "client_addr", "gpc", "dnt", "query_string", "path", "host", "method"}
-    - {"forwarded", "forwarded_for", "forwarded_proto", "forwarded_host"}
+    - {"forwarded", "forwarded_for", "forwarded_proto", "forwarded_host", "countries"}
     - {"user_agent", "referer", "accept_language", "scheme"}
 )
 
@@ -193,6 +202,15 @@ class WebTelemetry:
         self._proxies = self.settings.trusted_proxies
         self._respect_dnt = self.settings.respect_dnt
         self.redactor = PathRedactor(self.settings.redact_paths, self.settings.redact_patterns)
+        self.dashboard = DashboardKeys(self.settings, self.exclusions)
+        if client.enabled and self.dashboard.device is not None:
+            self.dashboard.device.warm_up()
+        #: The ``country_headers`` to copy into :attr:`RequestView.countries` (adapters).
+        self.geo = self.dashboard.geo
+        self.visitors = VisitorPolicy.for_settings(self.settings, client.config.salt)
+        #: What a queued request keeps for the sender beyond the default (``for_queue``).
+        self.queue_keeps_address = self.settings.geoip_database is not None
+        self.queue_keeps_click_ids = self.settings.send_click_ids
         # Read on every request; neither changes after construction.
         self._enabled = client.enabled
         self._respect_gpc = self.settings.respect_gpc

@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .sources import CLICK_ID_PARAMETERS
+
 #: Query parameters TelemetryDeck's web dashboard reads; every other parameter is dropped.
 CAMPAIGN_PARAMETERS = (
     "utm_source",
@@ -24,6 +26,8 @@ CAMPAIGN_PARAMETERS = (
     "src",
 )
 _CAMPAIGN_SET = frozenset(CAMPAIGN_PARAMETERS)
+#: Per-click ad identifiers, kept in a queued request only with ``send_click_ids``.
+_CLICK_ID_NAMES = frozenset(CLICK_ID_PARAMETERS)
 #: A cheap first look: a query without any of these has no campaign parameter.
 _CAMPAIGN_HINT = re.compile("|".join(re.escape(name + "=") for name in CAMPAIGN_PARAMETERS))
 _LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,8})(?:[-_]([A-Za-z0-9]{1,8}))*$")
@@ -73,18 +77,22 @@ def campaign_parameters(query_string: str) -> dict[str, str]:
     return found
 
 
-def campaign_query(query_string: str) -> str:
+def campaign_query(query_string: str, click_ids: bool = False) -> str:
     """The query string reduced to its campaign parameters ("" without any): what a queued
-    request keeps instead of the whole query, which may hold tokens and e-mail addresses."""
-    if not query_string or _CAMPAIGN_HINT.search(query_string) is None:
+    request keeps instead of the whole query, which may hold tokens and e-mail addresses.
+    ``click_ids``: keep ``gclid`` and ``msclkid`` too (``send_click_ids``)."""
+    if not query_string:
+        return ""
+    wanted_clicks = click_ids and ("clid" in query_string or "CLID" in query_string)
+    if not wanted_clicks and _CAMPAIGN_HINT.search(query_string) is None:
         return ""
     # The raw pairs, as sent (the sender decodes them): no decoding and encoding here, on the
     # request's path. A percent-encoded name is not a campaign parameter, as in parse_qsl.
-    kept = [
-        pair
-        for pair in query_string[:_MAX_QUERY_LENGTH].split("&")
-        if pair.partition("=")[0] in _CAMPAIGN_SET
-    ]
+    kept = []
+    for pair in query_string[:_MAX_QUERY_LENGTH].split("&"):
+        name = pair.partition("=")[0]
+        if name in _CAMPAIGN_SET or (wanted_clicks and name.lower() in _CLICK_ID_NAMES):
+            kept.append(pair)
     return "&".join(kept)
 
 

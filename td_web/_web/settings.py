@@ -17,6 +17,7 @@ from typing import Any
 from .._config import OPTION_NAMES as CLIENT_OPTION_NAMES
 from .._config import ConfigurationError, parse_bool
 from .control_settings import CONTROL_OPTION_NAMES, coerce_control_option
+from .geo import country_header_names, geoip_database_path
 from .proxies import TrustedProxies
 
 #: Paths never tracked by default (prefix match).
@@ -101,6 +102,22 @@ class WebSettings:
     redact_paths: bool = True
     #: More regular expressions: a path segment in which one matches becomes ``{redacted}``.
     redact_patterns: tuple[re.Pattern[str], ...] = ()
+    # -- dashboard keys (see README "Dashboard keys") --
+    #: Browser, system and device keys parsed from the User-Agent on the sender thread.
+    device_keys: bool = True
+    #: Edge headers holding the client's country, trusted in this order (``CF-IPCountry``,
+    #: ``CloudFront-Viewer-Country``, ``X-Vercel-IP-Country`` or any name): only those the app
+    #: really sits behind, since a client can send any of them itself.
+    country_headers: tuple[str, ...] = ()
+    #: A MaxMind-format (.mmdb) country or city database, asked after the headers.
+    geoip_database: str | None = None
+    #: Send the per-click ad identifiers ``GCLID`` and ``MSCLKID`` from the query string.
+    send_click_ids: bool = False
+    #: A signed first-party cookie with visit counts (no identifier) for the new and
+    #: returning visitor keys; never set in cookieless mode or under ``respect_gpc``.
+    visitor_cookie: bool = False
+    visitor_cookie_name: str = "td_visitor"
+    visitor_cookie_max_age: int = 400 * 86400
 
 
 WEB_OPTION_NAMES = frozenset(f.name for f in fields(WebSettings))
@@ -147,6 +164,9 @@ def _coerce(name: str, value: Any) -> Any:
         "track_bots",
         "handle_sigterm",
         "redact_paths",
+        "device_keys",
+        "send_click_ids",
+        "visitor_cookie",
     ):
         return parse_bool(value, name)
     if name == "session_cookie_secure":
@@ -155,7 +175,7 @@ def _coerce(name: str, value: Any) -> Any:
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigurationError(f"{name} must be a signal type or None, got {value!r}")
         return value
-    if name == "session_cookie_max_age":
+    if name in ("session_cookie_max_age", "visitor_cookie_max_age"):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
         return value
@@ -164,7 +184,7 @@ def _coerce(name: str, value: Any) -> Any:
         if canonical is None:
             raise ConfigurationError(f"{name} must be Lax, Strict or None, got {value!r}")
         return canonical
-    if name in ("session_cookie_name", "session_from_cookie"):
+    if name in ("session_cookie_name", "session_from_cookie", "visitor_cookie_name"):
         if not isinstance(value, str) or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", value):
             raise ConfigurationError(f"{name} must be a valid cookie name, got {value!r}")
         return value
@@ -189,6 +209,10 @@ def _coerce(name: str, value: Any) -> Any:
         return tuple(compiled)
     if name == "exclude_methods":
         return frozenset(m.upper() for m in _strings(name, value))
+    if name == "country_headers":
+        return country_header_names(value)
+    if name == "geoip_database":
+        return geoip_database_path(value)
     if name in ("exclude", "client_user"):
         return require_sync_callable(name, value)
     return value

@@ -10,15 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 from .._before_send import RequestOrigin
 from .._log import logger, throttled
+from .._presets import Presets
 from .._properties import request_properties
 from .._signal import CustomSignal, Signal, SignalBuilder
 from .consent import DENIED, GRANTED
 from .payload import request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
 from .sessions import shared_cacheable
+from .visitors import NEW_VISITOR_SIGNAL
 
 if TYPE_CHECKING:
     from . import RequestView, WebTelemetry
+    from .visitors import Visit
 
 _current: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar(
     "td_web_telemetry", default=None
@@ -28,7 +31,7 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _MAX_MESSAGE_LENGTH = 4096
 
 
-class Telemetry:
+class Telemetry(Presets):
     """Signals from inside one request, carrying its session, user and default payload.
 
     Django and Flask: ``request.telemetry``; Starlette and FastAPI: ``request.state.telemetry``;
@@ -52,6 +55,7 @@ class Telemetry:
         "_tracked",
         "_user_lookup",
         "_view",
+        "_visit",
         "_web",
         "route",
     )
@@ -85,6 +89,7 @@ class Telemetry:
         self._sample_rate: float | None = None
         self._consent_change: str | None = None
         self._properties: dict[str, Any] | bool | None = False  # False: not evaluated yet
+        self._visit: Visit | None = None
         #: The matched route template, when the adapter learns it before the response.
         self.route: str | None = None
 
@@ -207,6 +212,9 @@ class Telemetry:
         assert properties is not True
         return _merged_extra(properties, self._sample_rate)
 
+    def _strict(self) -> bool:
+        return self._web is not None and self._web.client.config.strict
+
     def user_id(self) -> object:
         """The identifier of the request's user (hashed before sending), or None."""
         web = self._web
@@ -304,6 +312,56 @@ class Telemetry:
             return None
         return web.sessions.set_cookie_header(key, view.scheme == "https")
 
+    def response_cookies(
+        self,
+        app_set_cookies: Iterable[str] = (),
+        cache_control: str | None = None,
+        shared_cache: bool = False,
+    ) -> list[str]:
+        """Every ``Set-Cookie`` value td_web adds to the response: the session (or consent)
+        cookie of :meth:`set_cookie_header` and the visitor cookie. A response a shared cache
+        may store gets no visitor cookie either: the cache would replay one visitor's counts
+        to everyone."""
+        app_set_cookies = tuple(app_set_cookies)
+        cookies = []
+        session = self.set_cookie_header(app_set_cookies, cache_control, shared_cache)
+        if session is not None:
+            cookies.append(session)
+        if not (shared_cache or shared_cacheable(cache_control)):
+            visitor = self.visitor_cookie_header(app_set_cookies)
+            if visitor is not None:
+                cookies.append(visitor)
+        return cookies
+
+    def visitor_cookie_header(self, app_set_cookies: Iterable[str] = ()) -> str | None:
+        """The visitor cookie's ``Set-Cookie`` value (``visitor_cookie=True``), or None."""
+        visit = self._visitor()
+        if visit is None:
+            return None
+        prefix = visit.cookie_header.partition("=")[0] + "="
+        if any(value.lstrip().startswith(prefix) for value in app_set_cookies):
+            return None
+        return visit.cookie_header
+
+    def _visitor(self) -> Visit | None:
+        """This request's visit, counted once; None when no visitor cookie is due."""
+        if self._visit is not None:
+            return self._visit
+        web = self._web
+        if web is None or web.visitors is None or not self._tracked or self._session_key is None:
+            return None
+        view = self._view
+        assert view is not None
+        if view.gpc is not None and view.gpc.strip() == "1":
+            return None  # a long-lived marker is never set against a Global Privacy Control
+        try:
+            self._visit = web.visitors.visit(
+                view.cookies, self._new_session, view.scheme == "https"
+            )
+        except Exception:
+            logger.exception("td_web: reading or writing the visitor cookie failed")
+        return self._visit
+
     def finish(
         self, status: int | None, content_type: str | None = None, route: str | None = None
     ) -> None:
@@ -346,13 +404,14 @@ class Telemetry:
             )
             user = self.user_id()
             error = self._error
+            visit = self._visitor()
             # Only strings go on the queue: the user object and the exception (with its
             # traceback and every frame's locals) would be held until the sender runs, and
             # their __str__ would run on the sender's thread.
             web.client.enqueue(
                 RequestSignals(
                     web,
-                    view.for_queue(),
+                    view.for_queue(web.queue_keeps_address, web.queue_keeps_click_ids),
                     status or 500,
                     route,
                     duration,
@@ -366,6 +425,7 @@ class Telemetry:
                     else None,
                     self._extra_payload(),
                     excluded,
+                    visit,
                 )
             )
             self._error = None
@@ -394,6 +454,7 @@ class RequestSignals:
         "status",
         "user",
         "view",
+        "visit",
         "web",
     )
 
@@ -412,8 +473,10 @@ class RequestSignals:
         error_message: str | None,
         extra_payload: Mapping[str, Any] | None = None,
         excluded: bool = False,
+        visit: Visit | None = None,
     ) -> None:
         self.web = web
+        self.visit = visit
         self.view = view
         self.status = status
         self.route = route
@@ -445,18 +508,54 @@ class RequestSignals:
         path = redactor.path(view.path)
         built: list[Signal | None] = []
         user, key, extra = self.user, self.session_key, self.extra_payload
-        if self.new_session and settings.session_started_signal:
+        signal_type = settings.page_view_signal if self.page_view else settings.request_signal
+        payload = (
+            request_payload(
+                method=view.method,
+                status=self.status,
+                route=route,
+                scheme=view.scheme,
+                host=view.host,
+                path=path,
+                query_string=view.query_string,
+                referer=view.referer,
+                accept_language=view.accept_language,
+                duration=self.duration,
+                page_view=self.page_view,
+                clean_referer_path=redactor.encoded_path,
+            )
+            if signal_type
+            else {}
+        )
+        # Device, country and visitor keys, td_web's own clean text; None: a crawler the
+        # User-Agent library knows and the request-path list missed.
+        derived = self.web.dashboard.request_keys(view, payload)
+        if derived is not None and self.visit is not None:
+            derived.update(self.visit.keys)
+        if derived is not None and self.new_session and settings.session_started_signal:
             built.append(
                 builder.build(
                     settings.session_started_signal,
                     None,
+                    clean_payload=derived,
+                    extra_payload=extra,
                     client_user=user,
                     session_key=key,
+                )
+            )
+        if derived is not None and self.visit is not None and self.visit.first_visit:
+            built.append(
+                builder.build(
+                    NEW_VISITOR_SIGNAL,
+                    None,
+                    clean_payload=derived,
                     extra_payload=extra,
+                    client_user=user,
+                    session_key=key,
                 )
             )
         origin = (
-            RequestOrigin(view.method, view.path, route, self.status)
+            RequestOrigin(view.method, path, route, self.status)
             if builder.before_send is not None
             else None
         )
@@ -482,27 +581,13 @@ class RequestSignals:
                     extra_payload=extra,
                 )
             )
-        signal_type = settings.page_view_signal if self.page_view else settings.request_signal
-        if signal_type:
-            payload = request_payload(
-                method=view.method,
-                status=self.status,
-                route=route,
-                scheme=view.scheme,
-                host=view.host,
-                path=path,
-                query_string=view.query_string,
-                referer=view.referer,
-                accept_language=view.accept_language,
-                duration=self.duration,
-                page_view=self.page_view,
-                clean_referer_path=redactor.encoded_path,
-            )
+        if signal_type and derived is not None:
             built.append(
                 builder.build(
                     signal_type,
                     payload,
                     extra_payload=extra,
+                    clean_payload=derived,
                     client_user=user,
                     session_key=key,
                 )

@@ -83,13 +83,13 @@ class HTTPCall:
                     app_cookies.append(value.decode("latin-1"))
                 elif name == b"cache-control":
                     cache_control = value.decode("latin-1")
-            cookie = self.telemetry.set_cookie_header(app_cookies, cache_control)
-            if cookie is not None:
+            cookies = [
+                (b"set-cookie", cookie.encode("latin-1"))
+                for cookie in self.telemetry.response_cookies(app_cookies, cache_control)
+            ]
+            if cookies:
                 # A new list and message: the app may reuse its own for the next response.
-                return {
-                    **message,
-                    "headers": [*headers, (b"set-cookie", cookie.encode("latin-1"))],
-                }
+                return {**message, "headers": [*headers, *cookies]}
         except Exception:
             logger.exception("td_web: reading the response start failed; forwarded unchanged")
         return message

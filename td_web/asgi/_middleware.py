@@ -52,7 +52,7 @@ class TelemetryDeckMiddleware:
         debug = getattr(app, "debug", None)
         self.web = WebTelemetry.from_options(
             options,
-            fallbacks={"test_mode": debug} if isinstance(debug, bool) else None,
+            fallbacks={"test_mode": debug, "debug": debug} if isinstance(debug, bool) else None,
             source="TelemetryDeckMiddleware keyword arguments",
         )
         self._wants_request = (
@@ -108,7 +108,8 @@ class TelemetryDeckMiddleware:
             if not self._static_checked:
                 self._exclude_static_mounts(scope)
             native = _starlette_request(scope, receive) if self._wants_request else None
-            telemetry = self.web.begin(request_view(scope), native)
+            view = request_view(scope, self.web.geo.asgi_names)
+            telemetry = self.web.begin(view, native)
             call = HTTPCall(telemetry, scope, receive, send)
             state = scope.get("state")
             if state is None:

@@ -29,12 +29,16 @@ _WANTED = {
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
-def request_view(scope: Scope) -> RequestView:
+def request_view(scope: Scope, country_names: tuple[bytes, ...] = ()) -> RequestView:
+    """``country_names``: the lower-case names of the trusted ``country_headers``."""
     values: list[str | None] = [None] * len(_WANTED)
+    countries: list[str | None] = [None] * len(country_names)
     wanted = _WANTED.get
     for name, value in scope.get("headers") or ():
         slot = wanted(name)
         if slot is None:
+            if country_names and name in country_names:
+                countries[country_names.index(name)] = value.decode("latin-1")
             continue
         text = value.decode("latin-1")
         previous = values[slot]
@@ -49,7 +53,7 @@ def request_view(scope: Scope) -> RequestView:
     scheme: str = scope.get("scheme") or "http"
     client = scope.get("client")
     query: bytes = scope.get("query_string") or b""
-    return RequestView(
+    view = RequestView(
         method=scope["method"],
         scheme=scheme,
         host=values[_HOST] or server_host(scope, scheme),
@@ -67,6 +71,9 @@ def request_view(scope: Scope) -> RequestView:
         forwarded_proto=values[_FORWARDED_PROTO],
         forwarded_host=values[_FORWARDED_HOST],
     )
+    if country_names:
+        view.countries = tuple(countries)
+    return view
 
 
 def full_path(path: str, root_path: str) -> str:

@@ -8,6 +8,8 @@
     Broken rules, each with the offending signal (or the start of a bad body).
 ``GET /api/stats?type=&session=&test_mode=&minutes=``
     Counts and chart data; ``minutes=0`` means all time.
+``GET /api/dashboard?session=&test_mode=``
+    The web-dashboard panels over the latest page views and session starts.
 ``GET /api/rules``
     Every rule id and what it means.
 ``GET /api/health``
@@ -22,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
+from .dashboard import dashboard
 from .store import SignalFilter, SignalStore
 from .validate import RULES
 
@@ -46,6 +49,8 @@ def answer(store: SignalStore, path: str, query: str) -> tuple[int, dict[str, An
             return 200, _violations(store, params)
         if path == "/api/stats":
             return 200, _stats(store, params)
+        if path == "/api/dashboard":
+            return 200, dashboard(store, signal_filter(params))
         if path == "/api/rules":
             return 200, {"rules": [{"rule": rule, "meaning": text} for rule, text in RULES.items()]}
         if path == "/api/health":

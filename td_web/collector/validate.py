@@ -5,7 +5,9 @@ signal *must* have, not what it must not), we hold signals to what td_web promis
 
 * the body is UTF-8 JSON: an array of one or more objects;
 * each signal has string ``appID``, ``clientUser`` and ``type`` (non-empty), optionally a string
-  ``sessionID``, a JSON boolean ``isTestMode`` and a ``payload`` object, and nothing else;
+  ``sessionID``, a JSON boolean ``isTestMode``, a ``payload`` object and a top-level
+  ``floatValue`` number (TelemetryDeck's current documentation; when the payload holds one too,
+  both must be the same number), and nothing else;
 * ``clientUser`` is a salted SHA-256 hash: 64 lowercase hex digits (the raw id never leaves the
   process);
 * payload values are JSON primitives (string, number, boolean), never objects, arrays or null;
@@ -57,6 +59,8 @@ RULES: dict[str, str] = {
     "signal.empty_field": "appID, clientUser or type is an empty string",
     "signal.unknown_field": "a top-level field td_web does not send",
     "signal.lone_surrogate": "a string holds an unpaired UTF-16 surrogate escape",
+    "floatValue.type": "the top-level floatValue is not a JSON number",
+    "floatValue.mismatch": "the top-level floatValue and payload.floatValue differ",
     "type.too_long": f"the signal type is longer than {MAX_TYPE_LENGTH} characters",
     "isTestMode.not_bool": "isTestMode is not a JSON boolean",
     "clientUser.not_hash": "clientUser is not 64 lowercase hex digits (a SHA-256 hash)",
@@ -80,7 +84,7 @@ STATUS_FOR_RULE: dict[str, int] = {
 }
 
 REQUIRED_FIELDS = ("appID", "clientUser", "type")
-OPTIONAL_FIELDS = ("sessionID", "isTestMode", "payload")
+OPTIONAL_FIELDS = ("sessionID", "isTestMode", "payload", FLOAT_VALUE_KEY)
 KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
 
 #: A batch this bad is not worth describing further; the rest is summarised as truncated.
@@ -268,6 +272,8 @@ def _check_signal(signal: dict[str, Any], index: int, problems: list[Problem]) -
                 "isTestMode",
             )
         )
+    if FLOAT_VALUE_KEY in signal:
+        _check_top_level_float(signal, index, problems)
     if "payload" in signal:
         payload = signal["payload"]
         if type(payload) is dict:
@@ -281,6 +287,33 @@ def _check_signal(signal: dict[str, Any], index: int, problems: list[Problem]) -
                     "payload",
                 )
             )
+
+
+def _check_top_level_float(signal: dict[str, Any], index: int, problems: list[Problem]) -> None:
+    value = signal[FLOAT_VALUE_KEY]
+    if type(value) not in (int, float):
+        problems.append(
+            Problem(
+                "floatValue.type",
+                f"the top-level floatValue must be a JSON number, got a JSON {_json_type(value)} "
+                f"({_preview(value)})",
+                index,
+                FLOAT_VALUE_KEY,
+            )
+        )
+        return
+    payload = signal.get("payload")
+    inside = payload.get(FLOAT_VALUE_KEY) if type(payload) is dict else None
+    if type(inside) in (int, float) and inside != value:
+        problems.append(
+            Problem(
+                "floatValue.mismatch",
+                f"the top-level floatValue {value!r} and payload.floatValue {inside!r} differ; "
+                "send the same number in both places (or only one of them)",
+                index,
+                FLOAT_VALUE_KEY,
+            )
+        )
 
 
 def _check_payload(payload: dict[str, Any], index: int, problems: list[Problem]) -> None:

@@ -34,6 +34,10 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -
     return f"{title}\n" + "\n".join("  " + text for text in body)
 
 
+def top(payloads: Sequence[dict[str, object]], key: str, count: int = 5) -> list[tuple[str, int]]:
+    return Counter(str(p[key]) for p in payloads if key in p).most_common(count)
+
+
 def summarize(
     signals: Sequence[StoredSignal], violations: Sequence[StoredViolation], tally: Tally
 ) -> Summary:
@@ -57,6 +61,7 @@ def summarize(
         ),
     ]
     ok = all(expected == actual for _, expected, actual in checks)
+    views = [s.payload for s in signals if s.type == "pageView"]
     parts = [
         table("Signals by type", ("type", "count"), types.most_common()),
         table(
@@ -72,6 +77,14 @@ def summarize(
                 ("distinct clientUser hashes", len(users)),
                 ("requests sent by the traffic", tally.requests),
             ],
+        ),
+        *(
+            table(f"Top {title} (page views)", (key, "count"), top(views, key))
+            for title, key in (
+                ("browsers", "browserName"),
+                ("systems", "TelemetryDeck.Device.operatingSystem"),
+                ("countries", "country.isoCode"),
+            )
         ),
         table(
             "Checks",

@@ -9,15 +9,27 @@ from dataclasses import dataclass, field
 
 import httpx
 
+#: Current browsers, visitor by visitor (the fourth visitor is the crawler): desktops, phones
+#: and a tablet from the first few on, so that every dashboard panel has data.
 BROWSERS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/17.5 Safari/605.1.15",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Safari/605.1.15",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "SamsungBrowser/26.0 Chrome/122.0.6261.105 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.70",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
 )
+#: A crawler: excluded by td_web's default bot rule, so it sends nothing.
+BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+#: What Cloudflare would put in CF-IPCountry (the example site trusts that header).
+COUNTRIES = ("US", "DE", "GB", "FR", "JP", "BR", "IN", "CA")
 LANGUAGES = ("en-US,en;q=0.9", "de-DE,de;q=0.8,en;q=0.5", "fr-FR,fr;q=0.9", "ja-JP,ja;q=0.9")
 CAMPAIGNS = ("", "?utm_source=newsletter&utm_campaign=autumn", "?ref=producthunt")
 PRODUCTS = (("teapot", 1), ("mug", 2), ("kettle", 3))
@@ -36,15 +48,18 @@ class Tally:
 
 
 class Visitor:
-    def __init__(self, site: str, rng: random.Random, tally: Tally) -> None:
+    def __init__(
+        self, site: str, rng: random.Random, tally: Tally, number: int, bot: bool = False
+    ) -> None:
         self.rng = rng
         self.tally = tally
         self.client = httpx.Client(
             base_url=site,
             headers={
-                "User-Agent": rng.choice(BROWSERS),
+                "User-Agent": BOT if bot else BROWSERS[number % len(BROWSERS)],
                 "Accept-Language": rng.choice(LANGUAGES),
                 "Accept": "text/html,application/json",
+                "CF-IPCountry": rng.choice(COUNTRIES),
             },
             follow_redirects=False,
             timeout=30,
@@ -122,6 +137,16 @@ class Visitor:
         self.get("/healthz", tracked=False)
         self.get("/no-such-page/")
 
+    def come_back(self) -> None:
+        """A later visit: the session cookie expired, the visitor cookie remains."""
+        self.client.cookies.delete("td_session")
+        self.previous = ""
+        self.browse()
+
+    def crawl(self) -> None:
+        self.get("/", tracked=False)
+        self.get("/catalog/", tracked=False)
+
     def break_something(self) -> None:
         self.get("/boom/")
         self.tally.errors += 1
@@ -140,6 +165,10 @@ def plan(visitors: int, rng: random.Random) -> list[list[str]]:
             actions += ["log_in", "buy"]
         if number == 1:
             actions += ["break_something"]
+        if number == 2:
+            actions += ["come_back"]
+        if number == 3:
+            actions = ["crawl"]
         plans.append(actions)
     return plans
 
@@ -147,8 +176,8 @@ def plan(visitors: int, rng: random.Random) -> list[list[str]]:
 def drive(site: str, visitors: int, seed: int, tick: Callable[[str], None]) -> Tally:
     rng = random.Random(seed)
     tally = Tally()
-    for actions in plan(visitors, rng):
-        visitor = Visitor(site, rng, tally)
+    for number, actions in enumerate(plan(visitors, rng)):
+        visitor = Visitor(site, rng, tally, number, bot=actions == ["crawl"])
         try:
             for action in actions:
                 getattr(visitor, action)()

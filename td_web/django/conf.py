@@ -71,7 +71,8 @@ def options() -> dict[str, Any]:
 
 def fallbacks() -> dict[str, Any]:
     """Values used where neither ``TELEMETRYDECK`` nor the environment sets one."""
-    return {"test_mode": bool(getattr(settings, "DEBUG", False))}
+    debug = bool(getattr(settings, "DEBUG", False))
+    return {"test_mode": debug, "debug": debug}
 
 
 def request_settings() -> tuple[bool, bool, Any]:

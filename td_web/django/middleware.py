@@ -102,7 +102,9 @@ def _start(state: runtime.State, request: HttpRequest) -> Telemetry | None:
     web = state.active
     if web is not None:
         try:
-            view = request_view(request, state.proxy_scheme, state.forwarded_host)
+            view = request_view(
+                request, state.proxy_scheme, state.forwarded_host, web.geo.environ_keys
+            )
             telemetry = web.begin(view, request)
             telemetry.set_user_lookup(partial(loaded_user_id, request))
         except Exception:
@@ -119,12 +121,11 @@ def _complete(
 ) -> None:
     """Add the session cookie and record the request, or arrange for that after a stream."""
     try:
-        header = telemetry.set_cookie_header(
+        for header in telemetry.response_cookies(
             (),
             response.get("Cache-Control"),
             state.inside_site_cache and stored_by_site_cache(request, response),
-        )
-        if header is not None:
+        ):
             add_session_cookie(response, header)
         status = response.status_code
         content_type = response.get("Content-Type")

@@ -20,10 +20,14 @@ LANGUAGE_PLACEHOLDER = "{language}"
 
 
 def request_view(
-    request: HttpRequest, proxy_scheme: bool = True, forwarded_host: bool = True
+    request: HttpRequest,
+    proxy_scheme: bool = True,
+    forwarded_host: bool = True,
+    country_keys: tuple[str, ...] = (),
 ) -> RequestView:
     """``proxy_scheme`` and ``forwarded_host``: whether ``SECURE_PROXY_SSL_HEADER`` and
-    ``USE_X_FORWARDED_HOST`` are set (True, the default, always gives Django's own answer)."""
+    ``USE_X_FORWARDED_HOST`` are set (True, the default, always gives Django's own answer);
+    ``country_keys``: the ``META`` keys of the trusted ``country_headers``."""
     meta = request.META
     # Without a proxy header setting, request.scheme is _get_scheme() (the hook WSGIRequest and
     # ASGIRequest implement) after a settings read that costs more than the rest of it.
@@ -38,7 +42,7 @@ def request_view(
             host = host_with_port(
                 meta.get("SERVER_NAME", ""), meta.get("SERVER_PORT"), scheme or ""
             )
-    return RequestView(
+    view = RequestView(
         method=request.method or "GET",
         scheme=scheme or "http",
         host=host,
@@ -59,6 +63,9 @@ def request_view(
         forwarded_proto=meta.get("HTTP_X_FORWARDED_PROTO"),
         forwarded_host=meta.get("HTTP_X_FORWARDED_HOST"),
     )
+    if country_keys:
+        view.countries = tuple(meta.get(key) for key in country_keys)
+    return view
 
 
 def route_template(request: HttpRequest, root_urlconf: Any = None) -> str | None:

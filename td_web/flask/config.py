@@ -55,7 +55,10 @@ RELOADER_FLUSH_INTERVAL = 0.5
 
 def fallbacks(app: Flask) -> dict[str, Any]:
     """Used only where neither the config nor the environment says otherwise."""
-    values: dict[str, Any] = {"test_mode": bool(app.debug or app.testing)}
+    values: dict[str, Any] = {
+        "test_mode": bool(app.debug or app.testing),
+        "debug": bool(app.debug),
+    }
     if os.environ.get("WERKZEUG_RUN_MAIN") == "true":
         # The reloader's parent process SIGKILLs this one when it is stopped (Ctrl-C, SIGTERM),
         # so the exit flush may never run: send promptly instead.

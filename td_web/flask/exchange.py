@@ -88,8 +88,7 @@ class Exchange:
                 # files the server may sendfile); one without is a stream, timed to its end.
                 self.complete = complete
             if telemetry is not None:
-                header = telemetry.set_cookie_header(app_cookies, cache_control)
-                if header:
+                for header in telemetry.response_cookies(app_cookies, cache_control):
                     headers.append(("Set-Cookie", header))
                 self.freeze_user()
         except Exception:
@@ -126,7 +125,8 @@ class Exchange:
 
     def begin_late(self, environ: dict[str, Any]) -> Telemetry:
         """The request failed before td_web's before_request hook ran: account for it now."""
-        telemetry = self.telemetry = self.app_state.web.begin(request_view(environ), None)
+        web = self.app_state.web
+        telemetry = self.telemetry = web.begin(request_view(environ, web.geo.environ_keys), None)
         return telemetry
 
     def respond(self, body: Iterable[bytes], environ: dict[str, Any]) -> Iterable[bytes]:

@@ -12,7 +12,8 @@ from .._web import RequestView
 from .._web.payload import host_with_port
 
 
-def request_view(environ: dict[str, Any]) -> RequestView:
+def request_view(environ: dict[str, Any], country_keys: tuple[str, ...] = ()) -> RequestView:
+    """``country_keys``: the environ keys of the trusted ``country_headers``."""
     get = environ.get
     path = get("SCRIPT_NAME", "") + get("PATH_INFO", "")
     if not path.isascii():
@@ -23,7 +24,7 @@ def request_view(environ: dict[str, Any]) -> RequestView:
         host = host_with_port(
             get("SERVER_NAME", ""), get("SERVER_PORT"), get("wsgi.url_scheme", "")
         )
-    return RequestView(
+    view = RequestView(
         method=environ["REQUEST_METHOD"],
         scheme=get("wsgi.url_scheme", "http"),
         host=host,
@@ -42,3 +43,6 @@ def request_view(environ: dict[str, Any]) -> RequestView:
         forwarded_proto=get("HTTP_X_FORWARDED_PROTO"),
         forwarded_host=get("HTTP_X_FORWARDED_HOST"),
     )
+    if country_keys:
+        view.countries = tuple(get(key) for key in country_keys)
+    return view

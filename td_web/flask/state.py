@@ -72,7 +72,8 @@ class AppTelemetry:
                 # The middleware was bypassed (a test_request_context, an app calling
                 # Flask.wsgi_app directly): custom signals work, no automatic signal.
                 exchange = environ[EXCHANGE_KEY] = Exchange(self)
-            telemetry = self.web.begin(request_view(environ), native)
+            view = request_view(environ, self.web.geo.environ_keys)
+            telemetry = self.web.begin(view, native)
             rule = native.url_rule
             if rule is not None:
                 script_name = environ.get("SCRIPT_NAME")

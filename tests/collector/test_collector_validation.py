@@ -350,6 +350,37 @@ def test_float_value_must_be_a_json_number(
     assert_rejected(response, collector, "payload.floatValue_type", field="payload.floatValue")
 
 
+@pytest.mark.parametrize(
+    "signal_fields",
+    [
+        {"floatValue": 2.5, "payload": {"floatValue": 2.5}},
+        {"floatValue": 2, "payload": {"floatValue": 2.0}},
+        {"floatValue": 2.5},
+        {"floatValue": 2.5, "payload": {"Other.key": "x"}},
+    ],
+)
+def test_top_level_float_value_is_accepted_alone_or_equal_to_the_payloads(
+    post: Any, signal_factory: Signal, signal_fields: dict[str, Any]
+) -> None:
+    response = post([signal_factory(**signal_fields)])
+    assert response.status_code == 200, response.text
+
+
+def test_top_level_and_payload_float_values_must_be_the_same_number(
+    post: Any, collector: Collector, signal_factory: Signal
+) -> None:
+    response = post([signal_factory(floatValue=2.5, payload={"floatValue": 3.5})])
+    assert_rejected(response, collector, "floatValue.mismatch", field="floatValue")
+
+
+@pytest.mark.parametrize("value", ["2.5", True, None, {"n": 1}])
+def test_top_level_float_value_must_be_a_json_number(
+    post: Any, collector: Collector, signal_factory: Signal, value: Any
+) -> None:
+    response = post([signal_factory(floatValue=value)])
+    assert_rejected(response, collector, "floatValue.type", field="floatValue")
+
+
 @pytest.mark.parametrize("key", ["floatValue", "Example.big"])
 def test_numbers_beyond_a_double(
     post: Any, collector: Collector, signal_factory: Signal, key: str

@@ -52,7 +52,17 @@ def test_wire_shape(ingest: IngestServer, make_client: Any) -> None:
     body = json.loads(request.raw)
     assert isinstance(body, list)
     (signal,) = body
-    assert set(signal) == {"appID", "clientUser", "type", "sessionID", "isTestMode", "payload"}
+    assert set(signal) == {
+        "appID",
+        "clientUser",
+        "type",
+        "sessionID",
+        "isTestMode",
+        "payload",
+        "floatValue",
+    }
+    # floatValue in both places (wire contract: payload; TelemetryDeck's docs: top level).
+    assert signal["floatValue"] == signal["payload"]["floatValue"] == 19.99
     assert signal["appID"] == APP_ID
     assert signal["type"] == "Checkout.completed"
     assert signal["sessionID"] == "s-1"
@@ -62,7 +72,9 @@ def test_wire_shape(ingest: IngestServer, make_client: Any) -> None:
 
     assert signal["clientUser"] == hash_client_user("user-42", "pepper")
     assert "user-42" not in request.raw.decode()
-    assert signal["payload"] == {
+    payload = signal["payload"]
+    assert {key for key in payload if key.startswith("TelemetryDeck.Calendar.")}
+    assert {k: v for k, v in payload.items() if not k.startswith("TelemetryDeck.Calendar.")} == {
         "TelemetryDeck.SDK.name": "td_web",
         "TelemetryDeck.SDK.version": __version__,
         "TelemetryDeck.SDK.nameAndVersion": f"td_web {__version__}",

@@ -65,7 +65,11 @@ def test_demo_exits_zero_with_zero_violations(
         assert expected in out
     sessions = re.search(r"sessions \(one per visitor's cookie\)\s+(\d+)", out)
     assert sessions is not None
+    # Six visitors: the crawler starts none, one visitor comes back for a second session.
     assert int(sessions.group(1)) == 6
+    for title in ("Top browsers", "Top systems", "Top countries"):
+        section = out.split(title, 1)[1].split("\n\n", 1)[0]
+        assert len(re.findall(r"^\s+\S.*\s(\d+)$", section, re.M)) >= 2, section
 
 
 def test_live_page_shows_the_demo_signals(
@@ -80,6 +84,13 @@ def test_live_page_shows_the_demo_signals(
         rows = re.findall(r'<tr class="signal[^"]*" data-type="([^"]*)"', html)
         assert "pageView" in rows
         assert "Checkout.completed" in rows or "Contact.submitted" in rows
+        # Every web-dashboard panel has data.
+        for chart in ("browsers", "systems", "devices", "sources", "visitors"):
+            svg = re.search(rf'<svg id="chart-{chart}"[^>]*>(.*?)</svg>', html, re.S)
+            assert svg and 'class="bar' in svg.group(1), chart
+        assert re.search(r'<tr class="country" data-code="[A-Z]{2}">', html)
+        assert "returning" in html and ">tablet<" in html and ">phone<" in html
+        assert re.search(r"<title>hour \d+: [1-9]", html)
         ARTIFACTS.mkdir(exist_ok=True)
         screenshot = ARTIFACTS / "demo-live-page.png"
         screenshot.unlink(missing_ok=True)

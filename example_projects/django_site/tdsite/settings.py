@@ -87,6 +87,12 @@ TELEMETRYDECK = {
     "SALT": os.environ.get("TELEMETRYDECK_SALT", "example-site-salt"),
     "FLUSH_INTERVAL": float(os.environ.get("TELEMETRYDECK_FLUSH_INTERVAL", "2")),
     "APP_VERSION": "1.0",
+    # The dashboard keys: this site pretends to run behind Cloudflare (trust its country
+    # header only when that is true), counts new and returning visitors with td_web's signed
+    # visitor cookie, and says which deployment it is.
+    "COUNTRY_HEADERS": ["CF-IPCountry"],
+    "VISITOR_COOKIE": True,
+    "ENVIRONMENT": os.environ.get("TELEMETRYDECK_ENVIRONMENT", "demo"),
 }
 
 # Celery (tdsite/celery.py): with CELERY_BROKER_URL set (redis://127.0.0.1:6379/0), /invoice/

@@ -118,11 +118,15 @@ async function poll(withStats) {
       const statsParams = filterParams();
       statsParams.set("minutes", $("filter-minutes").value);
       const started = Date.now();
-      const stats = await getJson("/api/stats", statsParams);
+      const [stats, panels] = await Promise.all([
+        getJson("/api/stats", statsParams),
+        getJson("/api/dashboard", filterParams()),
+      ]);
       const took = Date.now() - started;
       state.nextStatsAt = Date.now() + Math.max(STATS_MIN_INTERVAL_MS, STATS_TIME_SHARE * took);
       if (generation !== state.generation) return;
       renderStats(stats);
+      renderDashboard(panels);
     }
     setConnection("live", "live");
   } catch (error) {
@@ -302,6 +306,49 @@ function renderStats(stats) {
   summary.hidden = stats.violations_by_rule.length === 0;
   $("rule-list").replaceChildren(...stats.violations_by_rule.map((item) =>
     el("li", {}, el("span", { class: "rule" }, item.rule), " × " + item.count)));
+}
+
+// -- the web-dashboard panels ------------------------------------------------------------------
+
+function renderDashboard(panels) {
+  $("dashboard-hint").textContent = "latest " + panels.page_views.toLocaleString() + " page views";
+  const rows = (items) => items.map((i) => [i.name, i.count, String(i.count)]);
+  barChart($("chart-browsers"), rows(panels.browsers), "bar");
+  barChart($("chart-systems"), rows(panels.systems), "bar alt");
+  barChart($("chart-devices"), rows(panels.device_types), "bar");
+  barChart($("chart-sources"), rows(panels.sources), "bar alt");
+  barChart($("chart-visitors"), rows(panels.visitors), "bar");
+  $("country-rows").replaceChildren(...panels.countries.map((item) =>
+    el("tr", { class: "country", "data-code": item.name },
+      el("td", {}, el("span", { class: "flag" }, flag(item.name)), " ", el("code", {}, item.name)),
+      el("td", {}, String(item.count)))));
+  hourChart($("chart-hours"), panels.views_by_hour);
+}
+
+// A country code as its flag: two regional-indicator letters.
+function flag(code) {
+  return /^[A-Z]{2}$/.test(code)
+    ? String.fromCodePoint(...[...code].map((letter) => 0x1f1a5 + letter.charCodeAt(0)))
+    : "";
+}
+
+function hourChart(svg, hours) {
+  const width = 1200, height = 120, left = 36, bottom = 20, top = 8;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const peak = Math.max(1, ...hours.map((h) => h.count));
+  const slot = (width - left) / 24;
+  const nodes = [svgEl("text", { x: 0, y: top + 10, class: "axis" }, String(peak))];
+  hours.forEach((hour, index) => {
+    const barHeight = ((height - bottom - top) * hour.count) / peak;
+    const x = left + index * slot;
+    const bar = svgEl("rect", {
+      x: x + 2, y: height - bottom - barHeight, width: slot - 4, height: barHeight, class: "bar hour",
+    });
+    bar.append(svgEl("title", {}, "hour " + hour.hour + ": " + hour.count));
+    nodes.push(bar, svgEl("text", { x: x + slot / 2, y: height - 4, class: "axis", "text-anchor": "middle" },
+      String(hour.hour)));
+  });
+  svg.replaceChildren(...nodes);
 }
 
 function setCounter(id, value) {

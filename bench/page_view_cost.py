@@ -1,0 +1,133 @@
+"""The sender thread's CPU per page view: turning one handled request into its automatic
+signals (session start, page view) and serializing them, td_web now against an earlier td_web.
+
+    .venv/bin/python bench/page_view_cost.py --baseline DIR [--views 20000] [--reps 5]
+
+DIR holds an earlier td_web package (``git archive <commit> td_web | tar -x -C DIR``). Each
+repetition runs the baseline and the current td_web in fresh processes, one after the other
+(A B A B ...), and reports the median thread CPU time per page view of each, and their ratio.
+Two User-Agent mixes: "site" cycles through the 37 real headers of tests/user_agent_cases.py
+that are not crawlers (a site sees the same few again and again, so the parse cache answers),
+"unique" makes every header distinct (each one parsed: the worst case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def child(views: int, mix: str) -> float:
+    """µs of this thread's CPU per page view, measured in this process."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from user_agent_cases import CASES
+
+    from td_web import RequestView
+    from td_web._sender import _encode_built_json
+    from td_web._web import WebTelemetry
+    from td_web._web.telemetry import RequestSignals
+
+    web = WebTelemetry.from_options(
+        {
+            "app_id": "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE",
+            "salt": "bench",
+            "endpoint": "http://127.0.0.1:9",
+            "flush_interval": 3600,
+            "handle_sigterm": False,
+        }
+    )
+    builder = web.client.builder
+    agents = [case.user_agent for case in CASES if case.kind != "bot"]
+    records = []
+    for number in range(views):
+        agent = agents[number % len(agents)]
+        if mix == "unique":
+            agent = f"{agent} build/{number}"
+        view = RequestView(
+            method="GET",
+            scheme="https",
+            host="shop.example",
+            path=f"/products/{number % 50}/",
+            query_string="utm_source=newsletter&page=2" if number % 4 == 0 else "",
+            user_agent=agent,
+            referer="https://shop.example/" if number % 2 else "https://www.google.com/",
+            accept_language="de-DE,de;q=0.9,en;q=0.8",
+            cookies=None,
+            client_addr="203.0.113.9",
+        )
+        records.append(
+            RequestSignals(
+                web,
+                view,
+                200,
+                "/products/<int:id>/",
+                0.012,
+                True,
+                None,
+                f"session-{number % 500:04d}-abcdefgh",
+                number % 5 == 0,
+                None,
+                None,
+            )
+        )
+    # Warm-up: the rules' compilation and the caches are not what is measured.
+    for record in records[:200]:
+        for signal in record.signals(builder):
+            _encode_built_json(signal)
+    start = time.thread_time()
+    for record in records:
+        for signal in record.signals(builder):
+            _encode_built_json(signal)
+    return (time.thread_time() - start) / views * 1e6
+
+
+def run_child(baseline: str | None, views: int, mix: str) -> float:
+    env = dict(os.environ)
+    if baseline:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline, env.get("PYTHONPATH")]))
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", mix, "--views", str(views)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    return float(json.loads(output.splitlines()[-1])["us"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", metavar="DIR")
+    parser.add_argument("--views", type=int, default=20_000)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--child", choices=("site", "unique"))
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps({"us": child(args.views, args.child)}))
+        return
+    print(
+        f"# sender CPU per page view, {time.strftime('%Y-%m-%d')}, {args.views:,} page views "
+        f"per process, {args.reps} interleaved repetitions; medians"
+    )
+    print(f"{'User-Agent mix':<16}{'baseline µs':>13}{'current µs':>12}{'ratio':>8}")
+    for mix in ("site", "unique"):
+        before, after = [], []
+        for _ in range(args.reps):
+            if args.baseline:
+                before.append(run_child(args.baseline, args.views, mix))
+            after.append(run_child(None, args.views, mix))
+        base = statistics.median(before) if before else float("nan")
+        now = statistics.median(after)
+        print(f"{mix:<16}{base:>13.1f}{now:>12.1f}{now / base:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
