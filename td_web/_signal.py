@@ -323,10 +323,11 @@ def _frozen(payload: Any, signal_type: object) -> Any:
 class BuiltSignal:
     """A signal already built on the caller's thread (strict mode)."""
 
-    __slots__ = ("signal",)
+    __slots__ = ("origin", "signal")
 
-    def __init__(self, signal: Signal) -> None:
+    def __init__(self, signal: Signal, origin: RequestOrigin | None = None) -> None:
         self.signal = signal
+        self.origin = origin
 
     def approx_size(self) -> int:
         signal = self.signal
@@ -339,4 +340,4 @@ class BuiltSignal:
         )
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
-        return builder.release((self.signal,))
+        return builder.release((self.signal,), self.origin)

@@ -9,7 +9,7 @@ adds :meth:`Telemetry.response_cookies` to the response.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._client import TelemetryDeck
@@ -289,8 +289,18 @@ class WebTelemetry:
         except Exception:
             logger.exception("td_web: closing the replaced TelemetryDeck client failed")
 
-    def begin(self, view: RequestView, native: Any = None) -> Telemetry:
-        """Start a request: decides whether it is tracked and which session it belongs to."""
+    def begin(
+        self,
+        view: RequestView,
+        native: Any = None,
+        user_lookup: Callable[[], object] | None = None,
+    ) -> Telemetry:
+        """Start a request: decides whether it is tracked and which session it belongs to.
+
+        ``user_lookup`` returns the adapter's user id (or None) while the request is alive:
+        custom signals sent from the view ask it; the adapter settles the user before its
+        request context ends (``Telemetry.settle_user`` or ``finish(user=...)``).
+        """
         if not self._enabled:
             return Telemetry.inert("td_web is disabled (enabled=False)", view, native)
         if self._proxies is not None:
@@ -302,7 +312,7 @@ class WebTelemetry:
         refusal = self.consent.refusal(view.cookies)
         if refusal is not None:
             # Silent, but it keeps the web telemetry: the view may record consent (opt_in).
-            return Telemetry(self, view, native, None, False, False).silence(refusal)
+            return Telemetry(self, view, native, None, False, False, user_lookup).silence(refusal)
         tracked = not self.exclusions.excludes(view.method, view.path, view.user_agent, native)
         key: str | None
         if tracked:
@@ -310,7 +320,7 @@ class WebTelemetry:
         else:
             # Excluded requests keep an existing session for custom signals but start none.
             key, new = self.sessions.existing(view.cookies), False
-        telemetry = Telemetry(self, view, native, key, new, tracked)
+        telemetry = Telemetry(self, view, native, key, new, tracked, user_lookup)
         if self.sampling.active and key is not None:
             telemetry.apply_sampling(self.sampling.rate_for(view))
         with self._flight_lock:

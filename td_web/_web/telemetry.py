@@ -12,7 +12,7 @@ from .._before_send import RequestOrigin
 from .._log import logger, throttled
 from .._presets import Presets
 from .._properties import request_properties
-from .._signal import CustomSignal, Signal, SignalBuilder
+from .._signal import BuiltSignal, CustomSignal, Signal, SignalBuilder
 from .consent import DENIED, GRANTED
 from .payload import request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 _current: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar(
     "td_web_telemetry", default=None
 )
+#: "Not given": ask the adapter's lookup (a user id of None means anonymous).
+_ASK: Any = object()
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 #: An exception message is kept (when sent at all) up to the payload's value limit.
 _MAX_MESSAGE_LENGTH = 4096
@@ -53,6 +55,7 @@ class Telemetry(Presets):
         "_silenced",
         "_start",
         "_tracked",
+        "_user",
         "_user_lookup",
         "_view",
         "_visit",
@@ -68,6 +71,7 @@ class Telemetry(Presets):
         session_key: str | None,
         new_session: bool,
         tracked: bool,
+        user_lookup: Callable[[], object] | None = None,
     ) -> None:
         self._web = web
         self._view = view
@@ -76,7 +80,10 @@ class Telemetry(Presets):
         self._new_session = new_session
         self._tracked = tracked
         self._start = time.perf_counter()
-        self._user_lookup: Callable[[], object] | None = None
+        #: The adapter's "who is signed in now", valid only while its request is alive.
+        self._user_lookup = user_lookup
+        #: The request's user once settled (``settle_user``); _ASK until then.
+        self._user: object = _ASK
         self._error: BaseException | None = None
         self._finished = False
         #: Counted in its WebTelemetry's requests in flight until finish() (``begin``).
@@ -173,22 +180,34 @@ class Telemetry(Presets):
                 )
             return False
         try:
-            user = client_user if client_user is not None else self.user_id()
+            user = client_user if client_user is not None else self._current_user(web)
             if user is not None:
                 user = _text(user)
             view = self._view
-            record = CustomSignal(
-                signal_type,
-                payload,
-                float_value,
-                user,
-                None,
-                self._session_key,
-                self._extra_payload(),
+            origin = (
                 None
                 if view is None or web.client.builder.before_send is None
-                else RequestOrigin(view.method, view.path, self.route),
+                else RequestOrigin(view.method, view.path, self.route)
             )
+            extra = self._extra_payload()
+            record: CustomSignal | BuiltSignal
+            if web.client.config.strict:
+                # As TelemetryDeck.signal: built now, so a bad signal raises in the view.
+                built = web.client.builder.build(
+                    signal_type,
+                    payload,
+                    float_value=float_value,
+                    client_user=user,
+                    session_key=self._session_key,
+                    extra_payload=extra,
+                    strict=True,
+                )
+                assert built is not None  # strict building raises instead of returning None
+                record = BuiltSignal(built, origin)
+            else:
+                record = CustomSignal(
+                    signal_type, payload, float_value, user, None, self._session_key, extra, origin
+                )
             return web.client.enqueue(record)
         except Exception:
             if web.client.config.strict:
@@ -215,22 +234,37 @@ class Telemetry(Presets):
     def _strict(self) -> bool:
         return self._web is not None and self._web.client.config.strict
 
-    def user_id(self) -> object:
-        """The identifier of the request's user (hashed before sending), or None."""
+    def settle_user(self, user: object = _ASK) -> None:
+        """Fix the request's user while the adapter's request context is still alive (the
+        response starts, the view raised): ``user`` is the adapter's user id or None, or left
+        out to ask the lookup given to ``begin``. The ``client_user`` option, when set, wins
+        over both. Signals sent later (a streamed body, the automatic request signal) use it,
+        and nothing asks the adapter again."""
         web = self._web
-        if web is None:
-            return None
+        if web is None or self._user is not _ASK:
+            return
+        self._user = self._resolved_user(web, user)
+
+    def _current_user(self, web: WebTelemetry) -> object:
+        if self._user is not _ASK:
+            return self._user
+        return self._resolved_user(web, _ASK)
+
+    def _resolved_user(self, web: WebTelemetry, user: object) -> object:
+        """The one place the ``client_user`` option overrides the adapter's user."""
         override = web.settings.client_user
         try:
             if override is not None:
                 return _not_awaitable(override(self._native), "client_user")
-            if self._user_lookup is not None:
-                return _not_awaitable(self._user_lookup(), "the user loader")
+            if user is _ASK:
+                lookup = self._user_lookup
+                return None if lookup is None else _not_awaitable(lookup(), "the user loader")
         except Exception:
             throttled.exception(
                 "user-lookup", "td_web: looking up the request's user failed; sent as anonymous"
             )
-        return None
+            return None
+        return user
 
     @property
     def session_id(self) -> str | None:
@@ -247,15 +281,12 @@ class Telemetry(Presets):
         if web is None:
             return None
         builder = web.client.builder
-        user = self.user_id()
+        user = self._current_user(web)
         return builder.client_user_hash(None if user is None else _text(user)) or (
             builder.anonymous_user(self.session_id or builder.process_session_id)
         )
 
     # -- for adapters ------------------------------------------------------------------------
-
-    def set_user_lookup(self, lookup: Callable[[], object]) -> None:
-        self._user_lookup = lookup
 
     def activate(self) -> contextvars.Token[Telemetry | None]:
         return _current.set(self)
@@ -363,17 +394,31 @@ class Telemetry(Presets):
         return self._visit
 
     def finish(
-        self, status: int | None, content_type: str | None = None, route: str | None = None
+        self,
+        status: int | None,
+        content_type: str | None = None,
+        route: str | None = None,
+        *,
+        user: object = _ASK,
+        error: BaseException | None = None,
     ) -> None:
-        """Queue this request's automatic signals; only the first call counts."""
+        """Queue this request's automatic signals; only the first call counts.
+
+        ``user``: the adapter's user id (or None), resolved while its request was alive;
+        left out when the adapter settled it already (``settle_user``) or the lookup given to
+        ``begin`` still works. ``error``: the exception the view raised (reported as a 500).
+        """
         if self._finished:
             return
         self._finished = True
         web = self._web
         if web is None:
             return
+        if error is not None:
+            self.record_exception(error)
         try:
             if self._tracked:
+                self.settle_user(user)
                 self._record(web, status, content_type, route)
         finally:
             if self._in_flight:  # after the record is queued: a retired client closes now
@@ -402,7 +447,7 @@ class Telemetry(Presets):
                 and content_type is not None
                 and content_type.startswith(_HTML_TYPES)
             )
-            user = self.user_id()
+            user = self._user
             error = self._error
             visit = self._visitor()
             # Only strings go on the queue: the user object and the exception (with its

@@ -121,16 +121,17 @@ class HTTPCall:
             )
             return None
 
-    def user(self) -> object:
-        """The user Starlette's ``AuthenticationMiddleware`` put in the scope, if signed in."""
-        user = self.scope.get("user")
-        if user is None or not getattr(user, "is_authenticated", False):
-            return None
-        for attribute in ("identity", "display_name"):
-            try:
-                value = getattr(user, attribute)
-            except (NotImplementedError, AttributeError):
-                continue
-            if value is not None and value != "":
-                return value
+
+def scope_user(scope: Scope) -> object:
+    """The user Starlette's ``AuthenticationMiddleware`` put in the scope, if signed in."""
+    user = scope.get("user")
+    if user is None or not getattr(user, "is_authenticated", False):
         return None
+    for attribute in ("identity", "display_name"):
+        try:
+            value = getattr(user, attribute)
+        except (NotImplementedError, AttributeError):
+            continue
+        if value is not None and value != "":
+            return value
+    return None

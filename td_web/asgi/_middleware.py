@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from functools import partial
 from typing import Any
 
 from .._client import TelemetryDeck
@@ -17,7 +18,7 @@ from .._config import ConfigurationError
 from .._log import logger
 from .._web import Telemetry, WebTelemetry
 from .._web.lifespan import LifespanCall
-from ._call import HTTPCall
+from ._call import HTTPCall, scope_user
 from ._static import static_prefixes
 from ._types import ASGIApp, Receive, Scope, Send
 from ._view import request_view
@@ -109,7 +110,7 @@ class TelemetryDeckMiddleware:
                 self._exclude_static_mounts(scope)
             native = _starlette_request(scope, receive) if self._wants_request else None
             view = request_view(scope, self.web.geo.asgi_names)
-            telemetry = self.web.begin(view, native)
+            telemetry = self.web.begin(view, native, partial(scope_user, scope))
             call = HTTPCall(telemetry, scope, receive, send)
             state = scope.get("state")
             if state is None:
@@ -117,7 +118,6 @@ class TelemetryDeckMiddleware:
                 scope["state"] = {"telemetry": telemetry}
             else:  # the server's per-request copy of the lifespan state: add, keep the rest
                 state["telemetry"] = telemetry
-            telemetry.set_user_lookup(call.user)
             return call
         except Exception:
             logger.exception("td_web: starting the request failed; it is served untracked")

@@ -105,8 +105,7 @@ def _start(state: runtime.State, request: HttpRequest) -> Telemetry | None:
             view = request_view(
                 request, state.proxy_scheme, state.forwarded_host, web.geo.environ_keys
             )
-            telemetry = web.begin(view, request)
-            telemetry.set_user_lookup(partial(loaded_user_id, request))
+            telemetry = web.begin(view, request, partial(loaded_user_id, request))
         except Exception:
             logger.exception("td_web: starting request telemetry failed; it is not tracked")
         else:
@@ -130,6 +129,8 @@ def _complete(
         status = response.status_code
         content_type = response.get("Content-Type")
         route = route_template(request, state.root_urlconf)
+        # The user as the response leaves; a streamed body is finished without asking again.
+        telemetry.settle_user()
         if isinstance(response, StreamingHttpResponse):
             finish_after_body(
                 response, partial(_finish_stream, telemetry, status, content_type, route)
@@ -148,9 +149,8 @@ def _finish_stream(
     interrupted: BaseException | None,
 ) -> None:
     try:
-        if isinstance(interrupted, Exception):
-            telemetry.record_exception(interrupted)
-        telemetry.finish(status, content_type, route)
+        error = interrupted if isinstance(interrupted, Exception) else None
+        telemetry.finish(status, content_type, route, error=error)
     except Exception:
         logger.exception("td_web: recording a streamed request failed")
 
@@ -158,7 +158,11 @@ def _finish_stream(
 def _fail(state: runtime.State, request: HttpRequest, telemetry: Telemetry, exc: Exception) -> None:
     """The exception escaped Django's handling (``DEBUG_PROPAGATE_EXCEPTIONS``)."""
     try:
-        telemetry.record_exception(exc)
-        telemetry.finish(500, None, route_template(request, state.root_urlconf))
+        telemetry.finish(
+            500,
+            None,
+            route_template(request, state.root_urlconf),
+            error=exc,
+        )
     except Exception:
         logger.exception("td_web: recording a failed request failed")

@@ -7,12 +7,9 @@ import contextvars
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from flask import has_request_context
-
 from .._log import logger
 from .._web import Telemetry
 from .request_view import request_view
-from .users import resolve_user
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -29,13 +26,10 @@ class Exchange:
         "app_state",
         "complete",
         "content_type",
-        "frozen_user",
-        "native",
         "server_start_response",
         "status",
         "telemetry",
         "token",
-        "user_frozen",
     )
 
     def __init__(
@@ -45,14 +39,10 @@ class Exchange:
         self.server_start_response = server_start_response
         self.telemetry: Telemetry | None = None
         self.token: contextvars.Token[Telemetry | None] | None = None
-        self.native: Any = None
         self.status: int | None = None
         self.content_type: str | None = None
         #: The body was fully produced before it was returned (not a stream).
         self.complete = False
-        #: Until before_request finds a user source, the user is known: anonymous.
-        self.user_frozen = True
-        self.frozen_user: object = None
 
     # -- the response starts ---------------------------------------------------------------
 
@@ -90,36 +80,13 @@ class Exchange:
             if telemetry is not None:
                 for header in telemetry.response_cookies(app_cookies, cache_control):
                     headers.append(("Set-Cookie", header))
-                self.freeze_user()
+                # Flask-Login's current_user and g end with the request context, before the
+                # automatic signal is finished (and before a streamed body is sent).
+                telemetry.settle_user()
         except Exception:
             logger.exception("td_web: recording the response failed")
         assert self.server_start_response is not None
         return self.server_start_response(status, headers, exc_info)
-
-    # -- the user ----------------------------------------------------------------------------
-
-    def user(self) -> object:
-        """The Telemetry's user lookup: live inside the request, frozen once it ends."""
-        if self.user_frozen:
-            return self.frozen_user
-        if not has_request_context():
-            return None
-        state = self.app_state
-        return resolve_user(
-            state.client_user,
-            state.extension.loaded_user_loader,
-            state.uses_flask_login,
-            self.native,
-        )
-
-    def freeze_user(self) -> None:
-        """Resolve the user while Flask's request context still exists: the automatic signal
-        is finished after it is gone (Flask-Login's ``current_user`` and ``g`` with it)."""
-        telemetry = self.telemetry
-        if telemetry is None or self.user_frozen or not telemetry.tracked:
-            return
-        self.frozen_user = telemetry.user_id()
-        self.user_frozen = True
 
     # -- the end -----------------------------------------------------------------------------
 

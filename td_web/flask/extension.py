@@ -12,10 +12,11 @@ from .._web import WebTelemetry
 from .._web.settings import require_sync_callable
 from .config import fallbacks, resolve_options
 from .state import AppTelemetry
-from .users import UserLoader
 
 #: Where each app keeps its td_web state.
 EXTENSION_KEY = "telemetrydeck"
+#: ``@td.user_loader``: returns the signed-in user's identifier, or None for anonymous.
+UserLoader = Callable[[], object]
 
 LoaderT = TypeVar("LoaderT", bound=Callable[[], object])
 
@@ -53,16 +54,13 @@ class TelemetryDeck:
                 f"(app.extensions[{EXTENSION_KEY!r}]); call init_app() once per app"
             )
         resolved = resolve_options(app, self._options, options)
-        client_user = resolved.pop("client_user", None)
-        if client_user is not None:
-            require_sync_callable("client_user", client_user)
         web = WebTelemetry.from_options(
             resolved,
             fallbacks=fallbacks(app),
             source="the Flask extension's keyword arguments",
             framework_secret=app.secret_key,
         )
-        state = AppTelemetry(self, web, client_user)
+        state = AppTelemetry(self, web)
         state.install(app)
         app.extensions[EXTENSION_KEY] = state
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from flask import Flask, current_app, got_request_exception, request
+from flask import (
+    Flask,
+    current_app,
+    g,
+    got_request_exception,
+    has_request_context,
+    request,
+    session,
+)
 
 from .._client import TelemetryDeck as Client
 from .._log import logger
@@ -15,27 +23,51 @@ from .exchange import EXCHANGE_KEY, Exchange
 from .middleware import TelemetryMiddleware
 from .request_view import request_view
 from .static import static_prefixes
-from .users import ClientUser
 
 if TYPE_CHECKING:
     from .extension import TelemetryDeck
 
+# Where Flask-Login (0.5 and 0.6) keeps a loaded user and the logged-in user's id.
+_FLASK_LOGIN_USER = "_login_user"
+_FLASK_LOGIN_SESSION_ID = "_user_id"
+
 
 class AppTelemetry:
-    """Per app: the core's request telemetry, the user options, and Flask's hooks."""
+    """Per app: the core's request telemetry, where its user comes from, and Flask's hooks."""
 
-    def __init__(
-        self, extension: TelemetryDeck, web: WebTelemetry, client_user: ClientUser | None
-    ) -> None:
+    def __init__(self, extension: TelemetryDeck, web: WebTelemetry) -> None:
         self.extension = extension
         self.web = web
-        self.client_user = client_user
         self.uses_flask_login = False
         self._prepared = False
 
     @property
     def has_user_source(self) -> bool:
-        return bool(self.client_user or self.uses_flask_login or self.extension.loaded_user_loader)
+        return self.uses_flask_login or self.extension.loaded_user_loader is not None
+
+    def current_user(self) -> object:
+        """The user of the request being handled: ``@td.user_loader``, else Flask-Login.
+
+        Flask-Login is read without ever calling its own user loader: a user the view already
+        loaded (``current_user``) is used as it is; otherwise the id Flask-Login keeps in the
+        session at login. Analytics never costs the app a database query. (The ``client_user``
+        option, given the Flask request, wins over both: the core applies it.)
+        """
+        if not has_request_context():
+            return None
+        loader = self.extension.loaded_user_loader
+        if loader is not None:
+            return loader()
+        if not self.uses_flask_login:
+            return None  # without a LoginManager, a "_user_id" session key is someone else's
+        user = g.get(_FLASK_LOGIN_USER)
+        if user is not None:
+            if not getattr(user, "is_authenticated", False):
+                return None
+            get_id = getattr(user, "get_id", None)
+            return get_id() if get_id is not None else None
+        # Not loaded by the view: the id login_user() stored (user.get_id() at login time).
+        return session.get(_FLASK_LOGIN_SESSION_ID)
 
     @property
     def client(self) -> Client:
@@ -73,16 +105,14 @@ class AppTelemetry:
                 # Flask.wsgi_app directly): custom signals work, no automatic signal.
                 exchange = environ[EXCHANGE_KEY] = Exchange(self)
             view = request_view(environ, self.web.geo.environ_keys)
-            telemetry = self.web.begin(view, native)
+            # Without a user source every request is anonymous: nothing to ask.
+            lookup = self.current_user if self.has_user_source else None
+            telemetry = self.web.begin(view, native, lookup)
             rule = native.url_rule
             if rule is not None:
                 script_name = environ.get("SCRIPT_NAME")
                 telemetry.route = script_name + rule.rule if script_name else rule.rule
-            if self.has_user_source:  # otherwise every request is anonymous: nothing to ask
-                telemetry.set_user_lookup(exchange.user)
-                exchange.user_frozen = False
             exchange.telemetry = telemetry
-            exchange.native = native
             if managed:
                 exchange.token = telemetry.activate()
         except Exception:
@@ -104,6 +134,6 @@ def record_unhandled_exception(sender: Any, exception: BaseException, **extra: A
         # Failed before td_web's before_request hook ran (opening the session, say).
         telemetry = exchange.telemetry or exchange.begin_late(environ)
         telemetry.record_exception(exception)
-        exchange.freeze_user()  # a propagating exception ends the context before start_response
+        telemetry.settle_user()  # a propagating exception ends the context before start_response
     except Exception:
         logger.exception("td_web: recording an unhandled exception failed")

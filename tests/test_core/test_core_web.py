@@ -404,8 +404,7 @@ def test_user_lookup_hashes_authenticated_users_and_anonymous_follow_the_session
     signals: CapturedSignals,
 ) -> None:
     web = make_web(session_started_signal=None)
-    telemetry = web.begin(view("/"), None)
-    telemetry.set_user_lookup(lambda: "user-42")
+    telemetry = web.begin(view("/"), None, lambda: "user-42")
     telemetry.finish(200, "text/html")
     anonymous = handle(web, view("/"))
     assert anonymous is not None
@@ -459,8 +458,7 @@ def test_exactly_one_signal_per_request(signals: CapturedSignals) -> None:
 
 def test_helper_signals_carry_session_user_and_defaults(signals: CapturedSignals) -> None:
     web = make_web(default_payload={"App.edition": "pro"}, session_started_signal=None)
-    telemetry = web.begin(view("/checkout", cookies={"td_session": "A" * 24}), None)
-    telemetry.set_user_lookup(lambda: 42)
+    telemetry = web.begin(view("/checkout", cookies={"td_session": "A" * 24}), None, lambda: 42)
     token = telemetry.activate()
     try:
         assert td_web.current() is telemetry
@@ -492,12 +490,11 @@ def test_a_raising_user_lookup_is_logged_and_the_user_anonymous(
     signals: CapturedSignals, caplog: pytest.LogCaptureFixture
 ) -> None:
     web = make_web(session_started_signal=None)
-    telemetry = web.begin(view("/"), None)
 
     def broken() -> str:
         raise RuntimeError("db down")
 
-    telemetry.set_user_lookup(broken)
+    telemetry = web.begin(view("/"), None, broken)
     telemetry.finish(200, "text/html")
     assert signals.types() == ["pageView"]
     assert "looking up the request's user failed" in caplog.text
@@ -559,8 +556,7 @@ def test_the_queue_holds_no_exception_or_user_object(signals: CapturedSignals) -
 
     web = make_web(session_started_signal=None, send_error_messages=True)
     user = User()
-    telemetry = web.begin(view("/"), None)
-    telemetry.set_user_lookup(lambda: user)
+    telemetry = web.begin(view("/"), None, lambda: user)
     alive: list[weakref.ref[Big]] = []
 
     def failing_view() -> None:
@@ -614,3 +610,59 @@ def test_cookieless_without_a_secret_refuses_to_start() -> None:
         {"app_id": APP_ID, "endpoint": "http://127.0.0.1:9", "cookieless": True},
         framework_secret="django-insecure-key",
     ).client.close(0)
+
+
+def test_strict_request_signals_raise_in_the_view_like_client_signals(
+    signals: CapturedSignals,
+) -> None:
+    web = make_web(strict=True, session_started_signal=None)
+    with pytest.raises(td_web.SignalError):
+        web.client.signal("")
+    telemetry = web.begin(view("/"), None)
+    with pytest.raises(td_web.SignalError):
+        telemetry.signal("")
+    assert telemetry.signal("Checkout.completed", {"Cart.items": 2}) is True
+    telemetry.finish(200, "text/html")
+    assert signals.types() == ["Checkout.completed", "pageView"]
+    assert signals[0]["sessionID"] == signals[1]["sessionID"] == telemetry.session_id
+
+
+def test_the_adapter_settles_the_user_once_and_is_not_asked_after_the_response(
+    signals: CapturedSignals,
+) -> None:
+    web = make_web(session_started_signal=None)
+    asked: list[str] = []
+
+    def lookup() -> str:
+        asked.append("asked")
+        return "user-42"
+
+    telemetry = web.begin(view("/"), None, lookup)
+    telemetry.signal("In.view")  # the request is alive: the lookup is asked
+    telemetry.settle_user()  # the adapter's request context is about to end
+    telemetry.signal("In.stream")
+    telemetry.finish(200, "text/html")
+    assert asked == ["asked", "asked"]
+    expected = td_web.hash_client_user("user-42", "pepper")
+    assert [s["clientUser"] for s in signals] == [expected, expected, expected]
+
+
+def test_finish_takes_the_adapters_user_and_client_user_wins_over_it(
+    signals: CapturedSignals,
+) -> None:
+    web = make_web(session_started_signal=None)
+    web.begin(view("/"), None).finish(200, "text/html", user="adapter-user")
+    overridden = make_web(client_user=lambda request: "from-option", session_started_signal=None)
+    overridden.begin(view("/"), None).finish(200, "text/html", user="adapter-user")
+    assert [s["clientUser"] for s in signals] == [
+        td_web.hash_client_user("adapter-user", "pepper"),
+        td_web.hash_client_user("from-option", "pepper"),
+    ]
+
+
+def test_finish_reports_the_error_it_is_given(signals: CapturedSignals) -> None:
+    web = make_web(session_started_signal=None)
+    web.begin(view("/"), None).finish(200, "text/html", error=RuntimeError("boom"))
+    error, request = signals
+    assert error["payload"]["TelemetryDeck.Error.id"] == "RuntimeError"
+    assert request["payload"]["HTTP.statusCode"] == "500"

@@ -185,3 +185,24 @@ def test_the_user_of_a_streamed_response_is_known_after_the_request_context(
     response.close()
     assert users(td_signals, "Stream.chunk") == [hash_client_user("lin")]
     assert users(td_signals, "HTTP.request") == [hash_client_user("lin")]
+
+
+def test_strict_request_signals_raise_in_the_view(
+    make_app: MakeApp, td_signals: CapturedSignals
+) -> None:
+    from td_web import SignalError
+
+    app = make_app(strict=True)
+    raised: list[str] = []
+
+    @app.get("/")
+    def index() -> str:
+        try:
+            request.telemetry.signal("")  # type: ignore[attr-defined]
+        except SignalError as error:
+            raised.append(str(error))
+        return "ok"
+
+    assert app.test_client().get("/").status_code == 200
+    assert len(raised) == 1
+    assert td_signals.types() == ["TelemetryDeck.Session.started", "pageView"]
