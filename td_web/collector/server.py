@@ -408,17 +408,6 @@ class Collector:
             f"{count} signal(s){f' of type {type!r}' if type else ''}",
         )
 
-    def wait_for_violations(
-        self, count: int, timeout: float = 5.0, rule: str | None = None
-    ) -> list[StoredViolation]:
-        """Poll until at least ``count`` violations (of ``rule``) were recorded."""
-        return _poll(
-            lambda: self.violations(rule),
-            lambda found: len(found) >= count,
-            timeout,
-            f"{count} violation(s){f' of rule {rule!r}' if rule else ''}",
-        )
-
     def __repr__(self) -> str:
         return f"<Collector {self.url} db={str(self.store.path)!r}>"
 

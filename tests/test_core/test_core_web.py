@@ -366,7 +366,10 @@ def test_forged_or_malformed_cookies_start_a_fresh_session(signals: CapturedSign
         telemetry = handle(web, view("/", cookies={"td_session": forged}))
         header = telemetry.set_cookie_header()
         assert header is not None
-        assert forged not in header.split(";")[0].split("=", 1)[1] or forged == ""
+        issued = header.split(";")[0].split("=", 1)[1]
+        # A fresh key of td_web's own (24 URL-safe characters), never the forged value.
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24}", issued), issued
+        assert forged not in issued if forged else issued != forged
     assert signals.types().count("TelemetryDeck.Session.started") == 6
 
 
