@@ -24,7 +24,6 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 from django.core.checks import CheckMessage, Error
-from django.utils.module_loading import import_string
 
 from .._config import ConfigurationError, app_id_problem, build_config
 from .._web import WebTelemetry
@@ -32,9 +31,6 @@ from .._web.settings import build_web_settings, split_options
 from . import conf
 from .caching import storing_caches_before
 
-MIDDLEWARE_PATHS = frozenset(
-    {"td_web.django.TelemetryDeckMiddleware", "td_web.django.middleware.TelemetryDeckMiddleware"}
-)
 #: Middleware that can answer a request on its own or turn a response into another one
 #: (a redirect instead of a 404, a cached page): td_web must come before them to see that.
 ANSWERING_MIDDLEWARE = (
@@ -106,7 +102,7 @@ def check_middleware(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    position = middleware_position(middleware)
+    position = conf.middleware_position(middleware)
     if position is None:
         return [
             checks.Warning(
@@ -143,24 +139,3 @@ def check_middleware(
             )
         )
     return found
-
-
-def middleware_position(middleware: Sequence[object]) -> int | None:
-    """Where td_web's middleware (or a subclass) is in ``MIDDLEWARE``, or None."""
-    return next((i for i, path in enumerate(middleware) if _is_ours(path)), None)
-
-
-def _is_ours(path: object) -> bool:
-    if not isinstance(path, str):
-        return False
-    if path in MIDDLEWARE_PATHS:
-        return True
-    if path.startswith("django."):
-        return False
-    from .middleware import TelemetryDeckMiddleware  # a subclass counts too
-
-    try:
-        found = import_string(path)
-    except ImportError:
-        return False
-    return isinstance(found, type) and issubclass(found, TelemetryDeckMiddleware)

@@ -7,14 +7,20 @@ Django announces a settings change).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from .._config import ConfigurationError
 from .._web.settings import ALL_OPTION_NAMES
+
+#: td_web's middleware as ``MIDDLEWARE`` may name it.
+MIDDLEWARE_PATHS = frozenset(
+    {"td_web.django.TelemetryDeckMiddleware", "td_web.django.middleware.TelemetryDeckMiddleware"}
+)
 
 #: The one Django setting td_web reads its options from.
 SETTING = "TELEMETRYDECK"
@@ -97,11 +103,32 @@ def secret_key() -> str | bytes | None:
 def inside_site_cache() -> bool:
     """Whether Django's per-site cache middleware comes before td_web's in ``MIDDLEWARE``."""
     from .caching import storing_caches_before
-    from .checks import middleware_position
 
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
     position = middleware_position(middleware)
     return position is not None and bool(storing_caches_before(middleware, position))
+
+
+def middleware_position(middleware: Sequence[object]) -> int | None:
+    """Where td_web's middleware (or a subclass) is in ``MIDDLEWARE``, or None."""
+    return next((i for i, path in enumerate(middleware) if _is_ours(path)), None)
+
+
+def _is_ours(path: object) -> bool:
+    if not isinstance(path, str):
+        return False
+    if path in MIDDLEWARE_PATHS:
+        return True
+    if path.startswith("django."):
+        return False
+    try:
+        found = import_string(path)
+    except ImportError:
+        return False
+    # A subclass counts too; recognised by name, so settings never import the middleware.
+    return isinstance(found, type) and any(
+        f"{cls.__module__}.{cls.__qualname__}" in MIDDLEWARE_PATHS for cls in found.__mro__
+    )
 
 
 def excluded_prefixes() -> list[str]:

@@ -89,8 +89,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from .._web import Telemetry
-from .extension import EXTENSION_KEY, TelemetryDeck
-from .state import AppTelemetry
+from .extension import TelemetryDeck
+from .state import EXTENSION_KEY, AppTelemetry
 
 __all__ = ["EXTENSION_KEY", "AppTelemetry", "TelemetryDeck", "TelemetryRequest"]
 

@@ -16,6 +16,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .. import _commands
+from .state import state_for
 
 FRONT = _commands.Front(
     app_id_hint="set TELEMETRYDECK_APP_ID in the app's config or the environment",
@@ -28,9 +29,7 @@ telemetrydeck = AppGroup(
 
 
 def _app_options() -> dict[str, object]:
-    from .extension import TelemetryDeck
-
-    return {"client": TelemetryDeck.state_for(current_app).client}
+    return {"client": state_for(current_app).client}
 
 
 @telemetrydeck.command("check")

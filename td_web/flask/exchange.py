@@ -8,14 +8,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._log import logger
-from .._web import Telemetry
+from .._web import Telemetry, WebTelemetry
 from .request_view import request_view
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse
-
-    from .state import AppTelemetry
 
 #: The environ key under which the middleware leaves the exchange for the hooks.
 EXCHANGE_KEY = "td_web.flask.exchange"
@@ -23,19 +21,19 @@ EXCHANGE_KEY = "td_web.flask.exchange"
 
 class Exchange:
     __slots__ = (
-        "app_state",
         "complete",
         "content_type",
         "server_start_response",
         "status",
         "telemetry",
         "token",
+        "web",
     )
 
     def __init__(
-        self, app_state: AppTelemetry, server_start_response: StartResponse | None = None
+        self, web: WebTelemetry, server_start_response: StartResponse | None = None
     ) -> None:
-        self.app_state = app_state
+        self.web = web
         self.server_start_response = server_start_response
         self.telemetry: Telemetry | None = None
         self.token: contextvars.Token[Telemetry | None] | None = None
@@ -92,7 +90,7 @@ class Exchange:
 
     def begin_late(self, environ: dict[str, Any]) -> Telemetry:
         """The request failed before td_web's before_request hook ran: account for it now."""
-        web = self.app_state.web
+        web = self.web
         telemetry = self.telemetry = web.begin(request_view(environ, web.geo.environ_keys), None)
         return telemetry
 

@@ -10,11 +10,10 @@ from flask import Flask, current_app
 from .._client import TelemetryDeck as Client
 from .._web import WebTelemetry
 from .._web.settings import require_sync_callable
+from .cli import telemetrydeck as telemetrydeck_commands
 from .config import fallbacks, resolve_options
-from .state import AppTelemetry
+from .state import EXTENSION_KEY, AppTelemetry, state_for
 
-#: Where each app keeps its td_web state.
-EXTENSION_KEY = "telemetrydeck"
 #: ``@td.user_loader``: returns the signed-in user's identifier, or None for anonymous.
 UserLoader = Callable[[], object]
 
@@ -62,6 +61,7 @@ class TelemetryDeck:
         )
         state = AppTelemetry(self, web)
         state.install(app)
+        app.cli.add_command(telemetrydeck_commands)  # flask telemetrydeck check|send
         app.extensions[EXTENSION_KEY] = state
 
     def user_loader(self, loader: LoaderT) -> LoaderT:
@@ -77,13 +77,7 @@ class TelemetryDeck:
     def loaded_user_loader(self) -> UserLoader | None:
         return self._user_loader
 
-    @staticmethod
-    def state_for(app: Flask) -> AppTelemetry:
-        """The td_web state of ``app``; a RuntimeError if init_app was not called for it."""
-        state = app.extensions.get(EXTENSION_KEY)
-        if not isinstance(state, AppTelemetry):
-            raise RuntimeError("td_web's TelemetryDeck was not set up for this app (init_app)")
-        return state
+    state_for = staticmethod(state_for)
 
     @property
     def client(self) -> Client:

@@ -8,21 +8,20 @@ from collections.abc import Callable, Iterable
 from types import MethodType
 from typing import TYPE_CHECKING, Any
 
+from .._web import WebTelemetry
 from .exchange import EXCHANGE_KEY, Exchange
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from .state import AppTelemetry
-
 
 class TelemetryMiddleware:
     """Hands each request an :class:`Exchange`; Flask's hooks fill it in, this finishes it."""
 
-    __slots__ = ("_method_of", "app_state", "wsgi_app")
+    __slots__ = ("_method_of", "web", "wsgi_app")
 
-    def __init__(self, wsgi_app: WSGIApplication, app_state: AppTelemetry) -> None:
-        self.app_state = app_state
+    def __init__(self, wsgi_app: WSGIApplication, web: WebTelemetry) -> None:
+        self.web = web
         #: For a method bound to an object (Flask's own ``app.wsgi_app``): a weak reference
         #: to that object, with ``wsgi_app`` the plain function. The bound method would be a
         #: reference cycle app -> middleware -> app, and an app dropped by its owner would
@@ -37,7 +36,7 @@ class TelemetryMiddleware:
             self.wsgi_app = wsgi_app.__func__
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        exchange = Exchange(self.app_state, start_response)
+        exchange = Exchange(self.web, start_response)
         environ[EXCHANGE_KEY] = exchange
         try:
             if self._method_of is None:

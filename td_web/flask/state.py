@@ -3,7 +3,8 @@ connect Flask's request handling to the core's request telemetry."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 from flask import (
     Flask,
@@ -18,24 +19,38 @@ from flask import (
 from .._client import TelemetryDeck as Client
 from .._log import logger
 from .._web import Telemetry, WebTelemetry
-from .cli import telemetrydeck as telemetrydeck_commands
 from .exchange import EXCHANGE_KEY, Exchange
 from .middleware import TelemetryMiddleware
 from .request_view import request_view
 from .static import static_prefixes
 
-if TYPE_CHECKING:
-    from .extension import TelemetryDeck
+#: Where each app keeps its td_web state.
+EXTENSION_KEY = "telemetrydeck"
 
 # Where Flask-Login (0.5 and 0.6) keeps a loaded user and the logged-in user's id.
 _FLASK_LOGIN_USER = "_login_user"
 _FLASK_LOGIN_SESSION_ID = "_user_id"
 
 
+class UserLoaders(Protocol):
+    """The extension, as the state sees it: where ``@td.user_loader`` put its function."""
+
+    @property
+    def loaded_user_loader(self) -> Callable[[], object] | None: ...
+
+
+def state_for(app: Flask) -> AppTelemetry:
+    """The td_web state of ``app``; a RuntimeError if init_app was not called for it."""
+    state = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, AppTelemetry):
+        raise RuntimeError("td_web's TelemetryDeck was not set up for this app (init_app)")
+    return state
+
+
 class AppTelemetry:
     """Per app: the core's request telemetry, where its user comes from, and Flask's hooks."""
 
-    def __init__(self, extension: TelemetryDeck, web: WebTelemetry) -> None:
+    def __init__(self, extension: UserLoaders, web: WebTelemetry) -> None:
         self.extension = extension
         self.web = web
         self.uses_flask_login = False
@@ -78,8 +93,7 @@ class AppTelemetry:
         # in every later one (and in after_request functions and error handlers).
         app.before_request_funcs.setdefault(None, []).insert(0, self.before_request)
         got_request_exception.connect(record_unhandled_exception)
-        app.wsgi_app = TelemetryMiddleware(app.wsgi_app, self)  # type: ignore[method-assign]
-        app.cli.add_command(telemetrydeck_commands)  # flask telemetrydeck check|send
+        app.wsgi_app = TelemetryMiddleware(app.wsgi_app, self.web)  # type: ignore[method-assign]
 
     def _prepare(self, app: Flask, script_name: str) -> None:
         """Once, at the first request: blueprints and Flask-Login are all set up by then."""
@@ -99,11 +113,11 @@ class AppTelemetry:
             if not self._prepared:
                 self._prepare(current_app, environ.get("SCRIPT_NAME", ""))
             exchange = environ.get(EXCHANGE_KEY)
-            managed = exchange is not None and exchange.app_state is self
+            managed = exchange is not None and exchange.web is self.web
             if not managed:
                 # The middleware was bypassed (a test_request_context, an app calling
                 # Flask.wsgi_app directly): custom signals work, no automatic signal.
-                exchange = environ[EXCHANGE_KEY] = Exchange(self)
+                exchange = environ[EXCHANGE_KEY] = Exchange(self.web)
             view = request_view(environ, self.web.geo.environ_keys)
             # Without a user source every request is anonymous: nothing to ask.
             lookup = self.current_user if self.has_user_source else None

@@ -92,3 +92,48 @@ def test_the_checker_resolves_relative_imports() -> None:
     assert "td_web._signal" in imports  # ``from .._signal import ...``
     assert _layer("td_web.flask.state") == "flask"
     assert _layer("td_web._web.telemetry") == "core"
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph``, or None."""
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(node: str) -> list[str] | None:
+        if node in visiting:
+            return [*visiting[visiting.index(node) :], node]
+        if node in done:
+            return None
+        visiting.append(node)
+        for target in sorted(graph.get(node, ())):
+            found = visit(target)
+            if found is not None:
+                return found
+        visiting.pop()
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        found = visit(start)
+        if found is not None:
+            return found
+    return None
+
+
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
+def test_an_adapters_modules_import_each_other_one_way(adapter: str) -> None:
+    """No cycle among an adapter's modules, type-only and lazy imports included: each file can
+    be read after the ones it imports."""
+    modules = {
+        _module_name(path): path for path in SOURCES if _layer(_module_name(path)) == adapter
+    }
+    package = f"td_web.{adapter}"
+    graph = {
+        name: {
+            imported
+            for imported in _imports(path)
+            if imported in modules and imported != name and imported != package
+        }
+        for name, path in modules.items()
+    }
+    assert _cycle(graph) is None
