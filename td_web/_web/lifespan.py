@@ -20,18 +20,12 @@ refuses to start, Starlette's test client raises).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 
 import anyio.to_thread  # httpx's own dependency: asyncio and trio alike
 
 from .._log import logger
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from .._types import ASGIApp, Message, Receive, Scope, Send
 
 _STARTED = "lifespan.startup.complete"
 _STOPPED = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})

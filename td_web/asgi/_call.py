@@ -4,9 +4,9 @@ created per call, so concurrent requests never share state (the middleware holds
 from __future__ import annotations
 
 from .._log import logger, throttled
+from .._types import Message, Receive, Scope, Send
 from .._web import Telemetry
 from ._routes import route_template
-from ._types import Message, Receive, Scope, Send
 
 #: Reported when the client went away before a response started (nginx's convention).
 CLIENT_CLOSED_REQUEST = 499

@@ -16,11 +16,11 @@ from typing import Any
 from .._client import TelemetryDeck
 from .._config import ConfigurationError
 from .._log import logger
+from .._types import ASGIApp, Receive, Scope, Send
 from .._web import Telemetry, WebTelemetry
 from .._web.lifespan import LifespanCall
 from ._call import HTTPCall, scope_user
 from ._static import static_prefixes
-from ._types import ASGIApp, Receive, Scope, Send
 from ._view import request_view
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
-from ._types import Scope
+from .._types import Scope
 
 _MAX_DEPTH = 16
 _MOUNT_TAIL = "/{path}"

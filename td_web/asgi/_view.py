@@ -6,9 +6,9 @@ header list (one dict lookup per header), and builds no header dict.
 
 from __future__ import annotations
 
+from .._types import Scope
 from .._web import RequestView
 from .._web.payload import host_with_port
-from ._types import Scope
 
 _HOST, _USER_AGENT, _REFERER, _ACCEPT_LANGUAGE, _COOKIE, _GPC = range(6)
 _DNT, _FORWARDED, _FORWARDED_FOR, _FORWARDED_PROTO, _FORWARDED_HOST = range(6, 11)

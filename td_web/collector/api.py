@@ -24,15 +24,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
+from .._config import ConfigurationError, parse_bool
 from .dashboard import dashboard
 from .store import SignalFilter, SignalStore
 from .validate import RULES
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 5000
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class ApiError(ValueError):
@@ -131,8 +129,9 @@ def _test_mode(params: Mapping[str, Sequence[str]]) -> bool | None:
     text = _text(params, "test_mode")
     if text is None or text.lower() == "all":
         return None
-    if text.lower() in _TRUE:
-        return True
-    if text.lower() in _FALSE:
-        return False
+    if text.strip():  # an empty value is no answer here (the settings read it as false)
+        try:
+            return parse_bool(text, "test_mode")
+        except ConfigurationError:
+            pass
     raise ApiError(f"test_mode must be true, false or all, got {text!r}")

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._web.lifespan import ASGIApp, LifespanCall, Receive, Scope, Send
+from .._types import ASGIApp, Receive, Scope, Send
+from .._web.lifespan import LifespanCall
 from . import runtime
 
 

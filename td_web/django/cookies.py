@@ -9,6 +9,8 @@ verbatim: the flags are exactly those of ``Telemetry.set_cookie_header()``, and 
 Building a ``Morsel`` the ordinary way costs more than the rest of the request telemetry (it
 fills and validates its attributes one by one); this one copies its attributes from a dict
 parsed once per distinct set of flags, so code that reads ``morsel["max-age"]`` still finds it.
+Measured by ``bench/django_cookie.py`` (BENCHMARKS.md, "Django's session cookie"): the public
+``response.set_cookie`` adds about 8 times what this adds to a response.
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
-"""One request's telemetry on its way between the WSGI middleware and Flask's hooks, and the
-body wrapper that finishes it when a streamed response is complete."""
+"""One request's telemetry on its way between the WSGI middleware and Flask's hooks; a
+streamed response is finished when its body ends (``_web/body.py``)."""
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._log import logger
 from .._web import Telemetry, WebTelemetry
+from .._web.body import FinishingIterator
 from .request_view import request_view
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class Exchange:
             if self.complete or not telemetry.tracked:
                 self.finish()
                 return body
-            return StreamedBody(body, self)
+            return FinishingIterator(body, self._body_ended)
         except Exception:
             logger.exception("td_web: recording the response failed")
             return body
@@ -117,6 +118,12 @@ class Exchange:
         except Exception:
             logger.exception("td_web: recording an unhandled exception failed")
 
+    def _body_ended(self, interrupted: BaseException | None) -> None:
+        if interrupted is None:
+            self.finish()
+        else:
+            self.fail(interrupted)
+
     def finish(self) -> None:
         telemetry = self.telemetry
         if telemetry is None:
@@ -126,37 +133,3 @@ class Exchange:
         if token is not None:
             self.token = None
             Telemetry.deactivate(token)
-
-
-class StreamedBody:
-    """A streamed response body, passed through chunk by chunk; the request is finished when
-    the body is exhausted or closed, whichever comes first (a client that disconnects makes
-    the server close it early: still exactly one signal)."""
-
-    __slots__ = ("_body", "_chunks", "_exchange")
-
-    def __init__(self, body: Iterable[bytes], exchange: Exchange) -> None:
-        self._body = body
-        self._chunks = iter(body)
-        self._exchange = exchange
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        try:
-            return next(self._chunks)
-        except StopIteration:
-            self._exchange.finish()
-            raise
-        except BaseException as exc:
-            self._exchange.fail(exc)
-            raise
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._exchange.finish()

@@ -1,4 +1,5 @@
-"""The ASGI callable shapes, spelled out here so that td_web.asgi needs no framework installed."""
+"""The ASGI callable shapes, spelled out once so that neither the core (the lifespan hand-off)
+nor td_web.asgi and td_web.django.asgi need a framework installed."""
 
 from __future__ import annotations
 
