@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,20 @@ from ingest_server import IngestServer
 from td_web._log import throttled
 
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
+_OWN_PREFIX = "TELEMETRYDECK_"
+
+
+def environment_without_telemetrydeck() -> dict[str, str]:
+    """``os.environ`` for a subprocess, without any ``TELEMETRYDECK_*`` variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIX)}
+
+
+@pytest.fixture(autouse=True)
+def _no_telemetrydeck_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own TELEMETRYDECK_* variables must not leak into any test."""
+    for name in list(os.environ):
+        if name.startswith(_OWN_PREFIX):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture

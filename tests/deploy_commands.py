@@ -4,20 +4,18 @@ environment, judged by exit code and by what arrived at the local ingest server.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
+from conftest import APP_ID, environment_without_telemetrydeck
 from ingest_server import IngestServer, free_port
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
 def check_send_and_fail_like_a_deploy_script(
     command: list[str], cwd: Path, ingest: IngestServer, **env: str
 ) -> None:
     """``check`` passes, ``send`` delivers, ``check`` against a dead endpoint exits 1."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
+    environment = environment_without_telemetrydeck()
     environment.update(TELEMETRYDECK_APP_ID=APP_ID, TELEMETRYDECK_ENDPOINT=ingest.url, **env)
 
     def run(*arguments: str) -> subprocess.CompletedProcess[str]:

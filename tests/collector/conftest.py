@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import APP_ID
 
 from td_web.collector import Collector
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 USER_HASH = hashlib.sha256(b"someone").hexdigest()
 
 Post = Callable[..., httpx.Response]

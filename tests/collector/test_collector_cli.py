@@ -22,12 +22,12 @@ from typing import IO, Any
 
 import httpx
 import pytest
+from conftest import APP_ID
 
 from td_web import hash_client_user
 from td_web.cli import main
 from td_web.collector import Collector, SignalStore
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 Signal = Callable[..., dict[str, Any]]

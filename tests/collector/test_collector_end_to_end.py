@@ -9,6 +9,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from conftest import APP_ID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,8 +17,6 @@ import td_web
 from td_web._config import build_config
 from td_web._signal import SignalBuilder
 from td_web.collector import Collector, validate_body
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
 class Colour(enum.Enum):

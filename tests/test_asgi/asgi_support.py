@@ -6,6 +6,8 @@ import warnings
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from conftest import APP_ID
+
 with warnings.catch_warnings():
     # Starlette 1.x recommends httpx2 for its test client; httpx works the same here.
     warnings.simplefilter("ignore")
@@ -13,7 +15,6 @@ with warnings.catch_warnings():
 
 __all__ = ["APP_ID", "ASGIServer", "LifespanServer", "TestClient", "http_scope"]
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 Message = MutableMapping[str, Any]
 App = Callable[[Any, Any, Any], Awaitable[None]]

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import APP_ID
 from ingest_server import IngestServer
 from privacy_canaries import (
     ASGI_HOSTILE_REQUESTS,
@@ -30,8 +31,6 @@ from starlette.routing import Route
 
 from td_web import TelemetryDeck
 from td_web.asgi import TelemetryDeckMiddleware
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
 async def echo(request: Request) -> Response:

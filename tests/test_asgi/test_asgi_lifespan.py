@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import environment_without_telemetrydeck
 from ingest_server import IngestServer
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -76,7 +77,7 @@ START_TIMEOUT = 30.0
 def _uvicorn_startup(target: str, lifespan: str, ingest: IngestServer, tmp_path: Path) -> str:
     """How uvicorn's startup of ``target`` ends: ``exit <code>`` or ``serving``."""
     log = tmp_path / f"{target.replace(':', '-')}-{lifespan}.log"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
+    environment = environment_without_telemetrydeck()
     environment.update(
         TELEMETRYDECK_APP_ID=APP_ID,
         TELEMETRYDECK_ENDPOINT=ingest.url,

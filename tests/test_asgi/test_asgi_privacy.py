@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from conftest import APP_ID
 from ingest_server import IngestServer
 from privacy_canaries import (
     EXCEPTION_MESSAGE,
@@ -47,7 +48,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 SALT = "asgi-privacy-salt"
 
 

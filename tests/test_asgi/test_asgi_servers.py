@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import environment_without_telemetrydeck
 from ingest_server import IngestServer, Reply, free_port
 from test_asgi.asgi_support import APP_ID
 
@@ -63,9 +64,7 @@ def serve(
 ) -> Iterator[Served]:
     port = free_port()
     log = tmp_path / f"server-{port}.log"
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("TELEMETRYDECK_")
-    }
+    environment = environment_without_telemetrydeck()
     environment.update(
         TELEMETRYDECK_APP_ID=APP_ID,
         TELEMETRYDECK_ENDPOINT=ingest.url,

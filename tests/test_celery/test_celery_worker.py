@@ -12,6 +12,7 @@ import pytest
 import redis
 from celery import Celery
 from celery.result import AsyncResult
+from conftest import APP_ID
 from flask import Flask, request
 from ingest_server import IngestServer, free_port
 from test_celery.celery_project import WORKER_SALT, make_app
@@ -23,7 +24,6 @@ from td_web.flask import TelemetryDeck as FlaskTelemetryDeck
 
 pytestmark = pytest.mark.slow
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 WEB_SALT = "web-salt"
 CANARY = "canary-4cf1e0d2-task-argument"
 StartWorker = Callable[..., Worker]

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import APP_ID
 
 from td_web import ConfigurationError, TelemetryDeck
 from td_web._config import build_config
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
 def test_missing_app_id_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:

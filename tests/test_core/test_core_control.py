@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+from conftest import APP_ID
 from ingest_server import IngestServer
 
 from td_web import ConfigurationError, RequestView, TelemetryDeck
@@ -20,7 +21,6 @@ from td_web._web import WebTelemetry
 from td_web._web.proxies import TrustedProxies
 from td_web._web.sampling import SessionSampler, session_fraction
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 #: Fixed session tokens (cookie values), so that both processes see the same sessions.
 TOKENS = [f"visitor-token-{i:04d}-abcdefgh" for i in range(40)]
 

@@ -5,20 +5,18 @@ size estimate, and the log throttler under a SIGTERM."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from conftest import APP_ID, environment_without_telemetrydeck
 from ingest_server import IngestServer, Reply
 
 from td_web import TelemetryDeck
 from td_web._sanitize import MAX_KEYS
 from td_web._signal import BuiltSignal, CustomSignal
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
 def _client(ingest: IngestServer, **options: object) -> TelemetryDeck:
@@ -120,7 +118,7 @@ def test_sigterm_while_the_main_thread_is_in_the_log_throttler_still_delivers(
     warning: with a lock held by the interrupted main thread, both would wait for ever."""
     ingest.script(Reply(status=503))
     code = SIGTERM_WHILE_LOGGING.format(app_id=APP_ID, url=ingest.url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
+    env = environment_without_telemetrydeck()
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,

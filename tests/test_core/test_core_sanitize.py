@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from conftest import APP_ID
 
 from td_web import SignalError, TelemetryDeck
 from td_web._sanitize import (
@@ -18,8 +19,6 @@ from td_web._sanitize import (
     sanitize_payload,
 )
 from td_web.testing import capture
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
 class Color(enum.Enum):

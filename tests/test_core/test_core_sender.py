@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import APP_ID
 from ingest_server import IngestServer, Reply, free_port
 
 from td_web import TelemetryDeck, __version__
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 FAST = {"flush_interval": 0.05, "initial_backoff": 0.01, "max_backoff": 0.05}
 
 

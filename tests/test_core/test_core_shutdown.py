@@ -3,18 +3,16 @@ process exactly as before (killed by SIGTERM)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 
+from conftest import APP_ID, environment_without_telemetrydeck
 from ingest_server import IngestServer
 
 from td_web._shutdown import exit_cleanly_on_sigterm
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 SCRIPT = """
 import os, signal, sys, time
@@ -32,7 +30,7 @@ sys.exit(3)  # never reached: SIGTERM ends the process either way
 
 def run(ingest: IngestServer, handle: bool) -> subprocess.CompletedProcess[str]:
     code = SCRIPT.format(app_id=APP_ID, url=ingest.url, handle=handle)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
+    env = environment_without_telemetrydeck()
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,
@@ -92,7 +90,7 @@ sender = web.client._sender
 with sender._settled:  # where flush() waits
     os.kill(os.getpid(), signal.SIGTERM)
 """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
+    env = environment_without_telemetrydeck()
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )

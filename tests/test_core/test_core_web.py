@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import APP_ID
 
 import td_web
 from td_web import ConfigurationError, RequestView
@@ -17,7 +18,6 @@ from td_web._web.payload import campaign_parameters, locale_keys, referer_parts
 from td_web._web.routes import normalize_route
 from td_web.testing import CapturedSignals, capture
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 
 

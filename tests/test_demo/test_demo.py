@@ -3,7 +3,6 @@ the summary; then the live page, rendered by headless Chromium, shows what the d
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from browser import ARTIFACTS, png_size_and_colours, run_chromium
+from conftest import environment_without_telemetrydeck
 
 from td_web.collector import Collector
 
@@ -22,7 +22,7 @@ def demo_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     db = tmp_path_factory.mktemp("demo") / "collector.sqlite3"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
+    env = environment_without_telemetrydeck()
     result = subprocess.run(
         [
             sys.executable,

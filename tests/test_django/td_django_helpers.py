@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from conftest import APP_ID
 from ingest_server import free_port
 
 from td_web import hash_client_user
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 SALT = "django-test-salt"
 #: Nothing listens there: a test that forgets capture() cannot reach the network.
 DEAD_ENDPOINT = f"http://127.0.0.1:{free_port()}"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 from celery import Celery
+from conftest import APP_ID
 from django.test import override_settings
 
 import td_web.celery
 from td_web import ConfigurationError
 from td_web.celery._options import build_client
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
 @override_settings(

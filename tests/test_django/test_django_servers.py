@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import APP_ID
 from ingest_server import IngestServer, free_port
 
 from td_web import hash_client_user
@@ -27,7 +28,6 @@ from td_web import hash_client_user
 pytestmark = pytest.mark.slow
 
 SITE = Path(__file__).resolve().parents[2] / "example_projects" / "django_site"
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 SALT = "server-test-salt"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 REQUEST_TYPES = ("pageView", "HTTP.request")

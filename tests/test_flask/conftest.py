@@ -12,16 +12,6 @@ from td_web.flask import TelemetryDeck
 MakeApp = Callable[..., Flask]
 
 
-@pytest.fixture(autouse=True)
-def _no_telemetrydeck_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The developer's own TELEMETRYDECK_* variables must not leak into these tests."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("TELEMETRYDECK_"):
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture
 def td() -> TelemetryDeck:
     return TelemetryDeck()

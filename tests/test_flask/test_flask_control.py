@@ -10,6 +10,7 @@ from typing import Any
 
 import control_scenarios
 import pytest
+from conftest import APP_ID
 from control_scenarios import SALT, Reply
 from flask import Flask, Request, request
 from flask.testing import FlaskClient
@@ -18,7 +19,6 @@ from ingest_server import IngestServer
 import td_web
 from td_web.flask import TelemetryDeck
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 PAGE = "<p>page</p>"
 
 

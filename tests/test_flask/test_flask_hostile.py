@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import APP_ID
 from flask import Flask, Response, request
 from ingest_server import IngestServer
 from privacy_canaries import (
@@ -24,8 +25,6 @@ from privacy_canaries import (
 
 from td_web import TelemetryDeck as Client
 from td_web.flask import TelemetryDeck
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
 def _make_app(client: Client | None) -> Flask:

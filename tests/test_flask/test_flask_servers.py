@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import APP_ID
+from conftest import APP_ID, environment_without_telemetrydeck
 from ingest_server import IngestServer, free_port
 
 from td_web import hash_client_user
@@ -69,7 +69,7 @@ def running(
     port = free_port()
     command, cwd = server_command(server, port)
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")},
+        **environment_without_telemetrydeck(),
         "TELEMETRYDECK_APP_ID": APP_ID,
         "TELEMETRYDECK_ENDPOINT": ingest.url,
         "TELEMETRYDECK_SALT": SALT,

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import APP_ID
 from ingest_server import IngestServer, free_port
 
 import td_web
 from td_web import TelemetryDeck
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 # A minute between background sends: only the job's own flush can deliver in time.
 SLOW = {"flush_interval": 60.0}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import APP_ID
 from ingest_server import IngestServer, Reply
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,7 +27,6 @@ import td_web
 from td_web.asgi import TelemetryDeckMiddleware
 from td_web.serverless import TelemetryDeck, asgi, deliver, handler
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 #: Ends as soon as everything is delivered; generous only so a loaded machine cannot fail it.
 GENEROUS = 30.0
 RUNTIME = Path(__file__).with_name("function_runtime.py")

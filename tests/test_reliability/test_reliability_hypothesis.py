@@ -11,13 +11,12 @@ import uuid
 from typing import Any
 
 import httpx
+from conftest import APP_ID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from td_web import TelemetryDeck
 from td_web.collector.validate import validate_body
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
 class Mood(enum.Enum):

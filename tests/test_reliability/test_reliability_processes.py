@@ -3,7 +3,6 @@ and what the master queued before forking is sent once, by the master."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import APP_ID, environment_without_telemetrydeck
 from ingest_server import IngestServer, free_port
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 HERE = Path(__file__).parent
 
 pytestmark = pytest.mark.slow
@@ -25,7 +24,7 @@ def test_gunicorn_preload_every_worker_delivers_and_nothing_is_doubled(
     ingest: IngestServer,
 ) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRYDECK_")}
+    env = environment_without_telemetrydeck()
     env.update(TELEMETRYDECK_APP_ID=APP_ID, TELEMETRYDECK_ENDPOINT=ingest.url)
     server = subprocess.Popen(
         [

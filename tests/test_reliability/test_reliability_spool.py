@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from conftest import APP_ID
 from ingest_server import IngestServer, free_port
 
 from td_web import TelemetryDeck
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 FAST = {"flush_interval": 0.02, "initial_backoff": 0.01, "max_backoff": 0.02}
 
 
