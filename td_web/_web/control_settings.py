@@ -1,52 +1,17 @@
-"""Validation of the options that put the site's users in control: sampling, consent and
-Do Not Track, status and route filters, trusted proxies. Each error names the setting and the
-value, at start-up, never on a request."""
+"""Parsers of the options that put the site's users in control: sampling rates, status and
+route filters (``settings.OPTION_PARSERS`` names the parser of each option). Each error names
+the setting and the value, at start-up, never on a request."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
 
-from .._config import ConfigurationError, parse_bool, sync_callable
-from .proxies import TrustedProxies
+from .._config import ConfigurationError
 from .routes import normalize_route
 
-CONTROL_OPTION_NAMES = frozenset(
-    {
-        "sample_rate",
-        "sampler",
-        "consent_required",
-        "consent_cookie_name",
-        "respect_dnt",
-        "exclude_status",
-        "exclude_routes",
-        "trusted_proxies",
-    }
-)
 _STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
-_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-def coerce_control_option(name: str, value: Any) -> Any:
-    if name == "sample_rate":
-        return parse_rate(value, name)
-    if name == "sampler":
-        return sync_callable(value, name)
-    if name in ("consent_required", "respect_dnt"):
-        return parse_bool(value, name)
-    if name == "consent_cookie_name":
-        if not isinstance(value, str) or not _COOKIE_NAME.fullmatch(value):
-            raise ConfigurationError(f"{name} must be a valid cookie name, got {value!r}")
-        return value
-    if name == "exclude_status":
-        return parse_statuses(value, name)
-    if name == "exclude_routes":
-        return frozenset(route_key(route) for route in _strings(value, name))
-    if name == "trusted_proxies":
-        return TrustedProxies.parse(value, name)
-    raise AssertionError(name)  # pragma: no cover - CONTROL_OPTION_NAMES lists the cases
 
 
 def route_key(route: str) -> str:
@@ -100,7 +65,8 @@ def _items(value: object, setting: str) -> list[object]:
     return list(value)
 
 
-def _strings(value: object, setting: str) -> list[str]:
+def route_templates(value: object, setting: str) -> list[str]:
+    """``exclude_routes``: one template or a list of them."""
     if isinstance(value, str):
         value = [value]
     items = _items(value, setting)

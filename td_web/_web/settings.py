@@ -15,8 +15,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .._config import OPTION_NAMES as CLIENT_OPTION_NAMES
-from .._config import ConfigurationError, parse_bool
-from .control_settings import CONTROL_OPTION_NAMES, coerce_control_option
+from .._config import ConfigurationError, parse_bool, sync_callable
+from .control_settings import parse_rate, parse_statuses, route_key, route_templates
 from .geo import country_header_names, geoip_database_path
 from .proxies import TrustedProxies
 
@@ -47,6 +47,7 @@ DEFAULT_HEALTH_PATHS = frozenset(
 )
 DEFAULT_EXCLUDED_METHODS = frozenset({"OPTIONS", "HEAD"})
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @dataclass(frozen=True)
@@ -142,80 +143,131 @@ def split_options(
 def build_web_settings(options: Mapping[str, Any]) -> WebSettings:
     values: dict[str, Any] = {}
     for name, value in options.items():
-        if value is None and name not in (
-            "page_view_signal",
-            "request_signal",
-            "session_started_signal",
-            "error_signal",
-        ):
-            continue
-        values[name] = _coerce(name, value)
+        if value is None and name not in _SIGNAL_TYPES:
+            continue  # None: the default (a signal type's None switches that signal off)
+        values[name] = OPTION_PARSERS[name](value, name)
     return WebSettings(**values)
 
 
-def _coerce(name: str, value: Any) -> Any:
-    if name in CONTROL_OPTION_NAMES:
-        return coerce_control_option(name, value)
-    if name in (
-        "send_error_messages",
-        "session_cookie_httponly",
-        "cookieless",
-        "respect_gpc",
-        "track_bots",
-        "handle_sigterm",
-        "redact_paths",
-        "device_keys",
-        "send_click_ids",
-        "visitor_cookie",
-    ):
-        return parse_bool(value, name)
-    if name == "session_cookie_secure":
-        return None if value is None else parse_bool(value, name)
-    if name in ("page_view_signal", "request_signal", "session_started_signal", "error_signal"):
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ConfigurationError(f"{name} must be a signal type or None, got {value!r}")
-        return value
-    if name in ("session_cookie_max_age", "visitor_cookie_max_age"):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
-        return value
-    if name == "session_cookie_samesite":
-        canonical = _SAMESITE.get(str(value).lower())
-        if canonical is None:
-            raise ConfigurationError(f"{name} must be Lax, Strict or None, got {value!r}")
-        return canonical
-    if name in ("session_cookie_name", "session_from_cookie", "visitor_cookie_name"):
-        if not isinstance(value, str) or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", value):
-            raise ConfigurationError(f"{name} must be a valid cookie name, got {value!r}")
-        return value
-    if name in ("exclude_paths", "include_paths"):
-        paths = _strings(name, value)
-        for path in paths:
-            if not path.startswith("/"):
-                raise ConfigurationError(f"{name} entries must start with '/', got {path!r}")
-        return tuple(paths)
-    if name in ("exclude_patterns", "redact_patterns"):
-        compiled = []
-        for pattern in _items(name, value):
-            if isinstance(pattern, re.Pattern):
-                compiled.append(pattern)
-                continue
-            try:
-                compiled.append(re.compile(pattern))
-            except (re.error, TypeError) as exc:
-                raise ConfigurationError(
-                    f"{name}: {pattern!r} is not a valid regex ({exc})"
-                ) from exc
-        return tuple(compiled)
-    if name == "exclude_methods":
-        return frozenset(m.upper() for m in _strings(name, value))
-    if name == "country_headers":
-        return country_header_names(value)
-    if name == "geoip_database":
-        return geoip_database_path(value)
-    if name in ("exclude", "client_user"):
-        return require_sync_callable(name, value)
+def _signal_type(value: Any, name: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigurationError(f"{name} must be a signal type or None, got {value!r}")
     return value
+
+
+def _optional_bool(value: Any, name: str) -> bool | None:
+    return None if value is None else parse_bool(value, name)
+
+
+def _seconds(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+    return value
+
+
+def _samesite(value: Any, name: str) -> str:
+    canonical = _SAMESITE.get(str(value).lower())
+    if canonical is None:
+        raise ConfigurationError(f"{name} must be Lax, Strict or None, got {value!r}")
+    return canonical
+
+
+def _cookie_name(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not _COOKIE_NAME.fullmatch(value):
+        raise ConfigurationError(f"{name} must be a valid cookie name, got {value!r}")
+    return value
+
+
+def _paths(value: Any, name: str) -> tuple[str, ...]:
+    paths = _strings(name, value)
+    for path in paths:
+        if not path.startswith("/"):
+            raise ConfigurationError(f"{name} entries must start with '/', got {path!r}")
+    return tuple(paths)
+
+
+def _patterns(value: Any, name: str) -> tuple[re.Pattern[str], ...]:
+    compiled = []
+    for pattern in _items(name, value):
+        if isinstance(pattern, re.Pattern):
+            compiled.append(pattern)
+            continue
+        try:
+            compiled.append(re.compile(pattern))
+        except (re.error, TypeError) as exc:
+            raise ConfigurationError(f"{name}: {pattern!r} is not a valid regex ({exc})") from exc
+    return tuple(compiled)
+
+
+def _methods(value: Any, name: str) -> frozenset[str]:
+    return frozenset(method.upper() for method in _strings(name, value))
+
+
+def _routes(value: Any, name: str) -> frozenset[str]:
+    return frozenset(route_key(route) for route in route_templates(value, name))
+
+
+def _plain_callable(value: Any, name: str) -> Any:
+    return require_sync_callable(name, value)
+
+
+def _checked_callable(value: Any, name: str) -> Any:
+    return sync_callable(value, name)
+
+
+_SIGNAL_TYPES = frozenset(
+    {"page_view_signal", "request_signal", "session_started_signal", "error_signal"}
+)
+
+#: How each option of :class:`WebSettings` is read and checked, one row per field (a test
+#: keeps the two in step, so no option escapes validation). Each parser gets the value and the
+#: option's name, and raises a ConfigurationError naming both.
+OPTION_PARSERS: dict[str, Callable[[Any, str], Any]] = {
+    **dict.fromkeys(_SIGNAL_TYPES, _signal_type),
+    **dict.fromkeys(
+        (
+            "send_error_messages",
+            "session_cookie_httponly",
+            "cookieless",
+            "respect_gpc",
+            "track_bots",
+            "handle_sigterm",
+            "redact_paths",
+            "device_keys",
+            "send_click_ids",
+            "visitor_cookie",
+            "consent_required",
+            "respect_dnt",
+        ),
+        parse_bool,
+    ),
+    "session_cookie_secure": _optional_bool,
+    **dict.fromkeys(("session_cookie_max_age", "visitor_cookie_max_age"), _seconds),
+    "session_cookie_samesite": _samesite,
+    **dict.fromkeys(
+        (
+            "session_cookie_name",
+            "session_from_cookie",
+            "visitor_cookie_name",
+            "consent_cookie_name",
+        ),
+        _cookie_name,
+    ),
+    "session_cookie_path": lambda value, name: value,
+    "session_cookie_domain": lambda value, name: value,
+    **dict.fromkeys(("exclude_paths", "include_paths"), _paths),
+    **dict.fromkeys(("exclude_patterns", "redact_patterns"), _patterns),
+    "exclude_methods": _methods,
+    "exclude": _plain_callable,
+    "client_user": _plain_callable,
+    "sampler": _checked_callable,
+    "sample_rate": parse_rate,
+    "exclude_status": parse_statuses,
+    "exclude_routes": _routes,
+    "trusted_proxies": TrustedProxies.parse,
+    "country_headers": lambda value, name: country_header_names(value),
+    "geoip_database": lambda value, name: geoip_database_path(value),
+}
 
 
 def require_sync_callable(name: str, value: Any) -> Any:

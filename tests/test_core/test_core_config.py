@@ -70,3 +70,12 @@ def test_disabled_client_accepts_calls_and_sends_nothing(monkeypatch: pytest.Mon
     assert td.flush(timeout=0) is True
     assert td.stats().queued == 0
     td.close()
+
+
+def test_every_request_option_has_exactly_one_parser() -> None:
+    """The option table and WebSettings name the same options: none escapes validation."""
+    from dataclasses import fields
+
+    from td_web._web.settings import OPTION_PARSERS, WebSettings
+
+    assert set(OPTION_PARSERS) == {field.name for field in fields(WebSettings)}
