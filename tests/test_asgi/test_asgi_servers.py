@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import httpx
 import pytest
 from conftest import environment_without_telemetrydeck
 from ingest_server import IngestServer, Reply, free_port
+from served import answering
 from test_asgi.asgi_support import APP_ID
 
 pytestmark = pytest.mark.slow
@@ -84,27 +84,8 @@ def serve(
             start_new_session=True,  # its workers share the group, so cleanup reaches them
         )
     served = Served(process, port, log)
-    try:
-        _wait_until_answering(served)
+    with answering(process, served.url, served.output, START_TIMEOUT):
         yield served
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _wait_until_answering(served: Served) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if served.process.poll() is not None:
-            pytest.fail(f"the server exited while starting:\n{served.output()}")
-        try:
-            if httpx.get(served.url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the server did not answer within {START_TIMEOUT}s:\n{served.output()}")
 
 
 def websocket_greeting(port: int, path: str = "/ws") -> str:

@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from conftest import APP_ID
 from ingest_server import IngestServer, free_port
+from served import answering
 
 from td_web import hash_client_user
 
@@ -73,25 +73,14 @@ def running(
     process = subprocess.Popen(
         command, cwd=SITE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+
+    def output() -> str:
+        return process.stdout.read().decode() if process.stdout else ""
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise AssertionError(f"the server exited early ({process.returncode}):\n{output}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("the server did not answer within 60 s")
-            time.sleep(0.1)
-        yield process
+        with answering(process, f"http://127.0.0.1:{port}", output, timeout=60):
+            yield process
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
         if process.stdout:
             process.stdout.close()
 

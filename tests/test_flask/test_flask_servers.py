@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import httpx
 import pytest
 from conftest import APP_ID, environment_without_telemetrydeck
 from ingest_server import IngestServer, free_port
+from served import answering
 
 from td_web import hash_client_user
 
@@ -87,32 +87,16 @@ def running(
         start_new_session=True,  # its own process group, as a terminal would start it
     )
     base_url = f"http://127.0.0.1:{port}"
+
+    def output() -> str:
+        return process.stderr.read().decode() if process.stderr else ""
+
     try:
-        wait_until_up(process, base_url)
-        yield process, base_url
+        with answering(process, base_url, output):
+            yield process, base_url
     finally:
-        # The whole process group: gunicorn's workers and the reloader's child too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
         if process.stderr is not None:
             process.stderr.close()
-
-
-def wait_until_up(process: subprocess.Popen[bytes], base_url: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base_url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            raise AssertionError(f"the server exited with {process.returncode}:\n{stderr}")
-        if time.monotonic() > deadline:
-            raise AssertionError("the server did not answer within 30 s")
-        time.sleep(0.1)
 
 
 def visit(base_url: str) -> None:
