@@ -33,6 +33,13 @@ def ingest() -> Iterator[IngestServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def module_ingest() -> Iterator[IngestServer]:
+    """One ingest server for a whole module (hostile-input tests share one client)."""
+    with IngestServer() as server:
+        yield server
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_client_outlives_the_session() -> Iterator[None]:
     """Clients a test left open would each wait for their shutdown timeout at exit."""

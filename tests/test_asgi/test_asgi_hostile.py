@@ -56,16 +56,10 @@ def _make_app(client: TelemetryDeck | None) -> Starlette:
 
 
 @pytest.fixture(scope="module")
-def ingest() -> Iterator[IngestServer]:
-    with IngestServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def client(ingest: IngestServer) -> Iterator[TelemetryDeck]:
+def client(module_ingest: IngestServer) -> Iterator[TelemetryDeck]:
     """One client for every case (building one costs more than a case)."""
     client = TelemetryDeck(
-        app_id=APP_ID, salt="asgi-hostile", endpoint=ingest.url, flush_interval=3600
+        app_id=APP_ID, salt="asgi-hostile", endpoint=module_ingest.url, flush_interval=3600
     )
     yield client
     client.close(1)
@@ -76,11 +70,11 @@ def client(ingest: IngestServer) -> Iterator[TelemetryDeck]:
 )
 async def test_hostile_request(
     case: HostileRequest,
-    ingest: IngestServer,
+    module_ingest: IngestServer,
     client: TelemetryDeck,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    window = IngestWindow(ingest)
+    window = IngestWindow(module_ingest)
     without = await call_asgi(_make_app(None), asgi_scope(case))
     with_td_web = await call_asgi(_make_app(client), asgi_scope(case))
 
@@ -88,11 +82,11 @@ async def test_hostile_request(
 
 
 async def test_a_disconnecting_client_with_a_hostile_request(
-    ingest: IngestServer, client: TelemetryDeck, caplog: pytest.LogCaptureFixture
+    module_ingest: IngestServer, client: TelemetryDeck, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The client goes away before the app answers: nothing escapes but what the app raises
     itself, and the request is recorded as 499."""
-    window = IngestWindow(ingest)
+    window = IngestWindow(module_ingest)
 
     async def waits_for_disconnect(scope: dict[str, object], receive: object, send: object) -> None:
         while (await receive())["type"] != "http.disconnect":  # type: ignore[operator]
@@ -122,7 +116,7 @@ async def test_a_disconnecting_client_with_a_hostile_request(
     [pytest.param({"cookieless": True}, id="cookieless"), {"session_from_cookie": "sid"}],
 )
 async def test_unique_huge_headers_leave_no_memory_behind(
-    options: dict[str, Any], ingest: IngestServer, client: TelemetryDeck
+    options: dict[str, Any], module_ingest: IngestServer, client: TelemetryDeck
 ) -> None:
     """A client sending a new 4 KB User-Agent and session cookie with every request: td_web
     keeps a few hundred bytes per session it has seen, not the kilobytes it was sent."""

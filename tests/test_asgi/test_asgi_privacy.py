@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -114,12 +113,6 @@ ROUTES = [
     Route("/planted/", planted),
     Route("/boom/", boom),
 ]
-
-
-@pytest.fixture
-def ingest() -> Iterator[IngestServer]:
-    with IngestServer() as server:
-        yield server
 
 
 def _app(

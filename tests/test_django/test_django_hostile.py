@@ -59,15 +59,11 @@ ANSWERED_BEFORE_MIDDLEWARE = {"asgi-query-invalid-utf8-bytes"}
 
 
 @pytest.fixture(scope="module")
-def ingest() -> Iterator[IngestServer]:
-    with IngestServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def client(ingest: IngestServer) -> Iterator[TelemetryDeck]:
+def client(module_ingest: IngestServer) -> Iterator[TelemetryDeck]:
     """One client for every case (building one costs more than a case)."""
-    client = TelemetryDeck(app_id=APP_ID, salt=SALT, endpoint=ingest.url, flush_interval=3600)
+    client = TelemetryDeck(
+        app_id=APP_ID, salt=SALT, endpoint=module_ingest.url, flush_interval=3600
+    )
     yield client
     client.close(1)
 
@@ -93,11 +89,11 @@ def _wsgi_cases() -> list[Any]:
 def test_hostile_request_under_wsgi(
     case: HostileRequest,
     decoding: Any,
-    ingest: IngestServer,
+    module_ingest: IngestServer,
     client: TelemetryDeck,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    window = IngestWindow(ingest)
+    window = IngestWindow(module_ingest)
     outcomes = {}
     for with_td_web in (False, True):
         with override_settings(**_settings(client, with_td_web)):
@@ -119,11 +115,11 @@ def test_hostile_request_under_wsgi(
 )
 async def test_hostile_request_under_asgi(
     case: HostileRequest,
-    ingest: IngestServer,
+    module_ingest: IngestServer,
     client: TelemetryDeck,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    window = IngestWindow(ingest)
+    window = IngestWindow(module_ingest)
     outcomes = {}
     for with_td_web in (False, True):
         with override_settings(**_settings(client, with_td_web)):

@@ -55,15 +55,11 @@ def _make_app(client: Client | None) -> Flask:
 
 
 @pytest.fixture(scope="module")
-def ingest() -> Iterator[IngestServer]:
-    with IngestServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def client(ingest: IngestServer) -> Iterator[Client]:
+def client(module_ingest: IngestServer) -> Iterator[Client]:
     """One client for every case (building one costs more than a case)."""
-    client = Client(app_id=APP_ID, salt="flask-hostile", endpoint=ingest.url, flush_interval=3600)
+    client = Client(
+        app_id=APP_ID, salt="flask-hostile", endpoint=module_ingest.url, flush_interval=3600
+    )
     yield client
     client.close(1)
 
@@ -86,12 +82,12 @@ def _cases() -> list[Any]:
 def test_hostile_request(
     case: HostileRequest,
     decoding: Any,
-    ingest: IngestServer,
+    module_ingest: IngestServer,
     client: Client,
     apps: dict[bool, Flask],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    window = IngestWindow(ingest)
+    window = IngestWindow(module_ingest)
     outcomes = {key: call_wsgi(app, wsgi_environ(case, decoding)) for key, app in apps.items()}
 
     check_hostile_outcome(case, outcomes[True], outcomes[False], client, window, caplog.records)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
@@ -92,12 +92,6 @@ MODES: dict[str, Callable[[TelemetryDeck, Flask], dict[str, Any]]] = {
     "client-user-cookieless": _with_client_user,
     "flask-login-session-cookie": _with_flask_login,
 }
-
-
-@pytest.fixture
-def ingest() -> Iterator[IngestServer]:
-    with IngestServer() as server:
-        yield server
 
 
 def _app(ingest: IngestServer, mode: str = "user-loader", **options: Any) -> tuple[Flask, Any]:
