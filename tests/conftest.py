@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from ingest_server import IngestServer
 
+from td_web import TelemetryDeck
 from td_web._log import throttled
 
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
@@ -38,6 +39,16 @@ def module_ingest() -> Iterator[IngestServer]:
     """One ingest server for a whole module (hostile-input tests share one client)."""
     with IngestServer() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def module_client(module_ingest: IngestServer) -> Iterator[TelemetryDeck]:
+    """One client for a whole module's cases (building one costs more than a case)."""
+    client = TelemetryDeck(
+        app_id=APP_ID, salt="module-client", endpoint=module_ingest.url, flush_interval=3600
+    )
+    yield client
+    client.close(1)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -587,6 +587,26 @@ ASGI_HOSTILE_REQUESTS: tuple[HostileRequest, ...] = (
 )
 
 
+def wsgi_cases() -> list[Any]:
+    """``(case, decoding)`` parameters for a WSGI adapter: each request with its environ built
+    as PEP 3333 says (latin-1), and surrogate-escaped too where that decodes it differently."""
+    import pytest
+
+    cases = []
+    for case in HOSTILE_REQUESTS:
+        cases.append(pytest.param(case, "latin-1", id=case.id))
+        if case.varies_by_decoding:
+            cases.append(pytest.param(case, "surrogateescape", id=f"{case.id}-surrogateescape"))
+    return cases
+
+
+def asgi_cases() -> list[Any]:
+    """Case parameters for an ASGI adapter: every request, and those only ASGI can carry."""
+    import pytest
+
+    return [pytest.param(c, id=c.id) for c in (*HOSTILE_REQUESTS, *ASGI_HOSTILE_REQUESTS)]
+
+
 def wsgi_environ(
     request: HostileRequest, decoding: Literal["latin-1", "surrogateescape"] = "latin-1"
 ) -> dict[str, Any]:

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import APP_ID
 from ingest_server import IngestServer
 from privacy_canaries import (
-    ASGI_HOSTILE_REQUESTS,
     HOSTILE_REQUESTS,
     HostileRequest,
     IngestWindow,
+    asgi_cases,
     asgi_scope,
     call_asgi,
     check_hostile_outcome,
@@ -55,36 +53,24 @@ def _make_app(client: TelemetryDeck | None) -> Starlette:
     return Starlette(routes=[Route("/{rest:path}", echo)], middleware=middleware)
 
 
-@pytest.fixture(scope="module")
-def client(module_ingest: IngestServer) -> Iterator[TelemetryDeck]:
-    """One client for every case (building one costs more than a case)."""
-    client = TelemetryDeck(
-        app_id=APP_ID, salt="asgi-hostile", endpoint=module_ingest.url, flush_interval=3600
-    )
-    yield client
-    client.close(1)
-
-
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, id=c.id) for c in (*HOSTILE_REQUESTS, *ASGI_HOSTILE_REQUESTS)]
-)
+@pytest.mark.parametrize("case", asgi_cases())
 async def test_hostile_request(
     case: HostileRequest,
     module_ingest: IngestServer,
-    client: TelemetryDeck,
+    module_client: TelemetryDeck,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     window = IngestWindow(module_ingest)
     without = await call_asgi(_make_app(None), asgi_scope(case))
-    with_td_web = await call_asgi(_make_app(client), asgi_scope(case))
+    with_td_web = await call_asgi(_make_app(module_client), asgi_scope(case))
 
-    check_hostile_outcome(case, with_td_web, without, client, window, caplog.records)
+    check_hostile_outcome(case, with_td_web, without, module_client, window, caplog.records)
 
 
 async def test_a_disconnecting_client_with_a_hostile_request(
-    module_ingest: IngestServer, client: TelemetryDeck, caplog: pytest.LogCaptureFixture
+    module_ingest: IngestServer, module_client: TelemetryDeck, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The client goes away before the app answers: nothing escapes but what the app raises
+    """The module_client goes away before the app answers: nothing escapes but what the app raises
     itself, and the request is recorded as 499."""
     window = IngestWindow(module_ingest)
 
@@ -93,7 +79,7 @@ async def test_a_disconnecting_client_with_a_hostile_request(
             pass
 
     case = HOSTILE_REQUESTS[-1]  # everything at once
-    app = TelemetryDeckMiddleware(waits_for_disconnect, client=client)
+    app = TelemetryDeckMiddleware(waits_for_disconnect, client=module_client)
     scope = asgi_scope(case)
     messages = [{"type": "http.request", "body": b"x", "more_body": True}]
 
@@ -101,11 +87,11 @@ async def test_a_disconnecting_client_with_a_hostile_request(
         return messages.pop(0) if messages else {"type": "http.disconnect"}
 
     async def send(message: object) -> None:
-        raise AssertionError("nothing is sent to a client that went away")
+        raise AssertionError("nothing is sent to a module_client that went away")
 
     await app(scope, receive, send)
 
-    assert client.flush(5)
+    assert module_client.flush(5)
     sent = [s for s in window.signals if s["type"] == "HTTP.request"]
     assert [s["payload"]["HTTP.statusCode"] for s in sent] == ["499"]
     assert [r for r in caplog.records if r.name == "td_web" and r.levelno >= 40] == []
@@ -116,11 +102,11 @@ async def test_a_disconnecting_client_with_a_hostile_request(
     [pytest.param({"cookieless": True}, id="cookieless"), {"session_from_cookie": "sid"}],
 )
 async def test_unique_huge_headers_leave_no_memory_behind(
-    options: dict[str, Any], module_ingest: IngestServer, client: TelemetryDeck
+    options: dict[str, Any], module_ingest: IngestServer, module_client: TelemetryDeck
 ) -> None:
-    """A client sending a new 4 KB User-Agent and session cookie with every request: td_web
+    """A module_client sending a new 4 KB User-Agent and session cookie with every request: td_web
     keeps a few hundred bytes per session it has seen, not the kilobytes it was sent."""
-    app = TelemetryDeckMiddleware(_make_app(None), client=client, **options)
+    app = TelemetryDeckMiddleware(_make_app(None), client=module_client, **options)
 
     def case(i: int) -> HostileRequest:
         filler = b"%06d" % i + b"x" * 4096
@@ -129,7 +115,7 @@ async def test_unique_huge_headers_leave_no_memory_behind(
 
     for i in range(20):  # warm up: caches and lazily built state exist before measuring
         await call_asgi(app, asgi_scope(case(i)))
-    assert client.flush(5)
+    assert module_client.flush(5)
     gc.collect()
     tracemalloc.start()
     try:
@@ -137,7 +123,7 @@ async def test_unique_huge_headers_leave_no_memory_behind(
         count = 100
         for i in range(1000, 1000 + count):
             await call_asgi(app, asgi_scope(case(i)))
-        assert client.flush(5)
+        assert module_client.flush(5)
         gc.collect()
         after = tracemalloc.take_snapshot()
     finally:

@@ -8,7 +8,6 @@ This module is its own ROOT_URLCONF: one catch-all view that echoes what Django 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,17 +18,17 @@ from django.test import override_settings
 from django.urls import re_path
 from ingest_server import IngestServer
 from privacy_canaries import (
-    ASGI_HOSTILE_REQUESTS,
-    HOSTILE_REQUESTS,
     HostileRequest,
     IngestWindow,
+    asgi_cases,
     asgi_scope,
     call_asgi,
     call_wsgi,
     check_hostile_outcome,
+    wsgi_cases,
     wsgi_environ,
 )
-from td_django_helpers import APP_ID, MIDDLEWARE, SALT
+from td_django_helpers import MIDDLEWARE
 
 from td_web import TelemetryDeck
 
@@ -58,16 +57,6 @@ urlpatterns = [re_path(r"", echo)]
 ANSWERED_BEFORE_MIDDLEWARE = {"asgi-query-invalid-utf8-bytes"}
 
 
-@pytest.fixture(scope="module")
-def client(module_ingest: IngestServer) -> Iterator[TelemetryDeck]:
-    """One client for every case (building one costs more than a case)."""
-    client = TelemetryDeck(
-        app_id=APP_ID, salt=SALT, endpoint=module_ingest.url, flush_interval=3600
-    )
-    yield client
-    client.close(1)
-
-
 def _settings(client: TelemetryDeck, with_td_web: bool) -> dict[str, Any]:
     return {
         "ROOT_URLCONF": __name__,
@@ -76,60 +65,49 @@ def _settings(client: TelemetryDeck, with_td_web: bool) -> dict[str, Any]:
     }
 
 
-def _wsgi_cases() -> list[Any]:
-    cases = []
-    for case in HOSTILE_REQUESTS:
-        cases.append(pytest.param(case, "latin-1", id=case.id))
-        if case.varies_by_decoding:
-            cases.append(pytest.param(case, "surrogateescape", id=f"{case.id}-surrogateescape"))
-    return cases
-
-
-@pytest.mark.parametrize(("case", "decoding"), _wsgi_cases())
+@pytest.mark.parametrize(("case", "decoding"), wsgi_cases())
 def test_hostile_request_under_wsgi(
     case: HostileRequest,
     decoding: Any,
     module_ingest: IngestServer,
-    client: TelemetryDeck,
+    module_client: TelemetryDeck,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     window = IngestWindow(module_ingest)
     outcomes = {}
     for with_td_web in (False, True):
-        with override_settings(**_settings(client, with_td_web)):
+        with override_settings(**_settings(module_client, with_td_web)):
             outcomes[with_td_web] = call_wsgi(WSGIHandler(), wsgi_environ(case, decoding))
 
     check_hostile_outcome(
         case,
         outcomes[True],
         outcomes[False],
-        client,
+        module_client,
         window,
         caplog.records,
         seen_by_td_web=case.id not in ANSWERED_BEFORE_MIDDLEWARE,
     )
 
 
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, id=c.id) for c in (*HOSTILE_REQUESTS, *ASGI_HOSTILE_REQUESTS)]
-)
+@pytest.mark.parametrize("case", asgi_cases())
 async def test_hostile_request_under_asgi(
     case: HostileRequest,
     module_ingest: IngestServer,
-    client: TelemetryDeck,
+    module_client: TelemetryDeck,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     window = IngestWindow(module_ingest)
     outcomes = {}
     for with_td_web in (False, True):
-        with override_settings(**_settings(client, with_td_web)):
+        with override_settings(**_settings(module_client, with_td_web)):
             outcomes[with_td_web] = await call_asgi(ASGIHandler(), asgi_scope(case))
 
     check_hostile_outcome(
         case,
         outcomes[True],
         outcomes[False],
-        client,
+        module_client,
         window,
         caplog.records,
         seen_by_td_web=case.id not in ANSWERED_BEFORE_MIDDLEWARE,

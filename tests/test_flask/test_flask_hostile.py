@@ -7,19 +7,17 @@ validation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import APP_ID
 from flask import Flask, Response, request
 from ingest_server import IngestServer
 from privacy_canaries import (
-    HOSTILE_REQUESTS,
     HostileRequest,
     IngestWindow,
     call_wsgi,
     check_hostile_outcome,
+    wsgi_cases,
     wsgi_environ,
 )
 
@@ -55,39 +53,22 @@ def _make_app(client: Client | None) -> Flask:
 
 
 @pytest.fixture(scope="module")
-def client(module_ingest: IngestServer) -> Iterator[Client]:
-    """One client for every case (building one costs more than a case)."""
-    client = Client(
-        app_id=APP_ID, salt="flask-hostile", endpoint=module_ingest.url, flush_interval=3600
-    )
-    yield client
-    client.close(1)
+def apps(module_client: Client) -> dict[bool, Flask]:
+    return {True: _make_app(module_client), False: _make_app(None)}
 
 
-@pytest.fixture(scope="module")
-def apps(client: Client) -> dict[bool, Flask]:
-    return {True: _make_app(client), False: _make_app(None)}
-
-
-def _cases() -> list[Any]:
-    cases = []
-    for case in HOSTILE_REQUESTS:
-        cases.append(pytest.param(case, "latin-1", id=case.id))
-        if case.varies_by_decoding:
-            cases.append(pytest.param(case, "surrogateescape", id=f"{case.id}-surrogateescape"))
-    return cases
-
-
-@pytest.mark.parametrize(("case", "decoding"), _cases())
+@pytest.mark.parametrize(("case", "decoding"), wsgi_cases())
 def test_hostile_request(
     case: HostileRequest,
     decoding: Any,
     module_ingest: IngestServer,
-    client: Client,
+    module_client: Client,
     apps: dict[bool, Flask],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     window = IngestWindow(module_ingest)
     outcomes = {key: call_wsgi(app, wsgi_environ(case, decoding)) for key, app in apps.items()}
 
-    check_hostile_outcome(case, outcomes[True], outcomes[False], client, window, caplog.records)
+    check_hostile_outcome(
+        case, outcomes[True], outcomes[False], module_client, window, caplog.records
+    )
