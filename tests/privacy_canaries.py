@@ -207,6 +207,46 @@ def canary_request(
     return CanaryRequest(method, path, canary_query(), headers, content, content_type)
 
 
+#: How the app answers ``canary_visit``: the view behind /boom/ raises.
+CANARY_VISIT_STATUSES = [200, 200, 200, 200, 200, 500, 200]
+
+
+def canary_visit(
+    signed_in: str | None, signed_out: str | None, referer_host: str
+) -> list[CanaryRequest]:
+    """One visitor's tour of the canary app: pages, a form and a JSON POST, a custom signal, an
+    error, then a page signed out. ``signed_in`` and ``signed_out`` are Cookie headers."""
+    return [
+        canary_request("/page/", cookie=signed_in),
+        canary_request("/page/", cookie=signed_in, referer=canary_referer(referer_host)),
+        canary_request("/form/", method="POST", body="form", cookie=signed_in),
+        canary_request("/json/", method="POST", body="json", cookie=signed_in),
+        canary_request("/custom/", cookie=signed_in),
+        canary_request("/boom/", cookie=signed_in),
+        canary_request("/welcome/", cookie=signed_out, authorization=False),
+    ]
+
+
+def assert_the_search_finds(canary: str, ingest: IngestServer) -> None:
+    """Positive control: ``canary`` (and only it, with the marker) reached the ingest server,
+    and ``assert_no_canary`` fails naming it."""
+    import pytest
+
+    assert {leak.canary for leak in find_canaries(everything_received(ingest))} == {
+        canary,
+        "CANARY",
+    }
+    with pytest.raises(AssertionError, match=canary):
+        assert_no_canary(everything_received(ingest))
+
+
+def assert_the_error_message_was_sent(ingest: IngestServer) -> None:
+    """``send_error_messages``: the raising view's message went out, and the search sees it."""
+    error = next(s for s in ingest.accepted_signals if s["type"] == "TelemetryDeck.Error.occurred")
+    assert error["payload"]["TelemetryDeck.Error.message"] == f"card declined: {EXCEPTION_MESSAGE}"
+    assert_the_search_finds(EXCEPTION_MESSAGE, ingest)
+
+
 # -- the search ----------------------------------------------------------------------------------
 
 

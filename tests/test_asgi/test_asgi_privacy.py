@@ -15,6 +15,7 @@ import pytest
 from conftest import APP_ID
 from ingest_server import IngestServer
 from privacy_canaries import (
+    CANARY_VISIT_STATUSES,
     EXCEPTION_MESSAGE,
     FRAMEWORK_SESSION,
     PLANTED,
@@ -24,11 +25,12 @@ from privacy_canaries import (
     CanaryRequest,
     assert_canary_visit_arrived,
     assert_no_canary,
+    assert_the_error_message_was_sent,
+    assert_the_search_finds,
     canary_cookie_header,
-    canary_referer,
     canary_request,
+    canary_visit,
     everything_received,
-    find_canaries,
 )
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
@@ -155,20 +157,12 @@ def test_no_canary_reaches_the_ingest_server(
 ) -> None:
     app = _app(ingest, mode)
     cookie = canary_cookie_header(("session", FRAMEWORK_SESSION))
-    requests = [
-        canary_request("/page/", cookie=cookie),
-        canary_request("/page/", cookie=cookie, referer=canary_referer("testserver")),
-        canary_request("/form/", method="POST", body="form", cookie=cookie),
-        canary_request("/json/", method="POST", body="json", cookie=cookie),
-        canary_request("/custom/", cookie=cookie),
-        canary_request("/boom/", cookie=cookie),
-        canary_request("/welcome/", cookie=cookie, authorization=False),  # signed out
-    ]
+    requests = canary_visit(cookie, cookie, "testserver")
     client = TestClient(app, raise_server_exceptions=False)
     statuses = [_send(client, r) for r in requests]
     assert app.client.flush(5)
 
-    assert statuses == [200, 200, 200, 200, 200, 500, 200]
+    assert statuses == CANARY_VISIT_STATUSES
     signals = ingest.accepted_signals
     expected_user = hash_client_user(MODES[mode][2], SALT)
     assert_canary_visit_arrived(signals, expected_user)
@@ -188,14 +182,7 @@ def test_error_messages_are_sent_when_enabled_and_the_search_sees_them(
     assert _send(TestClient(app, raise_server_exceptions=False), canary_request("/boom/")) == 500
     assert app.client.flush(5)
 
-    error = next(s for s in ingest.accepted_signals if s["type"] == "TelemetryDeck.Error.occurred")
-    assert error["payload"]["TelemetryDeck.Error.message"] == f"card declined: {EXCEPTION_MESSAGE}"
-    assert {leak.canary for leak in find_canaries(everything_received(ingest))} == {
-        EXCEPTION_MESSAGE,
-        "CANARY",
-    }
-    with pytest.raises(AssertionError, match=EXCEPTION_MESSAGE):
-        assert_no_canary(everything_received(ingest))
+    assert_the_error_message_was_sent(ingest)
 
 
 def test_the_search_finds_a_canary_a_view_sends_on_purpose(ingest: IngestServer) -> None:
@@ -204,12 +191,7 @@ def test_the_search_finds_a_canary_a_view_sends_on_purpose(ingest: IngestServer)
     assert _send(TestClient(app), canary_request("/planted/")) == 200
     assert app.client.flush(5)
 
-    assert {leak.canary for leak in find_canaries(everything_received(ingest))} == {
-        PLANTED,
-        "CANARY",
-    }
-    with pytest.raises(AssertionError, match=PLANTED):
-        assert_no_canary(everything_received(ingest))
+    assert_the_search_finds(PLANTED, ingest)
 
 
 def test_a_shared_client_with_an_existing_td_web_client_sends_nothing_raw(
