@@ -16,9 +16,10 @@ from typing import Any
 
 from .._config import OPTION_NAMES as CLIENT_OPTION_NAMES
 from .._config import ConfigurationError, parse_bool, sync_callable
-from .control_settings import parse_rate, parse_statuses, route_key, route_templates
 from .geo import country_header_names, geoip_database_path
 from .proxies import TrustedProxies
+from .response_filter import parse_statuses, route_key, route_templates
+from .sampling import parse_rate
 
 #: Paths never tracked by default (prefix match).
 DEFAULT_EXCLUDED_PREFIXES = (
@@ -89,7 +90,7 @@ class WebSettings:
     #: Overrides the adapter's user lookup: called with the framework's request, returns the
     #: user identifier (hashed before sending) or None for anonymous.
     client_user: Callable[[Any], object] | None = None
-    #: Users in control (``td_web._web.control_settings`` validates these): see the README.
+    #: Users in control (parsed in ``sampling`` and ``response_filter``): see the README.
     sample_rate: float = 1.0
     sampler: Callable[[Any], object] | None = None
     consent_required: bool = False

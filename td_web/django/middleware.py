@@ -14,11 +14,11 @@ from django.http.response import HttpResponseBase
 
 from .._log import logger
 from .._web import Telemetry
+from .._web.body import Finish, FinishingAsyncIterator, FinishingIterator
 from . import runtime
 from .caching import stored_by_site_cache
 from .cookies import add_session_cookie
 from .request_view import request_view, route_template
-from .streaming import finish_after_body
 from .users import loaded_user_id
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
@@ -166,3 +166,24 @@ def _fail(state: runtime.State, request: HttpRequest, telemetry: Telemetry, exc:
         )
     except Exception:
         logger.exception("td_web: recording a failed request failed")
+
+
+def finish_after_body(response: StreamingHttpResponse, finish: Finish) -> None:
+    """Arrange for ``finish`` to run once, when the response's body has been sent.
+
+    The body of a ``StreamingHttpResponse`` is produced after the middleware returned, so the
+    request is timed (and recorded) when its iterator is exhausted, fails, or is closed
+    (servers close the response when the client goes away). ``FileResponse`` keeps its file
+    object so that WSGI servers can still use ``wsgi.file_wrapper`` (sendfile); it is finished
+    when the response is closed."""
+    closers = getattr(response, "_resource_closers", None)
+    if getattr(response, "file_to_stream", None) is not None and isinstance(closers, list):
+        # Replacing a FileResponse's content would disable sendfile; every server closes the
+        # response after sending it, and close() runs these closers.
+        closers.append(lambda: finish(None))
+        return
+    content = response.streaming_content
+    if response.is_async:
+        response.streaming_content = FinishingAsyncIterator(content, finish)  # type: ignore[arg-type]
+    else:
+        response.streaming_content = FinishingIterator(content, finish)  # type: ignore[arg-type]

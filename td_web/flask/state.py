@@ -3,7 +3,7 @@ connect Flask's request handling to the core's request telemetry."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, cast
 
 from flask import (
@@ -15,6 +15,7 @@ from flask import (
     request,
     session,
 )
+from werkzeug.routing import Map
 
 from .._client import TelemetryDeck as Client
 from .._log import logger
@@ -22,7 +23,6 @@ from .._web import Telemetry, WebTelemetry
 from .exchange import EXCHANGE_KEY, Exchange
 from .middleware import TelemetryMiddleware
 from .request_view import request_view
-from .static import static_prefixes
 
 #: Where each app keeps its td_web state.
 EXTENSION_KEY = "telemetrydeck"
@@ -151,3 +151,17 @@ def record_unhandled_exception(sender: Any, exception: BaseException, **extra: A
         telemetry.settle_user()  # a propagating exception ends the context before start_response
     except Exception:
         logger.exception("td_web: recording an unhandled exception failed")
+
+
+def static_prefixes(url_map: Map) -> Iterator[str]:
+    """The URL prefixes of an app's static files (its own and its blueprints'), never tracked:
+    ``/static/`` for ``/static/<path:filename>``, ``/admin/assets/`` for a blueprint's
+    static folder under a URL prefix; a static folder served at the root gives nothing."""
+    for rule in url_map.iter_rules():
+        endpoint = rule.endpoint
+        if endpoint != "static" and not endpoint.endswith(".static"):
+            continue
+        template = rule.rule
+        prefix = template.split("<", 1)[0]
+        if prefix and prefix != "/":
+            yield prefix if prefix.endswith("/") else prefix + "/"
