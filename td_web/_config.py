@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -53,6 +54,8 @@ class ClientConfig:
     sync: bool = False
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
     max_queue_size: int = 10_000
+    #: What queued records may hold in memory, roughly (each record estimates its own size).
+    max_queue_bytes: int = 16_000_000
     max_batch_size: int = 100
     max_batch_bytes: int = 500_000
     flush_interval: float = 5.0
@@ -100,6 +103,25 @@ def app_id_problem(app_id: str) -> str | None:
     return None
 
 
+def endpoint_problem(endpoint: str) -> str | None:
+    """Why an endpoint cannot be sent to, or None: found here, once, rather than by a sender
+    that would fail on every batch."""
+    if not re.match(r"^https?://[^/\s]+", endpoint):
+        return "not an http:// or https:// URL with a host"
+    if re.search(r"[\s\x00-\x1f\x7f]", endpoint):
+        return "it contains whitespace or control characters"
+    try:
+        parts = urllib.parse.urlsplit(endpoint)
+        _ = parts.port  # parsing the port is the check: "abc" or 99999 raise
+    except ValueError as exc:
+        return str(exc)
+    if not parts.hostname:
+        return "no host"
+    if parts.query or parts.fragment:
+        return "a base URL has no query or fragment"
+    return None
+
+
 def build_config(
     options: Mapping[str, Any],
     fallbacks: Mapping[str, Any] | None = None,
@@ -139,6 +161,7 @@ def _coerce(name: str, value: Any, setting: str) -> Any:
         return value.strip() if name != "salt" else value
     if name in (
         "max_queue_size",
+        "max_queue_bytes",
         "max_batch_size",
         "max_batch_bytes",
         "max_retries",
@@ -163,10 +186,11 @@ def _validate(config: ClientConfig) -> None:
             "framework setting (Django TELEMETRYDECK['APP_ID'], Flask TELEMETRYDECK_APP_ID); "
             "set enabled=False to run without one"
         )
-    if not re.match(r"^https?://[^/\s]+", config.endpoint):
+    problem = endpoint_problem(config.endpoint)
+    if problem:
         raise ConfigurationError(
             f"endpoint must be an http(s) base URL such as {DEFAULT_ENDPOINT!r}, "
-            f"got {config.endpoint!r}"
+            f"got {config.endpoint!r} ({problem})"
         )
     if (
         config.namespace is not None
@@ -180,7 +204,6 @@ def _validate(config: ClientConfig) -> None:
         raise ConfigurationError(
             f"default_payload must be a mapping, got {type(config.default_payload).__name__}"
         )
-    if config.max_batch_bytes < 1024:
-        raise ConfigurationError(
-            f"max_batch_bytes must be at least 1024, got {config.max_batch_bytes}"
-        )
+    for name in ("max_batch_bytes", "max_queue_bytes"):
+        if getattr(config, name) < 1024:
+            raise ConfigurationError(f"{name} must be at least 1024, got {getattr(config, name)}")

@@ -113,7 +113,9 @@ class Sender:
         # Reentrant: the SIGTERM handler flushes on the main thread, which may have been
         # interrupted inside put() while holding it.
         self._lock = threading.RLock()
-        self._queue: deque[Record] = deque()
+        #: Each record with its approximate size, counted against ``max_queue_bytes``.
+        self._queue: deque[tuple[Record, int]] = deque()
+        self._queued_bytes = 0
         self._enqueued = 0
         self._dequeued = 0
         # Reentrant too: the SIGTERM handler may interrupt a flush() waiting on it.
@@ -150,36 +152,52 @@ class Sender:
         """Queue a record without blocking. False when it was dropped (full, closed)."""
         if self._pid != os.getpid():  # forked by something that bypassed os.register_at_fork
             self._reset()
+        if self._closed:
+            # Checked before every mode: a closed client drops in tests (capture) and in sync
+            # mode exactly as it does in production.
+            self._refuse_after_close()
+            return False
         if _capture.active:
             return self._capture(record)
         if self._config.sync:
             return self._send_now(record)
         if self._thread is None:
             self._start()
+        size = record.approx_size()
         with self._lock:
-            if self._closed:
-                self._count_drop("closed", 1)
-                throttled.warning("closed", "td_web: a signal was sent after close(); dropped")
-                return False
-            if len(self._queue) >= self._config.max_queue_size:
-                self._count_drop("queue_full", 1)
-                full = True
+            if self._closed:  # close() began between the check above and here
+                refusal = "closed"
+            elif (
+                len(self._queue) >= self._config.max_queue_size
+                or self._queued_bytes + size > self._config.max_queue_bytes
+            ):
+                self._dropped["queue_full"] = self._dropped.get("queue_full", 0) + 1
+                refusal = "queue_full"
             else:
-                self._queue.append(record)
+                self._queue.append((record, size))
+                self._queued_bytes += size
                 self._enqueued += 1
-                full = False
+                refusal = None
                 waiting = len(self._queue)
-        if full:
+        if refusal == "closed":
+            self._refuse_after_close()
+            return False
+        if refusal is not None:
             throttled.warning(
                 "queue_full",
-                "td_web: the send queue is full (%d signals); dropping new signals until the "
-                "ingest server catches up",
+                "td_web: the send queue is full (%d signals or %d bytes); dropping new "
+                "signals until the ingest server catches up",
                 self._config.max_queue_size,
+                self._config.max_queue_bytes,
             )
             return False
         if waiting >= self._config.max_batch_size and not self._wake.is_set():
             self._wake.set()
         return True
+
+    def _refuse_after_close(self) -> None:
+        self._count_drop("closed", 1)
+        throttled.warning("closed", "td_web: a signal was sent after close() began; dropped")
 
     def flush(self, timeout: float) -> bool:
         """Wait until every record queued before the call is sent or finally dropped."""
@@ -203,16 +221,18 @@ class Sender:
         return True
 
     def close(self, timeout: float) -> bool:
-        """Flush within ``timeout``, then stop the worker. True when nothing was left behind."""
+        """Refuse new signals, deliver every one accepted before, within ``timeout``, then stop
+        the worker. True when nothing was left behind."""
         if self._pid != os.getpid():
             self._reset()
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._lock:
             if self._closed:
                 return True
+            # From here put() refuses, so the flush below covers everything ever accepted.
+            self._closed = True
         delivered = self.flush(timeout)
         with self._lock:
-            self._closed = True
             self._stopping = True
             self._stop_deadline = time.monotonic()
         thread = self._thread
@@ -306,23 +326,23 @@ class Sender:
 
     def _wait_time(self, last_pump: float) -> float:
         now = time.monotonic()
-        if self._flush_requested or self._stopping:
-            if self._retry_at is not None and not self._flush_requested:
-                return max(0.0, min(self._retry_at, self._stop_deadline) - now)
-            return 0.0
         if self._retry_at is not None:
-            return max(0.0, self._retry_at - now)
+            # A flush or close hurries the queue, never a backoff or a Retry-After: a request
+            # the ingest asked us not to make is not made (close gives up at its deadline).
+            until = min(self._retry_at, self._stop_deadline) if self._stopping else self._retry_at
+            return max(0.0, until - now)
+        if self._flush_requested or self._stopping:
+            return 0.0
         if len(self._queue) >= self._config.max_batch_size:
             return 0.0
         return max(0.0, last_pump + self._config.flush_interval - now)
 
     def _due(self, now: float, last_pump: float) -> bool:
-        if self._flush_requested:
-            return True
         if self._retry_at is not None:
-            return now >= self._retry_at or (self._stopping and now >= self._stop_deadline)
+            return now >= self._retry_at
         return (
-            self._stopping
+            self._flush_requested
+            or self._stopping
             or len(self._queue) >= self._config.max_batch_size
             or now - last_pump >= self._config.flush_interval
         )
@@ -346,6 +366,7 @@ class Sender:
             if outcome is Outcome.RETRY:
                 if self._spool is not None and (
                     len(self._queue) >= self._config.max_queue_size // 2
+                    or self._queued_bytes >= self._config.max_queue_bytes // 2
                 ):
                     self._spill_queue()
                 return
@@ -364,7 +385,8 @@ class Sender:
             with self._lock:
                 if not self._queue:
                     return
-                record = self._queue.popleft()
+                record, size = self._queue.popleft()
+                self._queued_bytes -= size
                 self._dequeued += 1
                 seq = self._dequeued
             self._outbox.extend(self._serialize(self._expand(record), seq))
@@ -438,6 +460,18 @@ class Sender:
             outcome = Outcome.RETRY
             self._last_error = f"{type(exc).__name__}: {exc}"
             detail = self._last_error
+        except Exception as exc:
+            # Not a network failure (a custom transport's bug, a URL the client cannot use):
+            # still one counted failed attempt with backoff, never a crash loop of tracebacks.
+            outcome = Outcome.RETRY
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            detail = f"unexpected {self._last_error}"
+            throttled.log(
+                logging.ERROR,
+                "transport_bug",
+                "td_web: the HTTP client raised %s while sending; treated as a failed attempt",
+                self._last_error,
+            )
         else:
             outcome = classify(response.status_code)
             detail = f"HTTP {response.status_code}"
@@ -551,9 +585,12 @@ class Sender:
             if count:
                 self._count_drop("shutdown", count)
                 logger.warning(
-                    "td_web: %d signals were still unsent at shutdown and were dropped "
-                    "(the ingest server did not accept them in time)",
+                    "td_web: %d signals were still unsent when close() ran out of time and were "
+                    "dropped (%s)",
                     count,
+                    f"the last attempt failed: {self._last_error}"
+                    if self._retry_at is not None or self._attempt
+                    else "the ingest server answered, but not all of them in time",
                 )
         self._mark_settled()
         if self._spool is not None:
@@ -561,8 +598,9 @@ class Sender:
 
     def _take_queue(self) -> list[tuple[Record, int]]:
         with self._lock:
-            records = list(self._queue)
+            records = [record for record, _ in self._queue]
             self._queue.clear()
+            self._queued_bytes = 0
             first = self._dequeued + 1
             self._dequeued += len(records)
         return [(record, first + i) for i, record in enumerate(records)]

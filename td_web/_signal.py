@@ -53,10 +53,32 @@ class BoundedMemo(Generic[K]):
         return value
 
 
+#: What a queued record costs beyond its strings (the objects holding them), for the
+#: queue's byte budget; an estimate, never a measurement.
+RECORD_OVERHEAD = 200
+
+
 class Record(Protocol):
     """Something queued by a caller that becomes zero or more signals on the worker."""
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]: ...
+
+    def approx_size(self) -> int:
+        """Roughly the bytes this record keeps alive while queued: called on the request
+        path for every record, so a few ``len()`` calls, never a serialization."""
+        ...
+
+
+def text_size(payload: Mapping[str, Any] | None) -> int:
+    """Roughly a flat payload's size: its text values (the part that can be large) and a
+    guess per key (a plain loop: about half the cost of a generator per call)."""
+    if not payload:
+        return 0
+    size = 32 * len(payload)
+    for value in payload.values():
+        if type(value) is str:
+            size += len(value)
+    return size
 
 
 class SignalBuilder:
@@ -211,6 +233,16 @@ class CustomSignal:
         )
         return () if signal is None else (signal,)
 
+    def approx_size(self) -> int:
+        payload = self.payload if type(self.payload) is dict else None
+        return (
+            RECORD_OVERHEAD
+            + (len(self.signal_type) if type(self.signal_type) is str else 0)
+            + text_size(payload)
+            + text_size(self.extra_payload)
+            + len(self.client_user or "")
+        )
+
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -238,3 +270,6 @@ class BuiltSignal:
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         return (self.signal,)
+
+    def approx_size(self) -> int:
+        return RECORD_OVERHEAD + text_size(self.signal.get("payload"))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._log import logger, throttled
-from .._signal import CustomSignal, Signal, SignalBuilder
+from .._signal import RECORD_OVERHEAD, CustomSignal, Signal, SignalBuilder
 from .payload import request_payload
 
 if TYPE_CHECKING:
@@ -269,6 +269,22 @@ class RequestSignals:
         self.new_session = new_session
         self.error_id = error_id
         self.error_message = error_message
+
+    def approx_size(self) -> int:
+        view = self.view
+        cookies = view.cookies
+        return (
+            RECORD_OVERHEAD
+            + len(view.path)
+            + len(view.query_string)
+            + len(view.host)
+            + len(view.referer or "")
+            + len(view.accept_language or "")
+            + len(view.user_agent or "")
+            + (len(cookies) if type(cookies) is str else 0)
+            + len(self.user or "")
+            + len(self.error_message or "")
+        )
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         settings = self.web.settings
