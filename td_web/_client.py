@@ -3,15 +3,71 @@
 from __future__ import annotations
 
 import atexit
+import threading
+import weakref
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from ._config import ClientConfig, app_id_problem, build_config
+from ._config import ClientConfig, app_id_problem, build_config, config_key
 from ._log import logger
 from ._sanitize import SignalError
 from ._sender import Sender, Stats, close_all_at_exit
 from ._signal import BuiltSignal, CustomSignal, Record, SignalBuilder
+
+
+class _Shared:
+    """One sender (one thread, one connection pool) and its builder, used by every client
+    built with the same configuration in this process; ``users`` counts those clients."""
+
+    __slots__ = ("builder", "key", "sender", "users")
+
+    def __init__(self, key: object, config: ClientConfig) -> None:
+        # Said once per configuration, not once per app built with it.
+        problem = app_id_problem(config.app_id)
+        if problem:
+            logger.warning("td_web: %s", problem)
+        if not config.salt:
+            logger.info(
+                "td_web: no salt configured; user hashes are then plain SHA-256 of the id, "
+                "which a dictionary attack can reverse. Set a salt (TELEMETRYDECK_SALT)."
+            )
+        self.key = key
+        self.builder = SignalBuilder(config)
+        self.sender = Sender(config, self.builder)
+        self.users = 0
+
+
+_shared_lock = threading.Lock()
+_shared: dict[object, _Shared] = {}
+
+
+def _acquire(config: ClientConfig) -> _Shared:
+    """The shared sender for this configuration: a test suite that builds a thousand apps (or
+    every middleware instance of one) ends with one thread, not a thousand."""
+    key = config_key(config)
+    with _shared_lock:
+        shared = _shared.get(key)
+        if shared is None or shared.sender.closed:  # closed at exit or by a signal handler
+            shared = _shared[key] = _Shared(key, config)
+        shared.users += 1
+        return shared
+
+
+def _release(shared: _Shared, timeout: float | None) -> bool:
+    """One client is done with the shared sender. The last one closes it (``timeout``), or,
+    when it was garbage-collected (``None``), lets it deliver what it holds and end."""
+    with _shared_lock:
+        shared.users -= 1
+        last = shared.users == 0
+        if last and _shared.get(shared.key) is shared:
+            del _shared[shared.key]
+    if not last:
+        return True if timeout is None else shared.sender.flush(timeout)
+    if timeout is None:
+        shared.sender.orphan()
+        return True
+    return shared.sender.close(timeout)
 
 
 class TelemetryDeck:
@@ -46,19 +102,18 @@ class TelemetryDeck:
             **options,
         }
         self.config: ClientConfig = build_config(given, _fallbacks)
+        self._closed = False
+        self._sender: Sender | None = None
         if self.config.enabled:
-            problem = app_id_problem(self.config.app_id)
-            if problem:
-                logger.warning("td_web: %s", problem)
-            if not self.config.salt:
-                logger.info(
-                    "td_web: no salt configured; user hashes are then plain SHA-256 of the id, "
-                    "which a dictionary attack can reverse. Set a salt (TELEMETRYDECK_SALT)."
-                )
-        self._builder = SignalBuilder(self.config)
-        self._sender: Sender | None = (
-            Sender(self.config, self._builder) if self.config.enabled else None
-        )
+            shared = _acquire(self.config)
+            self._builder = shared.builder
+            self._sender = shared.sender
+            # Garbage collection of this client releases its share (never blocking).
+            self._release = weakref.finalize(self, _release, shared, None)
+            self._release.atexit = False  # at exit every sender is closed in parallel instead
+            self._shared = shared
+        else:
+            self._builder = SignalBuilder(self.config)
 
     @classmethod
     def from_options(
@@ -92,6 +147,8 @@ class TelemetryDeck:
         """
         if self._sender is None:
             return False
+        if self._closed:
+            return self._sender.refuse()
         try:
             record: Record
             if self.config.strict:
@@ -120,6 +177,8 @@ class TelemetryDeck:
         """Queue a prepared record (used by the web adapters); never raises in default mode."""
         if self._sender is None:
             return False
+        if self._closed:
+            return self._sender.refuse()
         try:
             return self._sender.put(record)
         except Exception:
@@ -136,13 +195,20 @@ class TelemetryDeck:
         return self._sender.flush(timeout)
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Flush within ``timeout``, then stop the worker. Later signals are dropped."""
+        """Refuse later signals and deliver the accepted ones within ``timeout``; the last
+        client sharing this configuration's sender also stops its worker. True when nothing
+        was left behind."""
         if self._sender is None:
             return True
-        return self._sender.close(timeout)
+        if self._closed:
+            return True
+        self._closed = True
+        self._release.detach()
+        return _release(self._shared, timeout)
 
     def stats(self) -> Stats:
-        """Counters: queued, sent, retried, batches, dropped by reason, pending, last error."""
+        """Counters: queued, sent, retried, batches, dropped by reason, pending, last error;
+        shared by every client built with the same configuration (they share one sender)."""
         if self._sender is None:
             return Stats()
         return self._sender.stats()

@@ -83,6 +83,21 @@ class ClientConfig:
 OPTION_NAMES = frozenset(f.name for f in fields(ClientConfig))
 
 
+def config_key(config: ClientConfig) -> tuple[object, ...]:
+    """A hashable identity of a resolved configuration: equal keys may share one sender."""
+    return tuple(_hashable(getattr(config, f.name)) for f in fields(config))
+
+
+def _hashable(value: object) -> object:
+    if isinstance(value, Mapping):
+        return ("mapping", repr(sorted(value.items(), key=repr)))
+    try:
+        hash(value)
+    except TypeError:
+        return object()  # nothing else equals it: never shared
+    return value
+
+
 def parse_bool(value: object, setting: str) -> bool:
     if isinstance(value, bool):
         return value

@@ -126,6 +126,8 @@ class Sender:
         self._stopping = False
         self._stop_deadline = 0.0
         self._closed = False
+        #: No client refers to this sender any more: the worker sends what it holds, then ends.
+        self._orphaned = False
         self._thread: threading.Thread | None = None
         self._http: httpx.Client | None = None
         self._outbox: deque[Entry] = deque()
@@ -191,7 +193,9 @@ class Sender:
                 self._config.max_queue_bytes,
             )
             return False
-        if waiting >= self._config.max_batch_size and not self._wake.is_set():
+        # The first record wakes an idle worker (which then waits out the interval); a full
+        # batch wakes it to send at once.
+        if (waiting == 1 or waiting >= self._config.max_batch_size) and not self._wake.is_set():
             self._wake.set()
         return True
 
@@ -220,19 +224,25 @@ class Sender:
                 self._settled.wait(remaining)
         return True
 
-    def close(self, timeout: float) -> bool:
-        """Refuse new signals, deliver every one accepted before, within ``timeout``, then stop
-        the worker. True when nothing was left behind."""
+    def close(self, timeout: float, *, drain: bool = False) -> bool:
+        """Deliver what was accepted within ``timeout``, then stop the worker. True when
+        nothing was left behind.
+
+        ``close()`` refuses new signals from its first moment: the caller said it is done.
+        ``drain=True`` (process exit: SIGTERM, atexit) keeps accepting while it sends, because
+        a threaded server is still finishing requests then, and closes the gate only once
+        nothing accepted is pending (or at the deadline, and then says what was left).
+        """
         if self._pid != os.getpid():
             self._reset()
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._lock:
-            if self._closed:
+            if self._stopping:  # closed before
                 return True
-            # From here put() refuses, so the flush below covers everything ever accepted.
-            self._closed = True
-        delivered = self.flush(timeout)
+        self.begin_close(drain=drain)
+        delivered = self._drain(deadline) if drain else self.flush(timeout)
         with self._lock:
+            self._closed = True
             self._stopping = True
             self._stop_deadline = time.monotonic()
         thread = self._thread
@@ -248,6 +258,49 @@ class Sender:
             self._http.close()
         _live_senders.discard(self)
         return delivered
+
+    def begin_close(self, *, drain: bool = False) -> None:
+        """Start sending what is queued, without waiting; unless ``drain``, refuse new
+        signals from now on. At exit every sender begins before any is waited for, so that
+        all of them send in parallel."""
+        with self._lock:
+            if not drain:
+                # From here put() refuses, so a flush covers everything ever accepted.
+                self._closed = True
+            target = self._enqueued
+        if self._settled_through < target:
+            self._flush_requested = True
+            self._wake.set()
+
+    def _drain(self, deadline: float) -> bool:
+        """Flush until nothing accepted is pending, then close the gate in the same moment,
+        so nothing can be accepted and then left behind."""
+        while True:
+            with self._lock:
+                if self._settled_through >= self._enqueued:
+                    self._closed = True
+                    return True
+            if not self.flush(deadline - time.monotonic()):
+                return False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def orphan(self) -> None:
+        """The last client using this sender was garbage-collected: deliver what is queued,
+        then let the worker end (nothing can be queued any more)."""
+        with self._lock:
+            self._closed = True
+            self._orphaned = True
+        self._wake.set()
+        if self._thread is None:
+            _live_senders.discard(self)
+
+    def refuse(self) -> bool:
+        """A closed client sharing this sender was asked to send: counted, never sent."""
+        self._refuse_after_close()
+        return False
 
     def stats(self) -> Stats:
         with self._lock:
@@ -310,7 +363,15 @@ class Sender:
         while True:
             try:
                 timeout = self._wait_time(last_pump)
-                if timeout > 0:
+                if timeout is None:  # idle: no timer, no wake-ups, until a record arrives
+                    if self._orphaned:
+                        self._finish_orphan()
+                        return
+                    self._wake.wait()
+                    # Batches fill: the first record after a quiet spell waits out the interval
+                    # too (a full batch or a flush still goes at once).
+                    last_pump = time.monotonic()
+                elif timeout > 0:
                     self._wake.wait(timeout)
                 self._wake.clear()
                 now = time.monotonic()
@@ -324,15 +385,19 @@ class Sender:
                 logger.exception("td_web: unexpected error in the sender; it keeps running")
                 self._wake.wait(1.0)
 
-    def _wait_time(self, last_pump: float) -> float:
+    def _wait_time(self, last_pump: float) -> float | None:
+        """Seconds until the worker has something to do; None when only a record can give it
+        something (idle)."""
         now = time.monotonic()
         if self._retry_at is not None:
             # A flush or close hurries the queue, never a backoff or a Retry-After: a request
             # the ingest asked us not to make is not made (close gives up at its deadline).
             until = min(self._retry_at, self._stop_deadline) if self._stopping else self._retry_at
             return max(0.0, until - now)
-        if self._flush_requested or self._stopping:
+        if self._flush_requested or self._stopping or (self._orphaned and not self._idle()):
             return 0.0
+        if self._idle() and not self._spool_rows:
+            return None
         if len(self._queue) >= self._config.max_batch_size:
             return 0.0
         return max(0.0, last_pump + self._config.flush_interval - now)
@@ -343,12 +408,20 @@ class Sender:
         return (
             self._flush_requested
             or self._stopping
+            or self._orphaned
             or len(self._queue) >= self._config.max_batch_size
             or now - last_pump >= self._config.flush_interval
         )
 
     def _idle(self) -> bool:
         return not self._queue and not self._outbox and self._inflight is None
+
+    def _finish_orphan(self) -> None:
+        if self._http is not None:
+            self._http.close()
+        if self._spool is not None:
+            self._spool.close()
+        _live_senders.discard(self)
 
     def _pump(self) -> None:
         """Send until nothing is left or a retry has to wait."""
@@ -658,6 +731,8 @@ class Sender:
         if self._http is None:
             self._http = httpx.Client(
                 transport=self._config.transport,
+                # Plain http:// never uses TLS: loading the CA bundle (tens of ms) is skipped.
+                verify=self._url.startswith("https:"),
                 timeout=httpx.Timeout(self._config.timeout),
                 headers={
                     "Content-Type": "application/json; charset=utf-8",
@@ -697,10 +772,19 @@ def _after_fork_in_child() -> None:
 
 
 def close_all_at_exit() -> None:
-    """Deliver what is queued, each client within its ``shutdown_timeout``."""
-    for sender in list(_live_senders):
+    """Deliver what every client has queued, all in parallel, within one shared budget: the
+    longest ``shutdown_timeout`` among them (each sender still stops at its own)."""
+    senders = list(_live_senders)
+    started = time.monotonic()
+    for sender in senders:
         try:
-            sender.close(sender.shutdown_timeout)
+            sender.begin_close(drain=True)
+        except Exception:
+            logger.exception("td_web: closing a client at exit failed")
+    for sender in senders:
+        remaining = started + sender.shutdown_timeout - time.monotonic()
+        try:
+            sender.close(max(remaining, 0.0), drain=True)
         except Exception:
             logger.exception("td_web: closing a client at exit failed")
 
