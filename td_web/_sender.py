@@ -21,17 +21,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from . import _capture
 from ._config import ClientConfig
 from ._log import logger, throttled
-from ._policy import Outcome, backoff_delay, classify, parse_retry_after
+from ._policy import Outcome, backoff_delay
 from ._signal import Record, Signal, SignalBuilder
 from ._spool import Spool
-from ._version import __version__
-
-USER_AGENT = f"td_web/{__version__} python-httpx/{httpx.__version__}"
+from ._transport import Transport
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _encode_json = _ENCODER.encode
@@ -95,6 +91,10 @@ class Sender:
         self._config = config
         self._builder = builder
         self._url = config.ingest_url
+        # The mode is chosen once: sync mode POSTs on the caller's thread, the default queues
+        # for the worker. capture() is the one switch read per call, because a test turns it
+        # on around clients that already exist.
+        self._accept: Callable[[Record], bool] = self._send_now if config.sync else self._enqueue
         self._reset()
         _live_senders.add(self)
         if config.spool_path and not config.sync:
@@ -129,7 +129,7 @@ class Sender:
         #: No client refers to this sender any more: the worker sends what it holds, then ends.
         self._orphaned = False
         self._thread: threading.Thread | None = None
-        self._http: httpx.Client | None = None
+        self._transport = Transport(self._url, self._config.timeout, self._config.transport)
         self._outbox: deque[Entry] = deque()
         self._inflight: list[Entry] | None = None
         self._attempt = 0
@@ -161,8 +161,9 @@ class Sender:
             return False
         if _capture.active:
             return self._capture(record)
-        if self._config.sync:
-            return self._send_now(record)
+        return self._accept(record)
+
+    def _enqueue(self, record: Record) -> bool:
         if self._thread is None:
             self._start()
         size = record.approx_size()
@@ -254,8 +255,8 @@ class Sender:
                     "td_web: the sender was still busy with a request when close() timed out"
                 )
                 delivered = False
-        if self._http is not None and (thread is None or not thread.is_alive()):
-            self._http.close()
+        if thread is None or not thread.is_alive():
+            self._transport.close()
         _live_senders.discard(self)
         return delivered
 
@@ -417,8 +418,7 @@ class Sender:
         return not self._queue and not self._outbox and self._inflight is None
 
     def _finish_orphan(self) -> None:
-        if self._http is not None:
-            self._http.close()
+        self._transport.close()
         if self._spool is not None:
             self._spool.close()
         _live_senders.discard(self)
@@ -526,31 +526,10 @@ class Sender:
         batch = self._inflight
         assert batch is not None
         body = b"[" + b",".join(entry[0] for entry in batch) + b"]"
-        retry_after: float | None = None
-        try:
-            response = self._client().post(self._url, content=body)
-        except httpx.HTTPError as exc:
-            outcome = Outcome.RETRY
-            self._last_error = f"{type(exc).__name__}: {exc}"
-            detail = self._last_error
-        except Exception as exc:
-            # Not a network failure (a custom transport's bug, a URL the client cannot use):
-            # still one counted failed attempt with backoff, never a crash loop of tracebacks.
-            outcome = Outcome.RETRY
-            self._last_error = f"{type(exc).__name__}: {exc}"
-            detail = f"unexpected {self._last_error}"
-            throttled.log(
-                logging.ERROR,
-                "transport_bug",
-                "td_web: the HTTP client raised %s while sending; treated as a failed attempt",
-                self._last_error,
-            )
-        else:
-            outcome = classify(response.status_code)
-            detail = f"HTTP {response.status_code}"
-            if outcome is not Outcome.SENT:
-                self._last_error = f"{detail}: {response.text[:200]}"
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
+        answer = self._transport.post(body)
+        outcome, detail = answer.outcome, answer.detail
+        if answer.error is not None:
+            self._last_error = answer.error
         if outcome is Outcome.SENT:
             self._sent += len(batch)
             self._batches += 1
@@ -600,7 +579,7 @@ class Sender:
                 self._attempt - 1,
                 self._config.initial_backoff,
                 self._config.max_backoff,
-                retry_after,
+                answer.retry_after,
             )
             self._retry_at = time.monotonic() + delay
             throttled.log(
@@ -726,20 +705,6 @@ class Sender:
         # Callers count queue_full drops while the worker counts the rest: one lock for both.
         with self._lock:
             self._dropped[reason] = self._dropped.get(reason, 0) + count
-
-    def _client(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(
-                transport=self._config.transport,
-                # Plain http:// never uses TLS: loading the CA bundle (tens of ms) is skipped.
-                verify=self._url.startswith("https:"),
-                timeout=httpx.Timeout(self._config.timeout),
-                headers={
-                    "Content-Type": "application/json; charset=utf-8",
-                    "User-Agent": USER_AGENT,
-                },
-            )
-        return self._http
 
 
 def _in_event_loop() -> bool:

@@ -79,17 +79,18 @@ def test_no_certificates_are_loaded_for_a_plain_http_endpoint(
 
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy)
     td = TelemetryDeck(app_id=APP_ID, endpoint=ingest.url, **FAST)
-    assert td._sender is not None and td._sender._http is None  # nothing built before a batch
+    assert td._sender is not None
+    assert not td._sender._transport.built  # nothing is built before the first batch
     td.signal("Plain.http")
     assert td.flush(5)
-    assert td._sender._http is not None
+    assert td._sender._transport.built
     td.close(1)
     assert [s["type"] for s in ingest.accepted_signals] == ["Plain.http"]
     assert loaded == []
     # The spy works: an https client does load the CA bundle.
     https = TelemetryDeck(app_id=APP_ID, endpoint="https://ingest.invalid", **FAST)
     assert https._sender is not None
-    https._sender._client()
+    https._sender._transport._client()
     assert loaded != []
     https.close(0)
 
