@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import threading
 import weakref
 from collections.abc import Mapping
@@ -12,7 +11,7 @@ from typing import Any
 from ._config import ClientConfig, app_id_problem, build_config, config_key
 from ._log import logger
 from ._sanitize import SignalError
-from ._sender import Sender, Stats, close_all_at_exit
+from ._sender import Sender, Stats
 from ._signal import BuiltSignal, CustomSignal, Record, SignalBuilder
 
 
@@ -227,6 +226,3 @@ class TelemetryDeck:
     def __repr__(self) -> str:
         state = "enabled" if self.enabled else "disabled"
         return f"<TelemetryDeck app_id={self.config.app_id!r} {state} {self.config.ingest_url}>"
-
-
-atexit.register(close_all_at_exit)

@@ -12,19 +12,18 @@ import asyncio
 import json
 import logging
 import os
-import sys
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _capture
+from . import _capture, _shutdown
 from ._config import ClientConfig
 from ._log import logger, throttled
 from ._policy import Outcome, backoff_delay
+from ._shutdown import live_senders as _live_senders
 from ._signal import Record, Signal, SignalBuilder
 from ._spool import Spool
 from ._transport import Transport
@@ -325,7 +324,7 @@ class Sender:
                 return
             thread = threading.Thread(target=self._run, name="td_web-sender", daemon=True)
             self._thread = thread
-        warn_if_threads_disabled()
+        _shutdown.warn_if_threads_disabled()
         thread.start()
 
     def _capture(self, record: Record) -> bool:
@@ -713,46 +712,3 @@ def _in_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def warn_if_threads_disabled() -> None:
-    """uWSGI without threads silently never runs our worker thread (a known trap)."""
-    uwsgi = sys.modules.get("uwsgi")  # uWSGI injects it; importing it elsewhere fails
-    if uwsgi is None:
-        return
-    options: dict[str, Any] = getattr(uwsgi, "opt", {})
-    if not (options.get("enable-threads") or options.get("threads")):
-        logger.warning(
-            "td_web: uWSGI runs without --enable-threads, so the background sender cannot run "
-            "and no signal will be delivered; start uWSGI with --enable-threads"
-        )
-
-
-_live_senders: weakref.WeakSet[Sender] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for sender in list(_live_senders):
-        sender.after_fork_in_child()
-
-
-def close_all_at_exit() -> None:
-    """Deliver what every client has queued, all in parallel, within one shared budget: the
-    longest ``shutdown_timeout`` among them (each sender still stops at its own)."""
-    senders = list(_live_senders)
-    started = time.monotonic()
-    for sender in senders:
-        try:
-            sender.begin_close(drain=True)
-        except Exception:
-            logger.exception("td_web: closing a client at exit failed")
-    for sender in senders:
-        remaining = started + sender.shutdown_timeout - time.monotonic()
-        try:
-            sender.close(max(remaining, 0.0), drain=True)
-        except Exception:
-            logger.exception("td_web: closing a client at exit failed")
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
