@@ -3,14 +3,16 @@ then an adapter's fallbacks (Django's DEBUG, Flask's debug flag), then built-in 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # the HTTP library is imported by the transport, at the first batch
+    import httpx
 
 DEFAULT_ENDPOINT = "https://nom.telemetrydeck.com"
 
@@ -24,7 +26,10 @@ ENVIRONMENT_VARIABLES = {
     "enabled": "TELEMETRYDECK_ENABLED",
     "app_version": "TELEMETRYDECK_APP_VERSION",
     "spool_path": "TELEMETRYDECK_SPOOL_PATH",
+    "http_client": "TELEMETRYDECK_HTTP_CLIENT",
 }
+#: The HTTP client libraries the transport can use (same API).
+HTTP_CLIENTS = ("httpx2", "httpx")
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -52,7 +57,10 @@ class ClientConfig:
     strict: bool = False
     #: Send inline on the calling thread (tests, serverless); no background worker.
     sync: bool = False
+    #: An httpx or httpx2 transport; the sender then uses the library it belongs to.
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
+    #: "httpx2" or "httpx"; None: httpx2 when it is installed, else httpx.
+    http_client: str | None = None
     max_queue_size: int = 10_000
     #: What queued records may hold in memory, roughly (each record estimates its own size).
     max_queue_bytes: int = 16_000_000
@@ -170,6 +178,12 @@ def build_config(
 def _coerce(name: str, value: Any, setting: str) -> Any:
     if name in ("test_mode", "enabled", "strict", "sync"):
         return parse_bool(value, setting)
+    if name == "http_client":
+        if value not in HTTP_CLIENTS:
+            raise ConfigurationError(f"{setting} must be 'httpx2' or 'httpx', got {value!r}")
+        if importlib.util.find_spec(value) is None:
+            raise ConfigurationError(f"{setting} is {value!r}, but {value} is not installed")
+        return value
     if name in ("app_id", "salt", "endpoint", "namespace", "app_version", "spool_path"):
         if not isinstance(value, str):
             raise ConfigurationError(f"{setting} must be a string, got {type(value).__name__}")

@@ -128,7 +128,9 @@ class Sender:
         #: No client refers to this sender any more: the worker sends what it holds, then ends.
         self._orphaned = False
         self._thread: threading.Thread | None = None
-        self._transport = Transport(self._url, self._config.timeout, self._config.transport)
+        self._transport = Transport(
+            self._url, self._config.timeout, self._config.transport, self._config.http_client
+        )
         self._outbox: deque[Entry] = deque()
         self._inflight: list[Entry] | None = None
         self._attempt = 0

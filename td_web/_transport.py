@@ -1,22 +1,38 @@
 """One POST of one batch to the ingest, and what its answer means.
 
-The only module that talks to the HTTP client library. It builds the client when the first
-batch is sent (never for a client that sends nothing), without TLS set-up for ``http://``,
-and turns every answer or error into an :class:`Answer`: the status policy of ``_policy``,
-the server's ``Retry-After``, and a description for ``stats().last_error`` and the logs.
+The only module that talks to the HTTP client library, and the one seam between httpx2 and
+httpx (same API): the library a given ``transport`` belongs to, else the ``http_client``
+option, else httpx2 when it is installed, else httpx. It is imported, and the client built,
+when the first batch is sent (never for a client that sends nothing), without TLS set-up for
+``http://``. Every answer or error becomes an :class:`Answer`: the status policy of
+``_policy``, the server's ``Retry-After``, and a description for ``stats().last_error``.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
-import httpx
-
+from ._config import HTTP_CLIENTS
 from ._log import throttled
 from ._policy import Outcome, classify, parse_retry_after
 from ._version import __version__
 
-USER_AGENT = f"td_web/{__version__} python-httpx/{httpx.__version__}"
+
+def http_library(choice: str | None, transport: object | None) -> ModuleType:
+    """httpx2 or httpx, chosen once per sender."""
+    if transport is not None:
+        owner = type(transport).__module__.partition(".")[0]
+        if owner in HTTP_CLIENTS:
+            return importlib.import_module(owner)
+    if choice is not None:
+        return importlib.import_module(choice)
+    try:
+        return importlib.import_module("httpx2")
+    except ImportError:
+        return importlib.import_module("httpx")
 
 
 @dataclass(frozen=True)
@@ -34,12 +50,14 @@ class Answer:
 
 class Transport:
     def __init__(
-        self, url: str, timeout: float, transport: httpx.BaseTransport | None = None
+        self, url: str, timeout: float, transport: Any = None, choice: str | None = None
     ) -> None:
         self.url = url
         self._timeout = timeout
         self._transport = transport
-        self._http: httpx.Client | None = None
+        self._choice = choice
+        self.library: ModuleType | None = None
+        self._http: Any = None  # the library's Client
 
     @property
     def built(self) -> bool:
@@ -50,13 +68,12 @@ class Transport:
         """Send one batch; never raises."""
         try:
             response = self._client().post(self.url, content=body)
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            return Answer(Outcome.RETRY, error, error)
         except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if self.library is not None and isinstance(exc, self.library.HTTPError):
+                return Answer(Outcome.RETRY, error, error)  # the network: retried quietly
             # Not a network failure (a custom transport's bug, a URL the client cannot use):
             # still one failed attempt with backoff, never a crash loop of tracebacks.
-            error = f"{type(exc).__name__}: {exc}"
             throttled.error(
                 "transport_bug",
                 "td_web: the HTTP client raised %s while sending; treated as a failed attempt",
@@ -76,16 +93,19 @@ class Transport:
         if self._http is not None:
             self._http.close()
 
-    def _client(self) -> httpx.Client:
+    def _client(self) -> Any:
         if self._http is None:
-            self._http = httpx.Client(
+            library = self.library = http_library(self._choice, self._transport)
+            self._http = library.Client(
                 transport=self._transport,
                 # Plain http:// never uses TLS: loading the CA bundle (tens of ms) is skipped.
                 verify=self.url.startswith("https:"),
-                timeout=httpx.Timeout(self._timeout),
+                timeout=library.Timeout(self._timeout),
                 headers={
                     "Content-Type": "application/json; charset=utf-8",
-                    "User-Agent": USER_AGENT,
+                    "User-Agent": (
+                        f"td_web/{__version__} python-{library.__name__}/{library.__version__}"
+                    ),
                 },
             )
         return self._http

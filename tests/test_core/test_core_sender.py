@@ -591,3 +591,59 @@ def test_max_queue_bytes_is_validated(value: object) -> None:
 
     with pytest.raises(ConfigurationError, match="max_queue_bytes"):
         TelemetryDeck(app_id=APP_ID, endpoint="http://127.0.0.1:9", max_queue_bytes=value)
+
+
+# -- issue #19: the one seam between httpx2 and httpx ------------------------------------
+
+
+@pytest.fixture
+def httpx2_stand_in(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """httpx under the name httpx2 (same API), for runs where httpx2 is not installed."""
+    import types
+
+    stand_in = types.ModuleType("httpx2")
+    stand_in.__dict__.update({k: v for k, v in vars(httpx).items() if not k.startswith("__")})
+    stand_in.__version__ = "2.0.0-stand-in"
+    monkeypatch.setitem(sys.modules, "httpx2", stand_in)
+    return stand_in
+
+
+def test_the_sender_uses_httpx2_when_it_is_installed(
+    ingest: IngestServer, make_client: Any, httpx2_stand_in: Any
+) -> None:
+    td = make_client()
+    td.signal("Via.httpx2")
+    assert td.flush(5)
+    assert td._sender._transport.library is httpx2_stand_in
+    assert "python-httpx2/" in ingest.requests[0].headers["User-Agent"]
+
+
+def test_the_http_client_option_and_a_given_transport_choose_the_library(
+    ingest: IngestServer, make_client: Any, httpx2_stand_in: Any
+) -> None:
+    chosen = make_client(http_client="httpx")
+    chosen.signal("Via.httpx")
+    assert chosen.flush(5)
+    assert chosen._sender._transport.library is httpx
+    # A transport from httpx means the httpx client, whatever else is installed.
+    given = make_client(transport=httpx.HTTPTransport(), namespace="com.given")
+    given.signal("Via.given.transport")
+    assert given.flush(5)
+    assert given._sender._transport.library is httpx
+    assert all("python-httpx/" in r.headers["User-Agent"] for r in ingest.requests)
+
+
+@pytest.mark.parametrize(("value", "why"), [("requests", "must be"), ("nohttp", "must be")])
+def test_the_http_client_option_is_validated(value: str, why: str) -> None:
+    from td_web import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=f"http_client {why}"):
+        TelemetryDeck(app_id=APP_ID, endpoint="http://127.0.0.1:9", http_client=value)
+
+
+def test_importing_td_web_imports_no_http_library() -> None:
+    code = "import sys, td_web, td_web.flask, td_web.asgi, td_web.testing; "
+    code += "print(sorted(m for m in sys.modules if m.startswith('httpx')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
