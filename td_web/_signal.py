@@ -65,14 +65,19 @@ class BoundedMemo(Generic[K]):
         return value
 
 
+#: What a queued record costs beyond its strings (the objects holding them), for the
+#: queue's byte budget; an estimate, never a measurement.
+RECORD_OVERHEAD = 200
+
+
 class Record(Protocol):
     """Something queued by a caller that becomes zero or more signals on the worker."""
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]: ...
 
     def approx_size(self) -> int:
-        """About how many bytes the record keeps alive while queued (the characters of its
-        strings; cheap, for the queue's byte budget)."""
+        """Roughly the bytes this record keeps alive while queued: called on the request
+        path for every record, so a few ``len()`` calls, never a serialization."""
         ...
 
 
@@ -100,6 +105,10 @@ class SignalBuilder:
         self.test_mode = config.test_mode
         self.strict = config.strict
         self.process_session_id = uuid.uuid4().hex
+        #: Signals refused for an unusable type (``stats().dropped["invalid"]``): counted
+        #: here, where the refusal happens, not by the sender, for which a record that yields
+        #: no signal may also have been dropped on purpose (``before_send``, a crawler).
+        self.invalid = 0
         base: Payload = {
             "TelemetryDeck.SDK.name": SDK_NAME,
             "TelemetryDeck.SDK.version": __version__,
@@ -181,6 +190,7 @@ class SignalBuilder:
         reporter = Reporter(self.strict if strict is None else strict)
         cleaned_type = self._signal_type(signal_type, reporter)
         if cleaned_type is None:
+            self.invalid += 1
             return None
         reporter.signal_type = cleaned_type
         if extra_payload and payload:
@@ -282,7 +292,8 @@ class CustomSignal:
 
     def approx_size(self) -> int:
         return (
-            _text_size(self.signal_type)
+            RECORD_OVERHEAD
+            + _text_size(self.signal_type)
             + _text_size(self.payload)
             + _text_size(self.float_value)
             + _text_size(self.client_user)
@@ -331,7 +342,8 @@ class BuiltSignal:
     def approx_size(self) -> int:
         signal = self.signal
         return (
-            _text_size(signal.get("payload"))
+            RECORD_OVERHEAD
+            + _text_size(signal.get("payload"))
             + _text_size(signal.get("type"))
             + _text_size(signal.get("appID"))
             + _text_size(signal.get("clientUser"))

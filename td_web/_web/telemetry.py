@@ -12,7 +12,7 @@ from .._before_send import RequestOrigin
 from .._log import logger, throttled
 from .._presets import Presets
 from .._properties import request_properties
-from .._signal import CustomSignal, Signal, SignalBuilder
+from .._signal import RECORD_OVERHEAD, CustomSignal, Signal, SignalBuilder
 from .consent import DENIED, GRANTED
 from .payload import request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
@@ -494,7 +494,7 @@ class RequestSignals:
 
     def approx_size(self) -> int:
         """About how many bytes of text this record keeps (the queue's byte budget)."""
-        size = self.view.approx_size()
+        size = RECORD_OVERHEAD + self.view.approx_size()
         for text in (self.route, self.user, self.session_key, self.error_id, self.error_message):
             if text is not None:
                 size += len(text)
