@@ -188,6 +188,19 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(value, str) or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", value):
             raise ConfigurationError(f"{name} must be a valid cookie name, got {value!r}")
         return value
+    if name == "session_cookie_path":
+        # Written into Set-Cookie as it is: a ";" would add attributes of its own.
+        if not isinstance(value, str) or not re.fullmatch(r"/[\x21-\x3a\x3c-\x7e]*", value):
+            raise ConfigurationError(f"{name} must be a URL path such as '/', got {value!r}")
+        return value
+    if name == "session_cookie_domain":
+        if not isinstance(value, str) or not re.fullmatch(
+            r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*)", value
+        ):
+            raise ConfigurationError(
+                f"{name} must be a domain such as 'example.com', got {value!r}"
+            )
+        return value
     if name in ("exclude_paths", "include_paths"):
         paths = _strings(name, value)
         for path in paths:
