@@ -600,7 +600,11 @@ def _merged_extra(
 ) -> dict[str, Any] | None:
     if sample_rate is None:
         return properties
-    return {**(properties or {}), SAMPLE_RATE_KEY: repr(sample_rate)}
+    rate = repr(sample_rate)
+    # First: a default payload of too many keys loses its last ones, never the rate.
+    merged = {SAMPLE_RATE_KEY: rate, **(properties or {})}
+    merged[SAMPLE_RATE_KEY] = rate
+    return merged
 
 
 def _qualified_name(cls: type) -> str:
