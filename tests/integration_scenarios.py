@@ -84,7 +84,25 @@ def sampled_out_session_counts_no_visitor(make: MakeSite, ingest: IngestServer) 
     for _ in range(2):
         reply = browser.get("/page", {"User-Agent": CHROME})
         assert reply.cookie("td_visitor") is None
+    # Its session cookie is kept (the same decision next time), never on a cached response.
+    assert site.browser().get("/public", {"User-Agent": CHROME}).set_cookies == []
     assert received(site, ingest) == []
+
+
+def excluded_first_visit_is_still_counted(make: MakeSite, ingest: IngestServer) -> None:
+    """A visitor whose first page is excluded by status gets the visitor cookie: without the
+    newInstallDetected signal of that page, it would never count as new."""
+    for session_started in ("TelemetryDeck.Session.started", None):
+        site = make(
+            visitor_cookie=True, exclude_status=[404], session_started_signal=session_started
+        )
+        browser = site.browser()
+        assert browser.get("/missing", {"User-Agent": CHROME}).cookie("td_visitor")
+        browser.get("/page", {"User-Agent": CHROME})
+        counts = types(received(site, ingest))
+        ingest.requests.clear()
+        assert counts[NEW_VISITOR_SIGNAL] == 1, (session_started, counts)
+        assert counts["pageView"] == 1, (session_started, counts)
 
 
 def cached_page_counts_no_new_visitor(make: MakeSite, ingest: IngestServer) -> None:
@@ -276,6 +294,7 @@ SCENARIOS = [
     before_send_sees_custom_signals_paths_redacted,
     opt_out_deletes_the_visitor_and_session_cookies,
     sampled_out_session_counts_no_visitor,
+    excluded_first_visit_is_still_counted,
     cached_page_counts_no_new_visitor,
     consent_choice_is_not_replayed_by_a_shared_cache,
     default_payload_of_many_keys_never_pushes_out_td_webs_keys,

@@ -427,7 +427,10 @@ class Telemetry(Presets):
                 status or 500, route
             )
             if excluded and not (self._new_session and web.settings.session_started_signal):
-                return
+                # A first visit still counts: its cookie is set, so it is never first again.
+                visit = self._visitor()
+                if visit is None or not visit.first_visit:
+                    return
             page_view = (
                 status is not None
                 and 200 <= status < 300
