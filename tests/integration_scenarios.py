@@ -290,6 +290,26 @@ def every_option_is_accepted_by_its_name_and_refused_when_bad(
         )
 
 
+def cookie_names_that_collide_are_refused(make: MakeSite, ingest: IngestServer) -> None:
+    for options, names in (
+        ({"consent_cookie_name": "td_session"}, ("session_cookie_name", "consent_cookie_name")),
+        ({"session_from_cookie": "td_consent"}, ("consent_cookie_name", "session_from_cookie")),
+        (
+            {"visitor_cookie": True, "consent_cookie_name": "td_visitor"},
+            ("consent_cookie_name", "visitor_cookie_name"),
+        ),
+        (
+            {"visitor_cookie": True, "session_from_cookie": "td_visitor"},
+            ("session_from_cookie", "visitor_cookie_name"),
+        ),
+    ):
+        with pytest.raises(ConfigurationError) as raised:
+            make(**options)
+        message = str(raised.value).lower()
+        assert all(name in message for name in names), message
+    make(session_from_cookie="td_session")  # td_web sets no cookie of its own then
+
+
 SCENARIOS = [
     before_send_sees_custom_signals_paths_redacted,
     opt_out_deletes_the_visitor_and_session_cookies,
@@ -300,4 +320,5 @@ SCENARIOS = [
     default_payload_of_many_keys_never_pushes_out_td_webs_keys,
     geo_database_reads_the_address_trusted_proxies_resolved,
     every_option_is_accepted_by_its_name_and_refused_when_bad,
+    cookie_names_that_collide_are_refused,
 ]

@@ -150,7 +150,30 @@ def build_web_settings(options: Mapping[str, Any]) -> WebSettings:
         ):
             continue
         values[name] = _coerce(name, value)
-    return WebSettings(**values)
+    settings = WebSettings(**values)
+    _refuse_shared_cookie_names(settings)
+    return settings
+
+
+def _refuse_shared_cookie_names(settings: WebSettings) -> None:
+    """The consent, visitor and session cookies must be different cookies: a session read
+    from the consent cookie would put everyone who consented in one session, a consent read
+    from the session cookie would find junk and track nobody."""
+    in_use = [("consent_cookie_name", settings.consent_cookie_name)]
+    if settings.session_from_cookie is not None:
+        in_use.append(("session_from_cookie", settings.session_from_cookie))
+    elif not settings.cookieless:
+        in_use.append(("session_cookie_name", settings.session_cookie_name))
+    if settings.visitor_cookie:
+        in_use.append(("visitor_cookie_name", settings.visitor_cookie_name))
+    seen: dict[str, str] = {}
+    for setting, cookie in in_use:
+        other = seen.setdefault(cookie, setting)
+        if other != setting:
+            raise ConfigurationError(
+                f"{other} and {setting} are both {cookie!r}: td_web needs a cookie of its own "
+                "for each; pick another name for one of them"
+            )
 
 
 def _coerce(name: str, value: Any) -> Any:
