@@ -245,6 +245,12 @@ class Telemetry(Presets):
         return None
 
     @property
+    def sample_rate(self) -> float | None:
+        """The rate this request's session was sampled in at (``Sampling.rate``), or None
+        when it is not sampled; work the request starts carries it on (a Celery task)."""
+        return self._sample_rate
+
+    @property
     def session_id(self) -> str | None:
         """The wire sessionID of this request (a one-way derivation of its session key)."""
         if self._web is None or self._session_key is None:
