@@ -203,8 +203,9 @@ class WebTelemetry:
         self._respect_dnt = self.settings.respect_dnt
         self.redactor = PathRedactor(self.settings.redact_paths, self.settings.redact_patterns)
         self.dashboard = DashboardKeys(self.settings, self.exclusions)
-        if client.enabled and self.dashboard.device is not None:
-            self.dashboard.device.warm_up()
+        device = self.dashboard.device
+        if client.enabled and device is not None and getattr(client, "warm_up_in_background", True):
+            device.warm_up()
         #: The ``country_headers`` to copy into :attr:`RequestView.countries` (adapters).
         self.geo = self.dashboard.geo
         self.visitors = VisitorPolicy.for_settings(self.settings, client.config.salt)

@@ -64,6 +64,10 @@ class TelemetryDeck(_BackgroundTelemetryDeck):
     """A :class:`td_web.TelemetryDeck` for functions: the same options and methods, but
     ``signal()`` only queues and ``flush(budget)`` sends on the calling thread."""
 
+    #: No background loading of the User-Agent rules (``WebTelemetry``): the first delivery
+    #: loads them inside the invocation, so no td_web thread outlives it.
+    warm_up_in_background = False
+
     def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__(*args, **options)
         if self._sender is not None:
