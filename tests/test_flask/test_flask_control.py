@@ -138,18 +138,12 @@ def make_site(ingest: IngestServer) -> Iterator[Callable[..., FlaskSite]]:
         yield make
 
 
-@pytest.mark.parametrize("scenario", control_scenarios.SCENARIOS, ids=lambda s: s.__name__)
+@pytest.mark.parametrize(
+    "scenario",
+    [*control_scenarios.SCENARIOS, *integration_scenarios.SCENARIOS],
+    ids=lambda s: s.__name__,
+)
 def test_control(
-    scenario: Callable[..., None],
-    make_site: Callable[..., FlaskSite],
-    ingest: IngestServer,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    control_scenarios.run(scenario, make_site, ingest, caplog)
-
-
-@pytest.mark.parametrize("scenario", integration_scenarios.SCENARIOS, ids=lambda s: s.__name__)
-def test_integration(
     scenario: Callable[..., None],
     make_site: Callable[..., FlaskSite],
     ingest: IngestServer,
