@@ -76,6 +76,9 @@ def opt_out_deletes_the_visitor_and_session_cookies(make: MakeSite, ingest: Inge
         assert later.set_cookies == [], (opt_out_path, later.set_cookies)
     signals = received(site, ingest)
     assert types(signals)["pageView"] == 2  # the two first pages only
+    # Cookieless mode: the opt-out cookie is the one cookie td_web writes, nothing to delete.
+    reply = make(cookieless=True).browser().get("/opt-out")
+    assert [header.partition("=")[0] for header in reply.set_cookies] == ["td_consent"]
 
 
 def sampled_out_session_counts_no_visitor(make: MakeSite, ingest: IngestServer) -> None:

@@ -33,6 +33,7 @@ class ConsentPolicy:
         #: Deleted on opt-out with the session cookie: a visit count kept for 400 days is not
         #: kept for a browser that asked for nothing to be kept.
         self.visitor_cookie_name = settings.visitor_cookie_name if settings.visitor_cookie else None
+        self._cookieless = settings.cookieless
         suffix = f"; Max-Age={{max_age}}; Path={self.path}"
         if self.domain:
             suffix += f"; Domain={self.domain}"
@@ -67,7 +68,8 @@ class ConsentPolicy:
         """The ``Set-Cookie`` values deleting td_web's session and visitor cookies (opt-out),
         but for a cookie the application already set or deleted on this response."""
         domain = f"; Domain={self.domain}" if self.domain else ""
-        targets = [(self.session_cookie_name, self.path)]
+        # Cookieless mode writes no session cookie: there is none to delete.
+        targets = [] if self._cookieless else [(self.session_cookie_name, self.path)]
         if self.visitor_cookie_name is not None:
             targets.append((self.visitor_cookie_name, "/"))
         headers = []
