@@ -271,8 +271,14 @@ def _coerce(name: str, value: Any, setting: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ConfigurationError(f"{setting} must be a non-negative number, got {value!r}")
         return float(value)
-    if name == "before_send":
+    if name in ("before_send", "on_signal"):
         return sync_callable(value, setting)
+    if name == "transport":
+        if not isinstance(value, httpx.BaseTransport):
+            raise ConfigurationError(
+                f"{setting} must be an httpx.BaseTransport, got {type(value).__name__}"
+            )
+        return value
     if name == "before_send_errors":
         from ._before_send import parse_on_error
 

@@ -30,6 +30,9 @@ from ._sanitize import (
 from ._version import __version__
 
 SDK_NAME = "td_web"
+#: The payload key that carries the sample rate on every signal of a sampled session (as text,
+#: like every payload value; ``_web.sampling``): td_web's own, never dropped by the key cap.
+SAMPLE_RATE_KEY = "Sampling.rate"
 _CACHE_LIMIT = 10_000
 K = TypeVar("K")
 #: An app sends a handful of signal types; more than this means types built from data.
@@ -193,22 +196,27 @@ class SignalBuilder:
             self.invalid += 1
             return None
         reporter.signal_type = cleaned_type
-        if extra_payload and payload:
-            merged: Mapping[str, Any] | None = {**extra_payload, **payload}
-        else:
-            merged = payload or extra_payload
         # Calendar keys first: a default or signal payload may override them.
-        body = {**self.calendar(), **self.base_payload}
+        calendar = self.calendar()
+        body = {**calendar, **self.base_payload}
         if clean_payload:
             body.update(clean_payload)
-        if merged:
-            body.update(sanitize_payload(merged, reporter))
+        own: Payload = {}
+        if extra_payload and payload:
+            # Sanitized apart, so that a default payload of many keys cannot push the signal's
+            # own keys (td_web's request keys, a custom signal's payload) past the key limit.
+            own = sanitize_payload(payload, reporter)
+            body.update(sanitize_payload(extra_payload, reporter))
+            body.update(own)
+        elif payload or extra_payload:
+            body.update(sanitize_payload(payload or extra_payload, reporter))
         if float_value is not None:
             number = coerce_float_value(float_value, "float_value", reporter)
             if number is not None:
                 body[FLOAT_VALUE_KEY] = number
         if len(body) > MAX_KEYS:  # the caller's keys fit alone, but not with td_web's own
-            body = cap_keys(body, self.base_payload, reporter)
+            protected = {*calendar, *self.base_payload, *(clean_payload or ()), SAMPLE_RATE_KEY}
+            body = cap_keys(body, protected, reporter, own)
         if session_id is None:
             session_id = (
                 self.session_id_for(session_key) if session_key else self.process_session_id

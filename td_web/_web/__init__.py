@@ -144,6 +144,12 @@ class RequestView:
             value = getattr(self, name)
             if type(value) is str and len(value) > limit:
                 setattr(self, name, value[:limit])
+        if self.countries:
+            # A country code is two letters; a header of kilobytes is junk (logged cut too).
+            self.countries = tuple(
+                value[:_QUEUED_COUNTRY_LENGTH] if value is not None else None
+                for value in self.countries
+            )
         return self
 
     def approx_size(self) -> int:
@@ -161,11 +167,14 @@ class RequestView:
             + len(self.accept_language or "")
             + len(self.client_addr or "")
             + (len(cookies) if type(cookies) is str else 0)
+            + sum(len(country) for country in self.countries if country is not None)
         )
 
 
 #: A queued request's strings are cut to this (the payload's own limit: more would be cut).
 _QUEUED_FIELD_LENGTH = 4096
+#: A queued country header is cut to this: more than any code, as much as its warning shows.
+_QUEUED_COUNTRY_LENGTH = 40
 #: Fields added to the view after ``for_queue`` was written: bounded all the same.
 _OTHER_FIELDS = tuple(
     set(RequestView.__slots__)
