@@ -2,18 +2,108 @@
 
 from __future__ import annotations
 
-import atexit
-from collections.abc import Mapping
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from ._config import ClientConfig, app_id_problem, build_config
+from ._config import ClientConfig, app_id_problem, build_config, config_key
 from ._log import logger
 from ._presets import Presets
 from ._properties import request_properties
 from ._sanitize import SignalError
-from ._sender import Sender, Stats, close_all_at_exit
+from ._sender import Sender, Stats
 from ._signal import BuiltSignal, CustomSignal, Record, SignalBuilder
+
+#: Builds a sender for a configuration and its builder (``td_web.serverless`` has its own).
+SenderFactory = Callable[[ClientConfig, SignalBuilder], Sender]
+
+
+class _Shared:
+    """One sender (one thread, one connection pool) and its builder, used by every client
+    built with the same configuration in this process; ``users`` counts those clients."""
+
+    __slots__ = ("builder", "key", "sender", "users")
+
+    def __init__(
+        self, key: object, config: ClientConfig, sender_type: SenderFactory = Sender
+    ) -> None:
+        # Said once per configuration, not once per app built with it.
+        problem = app_id_problem(config.app_id)
+        if problem:
+            logger.warning("td_web: %s", problem)
+        if not config.salt:
+            logger.info(
+                "td_web: no salt configured; user hashes are then plain SHA-256 of the id, "
+                "which a dictionary attack can reverse. Set a salt (TELEMETRYDECK_SALT)."
+            )
+        self.key = key
+        self.builder = SignalBuilder(config)
+        self.sender = sender_type(config, self.builder)
+        self.users = 0
+
+
+_shared_lock = threading.Lock()
+_shared: dict[object, _Shared] = {}
+#: Shares whose client was garbage-collected, released by whoever next holds the lock: the
+#: collection may run on a thread that holds it already (inside ``_acquire``), so the
+#: finalizer itself never waits for it.
+_collected: deque[_Shared] = deque()
+
+
+def _acquire(config: ClientConfig) -> _Shared:
+    """The shared sender for this configuration: a test suite that builds a thousand apps (or
+    every middleware instance of one) ends with one thread, not a thousand."""
+    key = config_key(config)
+    with _shared_lock:
+        shared = _shared.get(key)
+        if shared is None or shared.sender.closed:  # closed at exit or by a signal handler
+            shared = _shared[key] = _Shared(key, config)
+        shared.users += 1
+    _release_collected()
+    return shared
+
+
+def _leave(shared: _Shared) -> bool:
+    """One user fewer (``_shared_lock`` held); True when it was the last."""
+    shared.users -= 1
+    last = shared.users == 0
+    if last and _shared.get(shared.key) is shared:
+        del _shared[shared.key]
+    return last
+
+
+def _release(shared: _Shared, timeout: float) -> bool:
+    """One client is done with the shared sender: the last one closes it."""
+    with _shared_lock:
+        last = _leave(shared)
+    _release_collected()
+    return shared.sender.close(timeout) if last else shared.sender.flush(timeout)
+
+
+def _on_collected(shared: _Shared) -> None:
+    """A client was garbage-collected: its share is released without blocking."""
+    _collected.append(shared)
+    _release_collected()
+
+
+def _release_collected() -> None:
+    """Release the shares of collected clients, if the lock is free; the last user of a
+    sender lets it deliver what it holds and end."""
+    if not _collected or not _shared_lock.acquire(blocking=False):
+        return
+    orphans = []
+    try:
+        while _collected:
+            shared = _collected.popleft()
+            if _leave(shared):
+                orphans.append(shared)
+    finally:
+        _shared_lock.release()
+    for shared in orphans:
+        shared.sender.orphan()
 
 
 class TelemetryDeck(Presets):
@@ -48,19 +138,18 @@ class TelemetryDeck(Presets):
             **options,
         }
         self.config: ClientConfig = build_config(given, _fallbacks)
+        self._closed = False
+        self._sender: Sender | None = None
         if self.config.enabled:
-            problem = app_id_problem(self.config.app_id)
-            if problem:
-                logger.warning("td_web: %s", problem)
-            if not self.config.salt:
-                logger.info(
-                    "td_web: no salt configured; user hashes are then plain SHA-256 of the id, "
-                    "which a dictionary attack can reverse. Set a salt (TELEMETRYDECK_SALT)."
-                )
-        self._builder = SignalBuilder(self.config)
-        self._sender: Sender | None = (
-            Sender(self.config, self._builder) if self.config.enabled else None
-        )
+            shared = self._acquire_sender(self.config)
+            self._builder = shared.builder
+            self._sender = shared.sender
+            # Garbage collection of this client releases its share (never blocking).
+            self._finalizer = weakref.finalize(self, _on_collected, shared)
+            self._finalizer.atexit = False  # at exit every sender is closed in parallel instead
+            self._shared = shared
+        else:
+            self._builder = SignalBuilder(self.config)
 
     @classmethod
     def from_options(
@@ -70,9 +159,19 @@ class TelemetryDeck(Presets):
         apply only where neither the mapping nor the environment sets a value."""
         return cls(**dict(options), _fallbacks=fallbacks)
 
+    @staticmethod
+    def _acquire_sender(config: ClientConfig) -> _Shared:
+        """The sender this client uses: the one shared by its configuration."""
+        return _acquire(config)
+
     @property
     def enabled(self) -> bool:
         return self._sender is not None
+
+    @property
+    def sends_in_background(self) -> bool:
+        """Whether a worker thread builds and sends the signals (not in sync mode)."""
+        return not self.config.sync
 
     @property
     def builder(self) -> SignalBuilder:
@@ -94,6 +193,8 @@ class TelemetryDeck(Presets):
         """
         if self._sender is None:
             return False
+        if self._closed:
+            return self._sender.refuse()
         try:
             record: Record
             make_properties = self.config.default_payload
@@ -133,6 +234,8 @@ class TelemetryDeck(Presets):
         """Queue a prepared record (used by the web adapters); never raises in default mode."""
         if self._sender is None:
             return False
+        if self._closed:
+            return self._sender.refuse()
         try:
             return self._sender.put(record)
         except Exception:
@@ -149,18 +252,28 @@ class TelemetryDeck(Presets):
         return self._sender.flush(timeout)
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Flush within ``timeout``, then stop the worker. Later signals are dropped."""
+        """Refuse later signals and deliver the accepted ones within ``timeout``; the last
+        client sharing this configuration's sender also stops its worker. True when nothing
+        was left behind."""
         if self._sender is None:
             return True
-        return self._sender.close(timeout)
+        if self._closed:
+            return True
+        self._closed = True
+        self._finalizer.detach()
+        return _release(self._shared, timeout)
 
     def stats(self) -> Stats:
-        """Counters: queued, sent, retried, batches, dropped by reason, pending, last error."""
+        """Counters: queued, sent, retried, batches, dropped by reason, pending, last error;
+        shared by every client built with the same configuration (they share one sender)."""
         if self._sender is None:
             return Stats()
         stats = self._sender.stats()
-        if self._builder.before_send is not None:
-            stats.dropped.update(self._builder.before_send.dropped_counts())
+        builder = self._builder
+        if builder.invalid:
+            stats.dropped["invalid"] = stats.dropped.get("invalid", 0) + builder.invalid
+        if builder.before_send is not None:
+            stats.dropped.update(builder.before_send.dropped_counts())
         return stats
 
     @property
@@ -183,6 +296,3 @@ class TelemetryDeck(Presets):
     def __repr__(self) -> str:
         state = "enabled" if self.enabled else "disabled"
         return f"<TelemetryDeck app_id={self.config.app_id!r} {state} {self.config.ingest_url}>"
-
-
-atexit.register(close_all_at_exit)

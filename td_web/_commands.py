@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
-
 from ._config import (
     DEFAULT_ENDPOINT,
     ENVIRONMENT_VARIABLES,
@@ -28,6 +26,7 @@ from ._config import (
     build_config,
     parse_bool,
 )
+from ._transport import http_library
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -169,9 +168,11 @@ class ConfigurationCheck:
             environ={},
         ).ingest_url
         # Any answer proves the server is there; a GET sends no signal (ingest wants POST).
+        # The sender's HTTP library (httpx2 or httpx), imported only when a check runs.
+        library = http_library(None, None)
         try:
-            response = httpx.get(ingest_url, timeout=self.timeout)
-        except httpx.HTTPError as exc:
+            response = library.get(ingest_url, timeout=self.timeout)
+        except library.HTTPError as exc:
             reason = f"{type(exc).__name__}: {exc or 'timed out'}"
             return [("fail", "endpoint", f"{ingest_url} is not reachable: {reason}")]
         # 501: the server is there and does not implement GET, which is no trouble.

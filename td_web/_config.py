@@ -3,15 +3,19 @@ then an adapter's fallbacks (Django's DEBUG, Flask's debug flag), then built-in 
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 import re
+import sys
+import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # the HTTP library is imported by the transport, at the first batch
+    import httpx
 
 DEFAULT_ENDPOINT = "https://nom.telemetrydeck.com"
 
@@ -27,7 +31,10 @@ ENVIRONMENT_VARIABLES = {
     "spool_path": "TELEMETRYDECK_SPOOL_PATH",
     "build_number": "TELEMETRYDECK_BUILD_NUMBER",
     "environment": "TELEMETRYDECK_ENVIRONMENT",
+    "http_client": "TELEMETRYDECK_HTTP_CLIENT",
 }
+#: The HTTP client libraries the transport can use (same API).
+HTTP_CLIENTS = ("httpx2", "httpx")
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -64,8 +71,13 @@ class ClientConfig:
     strict: bool = False
     #: Send inline on the calling thread (tests, serverless); no background worker.
     sync: bool = False
+    #: An httpx or httpx2 transport; the sender then uses the library it belongs to.
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
+    #: "httpx2" or "httpx"; None: httpx2 when it is installed, else httpx.
+    http_client: str | None = None
     max_queue_size: int = 10_000
+    #: What queued records may hold in memory, roughly (each record estimates its own size).
+    max_queue_bytes: int = 16_000_000
     max_batch_size: int = 100
     #: Bytes per POST at most.
     max_batch_bytes: int = 500_000
@@ -113,6 +125,21 @@ class ClientConfig:
 OPTION_NAMES = frozenset(f.name for f in fields(ClientConfig))
 
 
+def config_key(config: ClientConfig) -> tuple[object, ...]:
+    """A hashable identity of a resolved configuration: equal keys may share one sender."""
+    return tuple(_hashable(getattr(config, f.name)) for f in fields(config))
+
+
+def _hashable(value: object) -> object:
+    if isinstance(value, Mapping):
+        return ("mapping", repr(sorted(value.items(), key=repr)))
+    try:
+        hash(value)
+    except TypeError:
+        return object()  # nothing else equals it: never shared
+    return value
+
+
 def parse_bool(value: object, setting: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -156,6 +183,25 @@ def app_id_problem(app_id: str) -> str | None:
     return None
 
 
+def endpoint_problem(endpoint: str) -> str | None:
+    """Why an endpoint cannot be sent to, or None: found here, once, rather than by a sender
+    that would fail on every batch."""
+    if not re.match(r"^https?://[^/\s]+", endpoint):
+        return "not an http:// or https:// URL with a host"
+    if re.search(r"[\s\x00-\x1f\x7f]", endpoint):
+        return "it contains whitespace or control characters"
+    try:
+        parts = urllib.parse.urlsplit(endpoint)
+        _ = parts.port  # parsing the port is the check: "abc" or 99999 raise
+    except ValueError as exc:
+        return str(exc)
+    if not parts.hostname:
+        return "no host"
+    if parts.query or parts.fragment:
+        return "a base URL has no query or fragment"
+    return None
+
+
 def build_config(
     options: Mapping[str, Any],
     fallbacks: Mapping[str, Any] | None = None,
@@ -189,6 +235,12 @@ def build_config(
 def _coerce(name: str, value: Any, setting: str) -> Any:
     if name in ("test_mode", "enabled", "strict", "sync", "debug"):
         return parse_bool(value, setting)
+    if name == "http_client":
+        if value not in HTTP_CLIENTS:
+            raise ConfigurationError(f"{setting} must be 'httpx2' or 'httpx', got {value!r}")
+        if importlib.util.find_spec(value) is None:
+            raise ConfigurationError(f"{setting} is {value!r}, but {value} is not installed")
+        return value
     if name in (
         "app_id",
         "salt",
@@ -205,6 +257,7 @@ def _coerce(name: str, value: Any, setting: str) -> Any:
         return value.strip() if name != "salt" else value
     if name in (
         "max_queue_size",
+        "max_queue_bytes",
         "max_batch_size",
         "max_batch_bytes",
         "max_retries",
@@ -219,8 +272,17 @@ def _coerce(name: str, value: Any, setting: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ConfigurationError(f"{setting} must be a non-negative number, got {value!r}")
         return float(value)
-    if name == "before_send":
+    if name in ("before_send", "on_signal"):
         return sync_callable(value, setting)
+    if name == "transport":
+        # A transport's library is imported already (it made it); none is imported for this.
+        libraries = (sys.modules.get(library) for library in HTTP_CLIENTS)
+        bases = tuple(library.BaseTransport for library in libraries if library is not None)
+        if not bases or not isinstance(value, bases):
+            raise ConfigurationError(
+                f"{setting} must be an httpx.BaseTransport, got {type(value).__name__}"
+            )
+        return value
     if name == "before_send_errors":
         from ._before_send import parse_on_error
 
@@ -235,10 +297,11 @@ def _validate(config: ClientConfig) -> None:
             "framework setting (Django TELEMETRYDECK['APP_ID'], Flask TELEMETRYDECK_APP_ID); "
             "set enabled=False to run without one"
         )
-    if not re.match(r"^https?://[^/\s]+", config.endpoint):
+    problem = endpoint_problem(config.endpoint)
+    if problem:
         raise ConfigurationError(
             f"endpoint must be an http(s) base URL such as {DEFAULT_ENDPOINT!r}, "
-            f"got {config.endpoint!r}"
+            f"got {config.endpoint!r} ({problem})"
         )
     if (
         config.namespace is not None
@@ -258,7 +321,6 @@ def _validate(config: ClientConfig) -> None:
     zone_problem = time_zone_problem(config.time_zone)
     if zone_problem:
         raise ConfigurationError(f"time_zone {config.time_zone!r}: {zone_problem}")
-    if config.max_batch_bytes < 1024:
-        raise ConfigurationError(
-            f"max_batch_bytes must be at least 1024, got {config.max_batch_bytes}"
-        )
+    for name in ("max_batch_bytes", "max_queue_bytes"):
+        if getattr(config, name) < 1024:
+            raise ConfigurationError(f"{name} must be at least 1024, got {getattr(config, name)}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from ._client import TelemetryDeck
 from ._log import logger, throttled
-from ._signal import CustomSignal, Signal, SignalBuilder
+from ._signal import SAMPLE_RATE_KEY, CustomSignal, Signal, SignalBuilder
 from ._web.telemetry import Telemetry, _current, current
 
 _CLIENT_USER = re.compile(r"^[0-9a-f]{64}$")
@@ -37,11 +37,15 @@ class RunTelemetry(Telemetry):
         client_user_hash: str | None = None,
         *,
         quiet: bool = False,
+        sample_rate: float | None = None,
     ) -> None:
         super().__init__(None, None, None, None, False, False)
         self._client = client
         self._run_session_id = session_id
         self._run_user_hash = client_user_hash
+        #: The rate the starting request's session was sampled in at: its signals carry it
+        #: too, or a count divided by the rate would undercount the work it started.
+        self._sample_rate = sample_rate
         #: Started by a request td_web sends nothing for (Sec-GPC, opted out, sampled out):
         #: the work it started sends nothing either.
         self._quiet = quiet
@@ -87,6 +91,7 @@ class RunTelemetry(Telemetry):
                 client_user,
                 self._run_session_id,
                 None if client_user is not None else self._run_user_hash,
+                None if self._sample_rate is None else {SAMPLE_RATE_KEY: repr(self._sample_rate)},
             )
             return self._client.enqueue(record)
         except Exception:
@@ -137,6 +142,8 @@ def carried_context() -> dict[str, Any] | None:
     user_hash = helper.client_user_hash
     if user_hash:
         carried["clientUser"] = user_hash
+    if helper.sample_rate is not None:
+        carried["sampleRate"] = helper.sample_rate
     return carried or None
 
 
@@ -144,7 +151,26 @@ def helper_for(client: TelemetryDeck, carried: object, source: str) -> RunTeleme
     """The helper for work started with ``carried`` (a task header's value, or None)."""
     if isinstance(carried, Mapping) and carried.get("quiet") is True:
         return RunTelemetry(client, quiet=True)
-    return RunTelemetry(client, *parse_carried(carried, source))
+    return RunTelemetry(
+        client, *parse_carried(carried, source), sample_rate=_carried_rate(carried, source)
+    )
+
+
+def _carried_rate(carried: object, source: str) -> float | None:
+    """The carried ``sampleRate`` (0 < rate < 1), or None; a malformed one is ignored with a
+    warning naming it."""
+    if not isinstance(carried, Mapping) or carried.get("sampleRate") is None:
+        return None
+    rate = carried["sampleRate"]
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0.0 < rate < 1.0:
+        return float(rate)
+    throttled.warning(
+        "carried-rate",
+        "td_web: %s['sampleRate'] is %r, not a rate between 0 and 1; ignored",
+        source,
+        rate if isinstance(rate, (int, float)) else type(rate).__name__,
+    )
+    return None
 
 
 def parse_carried(value: object, source: str) -> tuple[str | None, str | None]:

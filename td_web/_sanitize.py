@@ -14,7 +14,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Mapping, Set
+from collections.abc import Container, Iterable, Mapping, Set
 from decimal import Decimal
 from typing import Any
 
@@ -202,12 +202,20 @@ def _renamed_reserved_key(
     return renamed
 
 
-def cap_keys(body: Payload, protected: Mapping[str, object], r: Reporter) -> Payload:
+def cap_keys(
+    body: Payload, protected: Container[str], r: Reporter, preferred: Iterable[str] = ()
+) -> Payload:
     """At most ``MAX_KEYS`` keys in a whole payload: td_web's own keys (``protected``) and
-    ``floatValue`` stay, the caller's last keys go, with one warning."""
+    ``floatValue`` stay, then the ``preferred`` keys (the signal's own payload, over the
+    default payload's), and the caller's last keys go, with one warning."""
     if len(body) <= MAX_KEYS:
         return body
     kept: Payload = {k: v for k, v in body.items() if k in protected or k == FLOAT_VALUE_KEY}
+    for key in preferred:
+        if len(kept) >= MAX_KEYS:
+            break
+        if key in body:
+            kept.setdefault(key, body[key])
     for key, value in body.items():
         if len(kept) >= MAX_KEYS:
             break

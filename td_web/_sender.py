@@ -12,26 +12,21 @@ import asyncio
 import json
 import logging
 import os
-import sys
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from . import _capture
+from . import _capture, _shutdown
 from ._config import ClientConfig
 from ._log import logger, throttled
-from ._policy import Outcome, backoff_delay, classify, parse_retry_after
+from ._policy import Outcome, backoff_delay
+from ._shutdown import live_senders as _live_senders
 from ._signal import Record, Signal, SignalBuilder
 from ._spool import Spool
-from ._version import __version__
-
-USER_AGENT = f"td_web/{__version__} python-httpx/{httpx.__version__}"
+from ._transport import Transport
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _encode_json = _ENCODER.encode
@@ -95,6 +90,10 @@ class Sender:
         self._config = config
         self._builder = builder
         self._url = config.ingest_url
+        # The mode is chosen once: sync mode POSTs on the caller's thread, the default queues
+        # for the worker. capture() is the one switch read per call, because a test turns it
+        # on around clients that already exist.
+        self._accept: Callable[[Record], bool] = self._send_now if config.sync else self._enqueue
         self._reset()
         _live_senders.add(self)
         if config.spool_path and not config.sync:
@@ -113,7 +112,9 @@ class Sender:
         # Reentrant: the SIGTERM handler flushes on the main thread, which may have been
         # interrupted inside put() while holding it.
         self._lock = threading.RLock()
-        self._queue: deque[Record] = deque()
+        #: Each record with its approximate size, counted against ``max_queue_bytes``.
+        self._queue: deque[tuple[Record, int]] = deque()
+        self._queued_bytes = 0
         self._enqueued = 0
         self._dequeued = 0
         # Reentrant too: the SIGTERM handler may interrupt a flush() waiting on it.
@@ -124,8 +125,12 @@ class Sender:
         self._stopping = False
         self._stop_deadline = 0.0
         self._closed = False
+        #: No client refers to this sender any more: the worker sends what it holds, then ends.
+        self._orphaned = False
         self._thread: threading.Thread | None = None
-        self._http: httpx.Client | None = None
+        self._transport = Transport(
+            self._url, self._config.timeout, self._config.transport, self._config.http_client
+        )
         self._outbox: deque[Entry] = deque()
         self._inflight: list[Entry] | None = None
         self._attempt = 0
@@ -150,36 +155,55 @@ class Sender:
         """Queue a record without blocking. False when it was dropped (full, closed)."""
         if self._pid != os.getpid():  # forked by something that bypassed os.register_at_fork
             self._reset()
+        if self._closed:
+            # Checked before every mode: a closed client drops in tests (capture) and in sync
+            # mode exactly as it does in production.
+            self._refuse_after_close()
+            return False
         if _capture.active:
             return self._capture(record)
-        if self._config.sync:
-            return self._send_now(record)
+        return self._accept(record)
+
+    def _enqueue(self, record: Record) -> bool:
         if self._thread is None:
             self._start()
+        size = record.approx_size()
         with self._lock:
-            if self._closed:
-                self._count_drop("closed", 1)
-                throttled.warning("closed", "td_web: a signal was sent after close(); dropped")
-                return False
-            if len(self._queue) >= self._config.max_queue_size:
-                self._count_drop("queue_full", 1)
-                full = True
+            if self._closed:  # close() began between the check above and here
+                refusal = "closed"
+            elif (
+                len(self._queue) >= self._config.max_queue_size
+                or self._queued_bytes + size > self._config.max_queue_bytes
+            ):
+                self._dropped["queue_full"] = self._dropped.get("queue_full", 0) + 1
+                refusal = "queue_full"
             else:
-                self._queue.append(record)
+                self._queue.append((record, size))
+                self._queued_bytes += size
                 self._enqueued += 1
-                full = False
+                refusal = None
                 waiting = len(self._queue)
-        if full:
+        if refusal == "closed":
+            self._refuse_after_close()
+            return False
+        if refusal is not None:
             throttled.warning(
                 "queue_full",
-                "td_web: the send queue is full (%d signals); dropping new signals until the "
-                "ingest server catches up",
+                "td_web: the send queue is full (%d signals or %d bytes); dropping new "
+                "signals until the ingest server catches up",
                 self._config.max_queue_size,
+                self._config.max_queue_bytes,
             )
             return False
-        if waiting >= self._config.max_batch_size and not self._wake.is_set():
+        # The first record wakes an idle worker (which then waits out the interval); a full
+        # batch wakes it to send at once.
+        if (waiting == 1 or waiting >= self._config.max_batch_size) and not self._wake.is_set():
             self._wake.set()
         return True
+
+    def _refuse_after_close(self) -> None:
+        self._count_drop("closed", 1)
+        throttled.warning("closed", "td_web: a signal was sent after close() began; dropped")
 
     def flush(self, timeout: float) -> bool:
         """Wait until every record queued before the call is sent or finally dropped."""
@@ -202,15 +226,23 @@ class Sender:
                 self._settled.wait(remaining)
         return True
 
-    def close(self, timeout: float) -> bool:
-        """Flush within ``timeout``, then stop the worker. True when nothing was left behind."""
+    def close(self, timeout: float, *, drain: bool = False) -> bool:
+        """Deliver what was accepted within ``timeout``, then stop the worker. True when
+        nothing was left behind.
+
+        ``close()`` refuses new signals from its first moment: the caller said it is done.
+        ``drain=True`` (process exit: SIGTERM, atexit) keeps accepting while it sends, because
+        a threaded server is still finishing requests then, and closes the gate only once
+        nothing accepted is pending (or at the deadline, and then says what was left).
+        """
         if self._pid != os.getpid():
             self._reset()
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._lock:
-            if self._closed:
+            if self._stopping:  # closed before
                 return True
-        delivered = self.flush(timeout)
+        self.begin_close(drain=drain)
+        delivered = self._drain(deadline) if drain else self.flush(timeout)
         with self._lock:
             self._closed = True
             self._stopping = True
@@ -224,10 +256,53 @@ class Sender:
                     "td_web: the sender was still busy with a request when close() timed out"
                 )
                 delivered = False
-        if self._http is not None and (thread is None or not thread.is_alive()):
-            self._http.close()
+        if thread is None or not thread.is_alive():
+            self._transport.close()
         _live_senders.discard(self)
         return delivered
+
+    def begin_close(self, *, drain: bool = False) -> None:
+        """Start sending what is queued, without waiting; unless ``drain``, refuse new
+        signals from now on. At exit every sender begins before any is waited for, so that
+        all of them send in parallel."""
+        with self._lock:
+            if not drain:
+                # From here put() refuses, so a flush covers everything ever accepted.
+                self._closed = True
+            target = self._enqueued
+        if self._settled_through < target:
+            self._flush_requested = True
+            self._wake.set()
+
+    def _drain(self, deadline: float) -> bool:
+        """Flush until nothing accepted is pending, then close the gate in the same moment,
+        so nothing can be accepted and then left behind."""
+        while True:
+            with self._lock:
+                if self._settled_through >= self._enqueued:
+                    self._closed = True
+                    return True
+            if not self.flush(deadline - time.monotonic()):
+                return False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def orphan(self) -> None:
+        """The last client using this sender was garbage-collected: deliver what is queued,
+        then let the worker end (nothing can be queued any more)."""
+        with self._lock:
+            self._closed = True
+            self._orphaned = True
+        self._wake.set()
+        if self._thread is None:
+            _live_senders.discard(self)
+
+    def refuse(self) -> bool:
+        """A closed client sharing this sender was asked to send: counted, never sent."""
+        self._refuse_after_close()
+        return False
 
     def stats(self) -> Stats:
         with self._lock:
@@ -251,7 +326,7 @@ class Sender:
                 return
             thread = threading.Thread(target=self._run, name="td_web-sender", daemon=True)
             self._thread = thread
-        warn_if_threads_disabled()
+        _shutdown.warn_if_threads_disabled()
         thread.start()
 
     def _capture(self, record: Record) -> bool:
@@ -290,7 +365,15 @@ class Sender:
         while True:
             try:
                 timeout = self._wait_time(last_pump)
-                if timeout > 0:
+                if timeout is None:  # idle: no timer, no wake-ups, until a record arrives
+                    if self._orphaned:
+                        self._finish_orphan()
+                        return
+                    self._wake.wait()
+                    # Batches fill: the first record after a quiet spell waits out the interval
+                    # too (a full batch or a flush still goes at once).
+                    last_pump = time.monotonic()
+                elif timeout > 0:
                     self._wake.wait(timeout)
                 self._wake.clear()
                 now = time.monotonic()
@@ -304,31 +387,42 @@ class Sender:
                 logger.exception("td_web: unexpected error in the sender; it keeps running")
                 self._wake.wait(1.0)
 
-    def _wait_time(self, last_pump: float) -> float:
+    def _wait_time(self, last_pump: float) -> float | None:
+        """Seconds until the worker has something to do; None when only a record can give it
+        something (idle)."""
         now = time.monotonic()
-        if self._flush_requested or self._stopping:
-            if self._retry_at is not None and not self._flush_requested:
-                return max(0.0, min(self._retry_at, self._stop_deadline) - now)
-            return 0.0
         if self._retry_at is not None:
-            return max(0.0, self._retry_at - now)
+            # A flush or close hurries the queue, never a backoff or a Retry-After: a request
+            # the ingest asked us not to make is not made (close gives up at its deadline).
+            until = min(self._retry_at, self._stop_deadline) if self._stopping else self._retry_at
+            return max(0.0, until - now)
+        if self._flush_requested or self._stopping or (self._orphaned and not self._idle()):
+            return 0.0
+        if self._idle() and not self._spool_rows:
+            return None
         if len(self._queue) >= self._config.max_batch_size:
             return 0.0
         return max(0.0, last_pump + self._config.flush_interval - now)
 
     def _due(self, now: float, last_pump: float) -> bool:
-        if self._flush_requested:
-            return True
         if self._retry_at is not None:
-            return now >= self._retry_at or (self._stopping and now >= self._stop_deadline)
+            return now >= self._retry_at
         return (
-            self._stopping
+            self._flush_requested
+            or self._stopping
+            or self._orphaned
             or len(self._queue) >= self._config.max_batch_size
             or now - last_pump >= self._config.flush_interval
         )
 
     def _idle(self) -> bool:
         return not self._queue and not self._outbox and self._inflight is None
+
+    def _finish_orphan(self) -> None:
+        self._transport.close()
+        if self._spool is not None:
+            self._spool.close()
+        _live_senders.discard(self)
 
     def _pump(self) -> None:
         """Send until nothing is left or a retry has to wait."""
@@ -346,6 +440,7 @@ class Sender:
             if outcome is Outcome.RETRY:
                 if self._spool is not None and (
                     len(self._queue) >= self._config.max_queue_size // 2
+                    or self._queued_bytes >= self._config.max_queue_bytes // 2
                 ):
                     self._spill_queue()
                 return
@@ -364,7 +459,8 @@ class Sender:
             with self._lock:
                 if not self._queue:
                     return
-                record = self._queue.popleft()
+                record, size = self._queue.popleft()
+                self._queued_bytes -= size
                 self._dequeued += 1
                 seq = self._dequeued
             self._outbox.extend(self._serialize(self._expand(record), seq))
@@ -378,8 +474,6 @@ class Sender:
             logger.exception("td_web: could not build a signal; it was dropped")
             self._count_drop("invalid", 1)
             return ()
-        if not signals:
-            self._count_drop("invalid", 1)
         hook = self._config.on_signal
         if hook is not None:
             for signal in signals:
@@ -431,19 +525,10 @@ class Sender:
         batch = self._inflight
         assert batch is not None
         body = b"[" + b",".join(entry[0] for entry in batch) + b"]"
-        retry_after: float | None = None
-        try:
-            response = self._client().post(self._url, content=body)
-        except httpx.HTTPError as exc:
-            outcome = Outcome.RETRY
-            self._last_error = f"{type(exc).__name__}: {exc}"
-            detail = self._last_error
-        else:
-            outcome = classify(response.status_code)
-            detail = f"HTTP {response.status_code}"
-            if outcome is not Outcome.SENT:
-                self._last_error = f"{detail}: {response.text[:200]}"
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
+        answer = self._transport.post(body)
+        outcome, detail = answer.outcome, answer.detail
+        if answer.error is not None:
+            self._last_error = answer.error
         if outcome is Outcome.SENT:
             self._sent += len(batch)
             self._batches += 1
@@ -493,7 +578,7 @@ class Sender:
                 self._attempt - 1,
                 self._config.initial_backoff,
                 self._config.max_backoff,
-                retry_after,
+                answer.retry_after,
             )
             self._retry_at = time.monotonic() + delay
             throttled.log(
@@ -551,9 +636,12 @@ class Sender:
             if count:
                 self._count_drop("shutdown", count)
                 logger.warning(
-                    "td_web: %d signals were still unsent at shutdown and were dropped "
-                    "(the ingest server did not accept them in time)",
+                    "td_web: %d signals were still unsent when close() ran out of time and were "
+                    "dropped (%s)",
                     count,
+                    f"the last attempt failed: {self._last_error}"
+                    if self._retry_at is not None or self._attempt
+                    else "the ingest server answered, but not all of them in time",
                 )
         self._mark_settled()
         if self._spool is not None:
@@ -561,8 +649,9 @@ class Sender:
 
     def _take_queue(self) -> list[tuple[Record, int]]:
         with self._lock:
-            records = list(self._queue)
+            records = [record for record, _ in self._queue]
             self._queue.clear()
+            self._queued_bytes = 0
             first = self._dequeued + 1
             self._dequeued += len(records)
         return [(record, first + i) for i, record in enumerate(records)]
@@ -616,18 +705,6 @@ class Sender:
         with self._lock:
             self._dropped[reason] = self._dropped.get(reason, 0) + count
 
-    def _client(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(
-                transport=self._config.transport,
-                timeout=httpx.Timeout(self._config.timeout),
-                headers={
-                    "Content-Type": "application/json; charset=utf-8",
-                    "User-Agent": USER_AGENT,
-                },
-            )
-        return self._http
-
 
 def _in_event_loop() -> bool:
     try:
@@ -635,37 +712,3 @@ def _in_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def warn_if_threads_disabled() -> None:
-    """uWSGI without threads silently never runs our worker thread (a known trap)."""
-    uwsgi = sys.modules.get("uwsgi")  # uWSGI injects it; importing it elsewhere fails
-    if uwsgi is None:
-        return
-    options: dict[str, Any] = getattr(uwsgi, "opt", {})
-    if not (options.get("enable-threads") or options.get("threads")):
-        logger.warning(
-            "td_web: uWSGI runs without --enable-threads, so the background sender cannot run "
-            "and no signal will be delivered; start uWSGI with --enable-threads"
-        )
-
-
-_live_senders: weakref.WeakSet[Sender] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for sender in list(_live_senders):
-        sender.after_fork_in_child()
-
-
-def close_all_at_exit() -> None:
-    """Deliver what is queued, each client within its ``shutdown_timeout``."""
-    for sender in list(_live_senders):
-        try:
-            sender.close(sender.shutdown_timeout)
-        except Exception:
-            logger.exception("td_web: closing a client at exit failed")
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -30,6 +30,9 @@ from ._sanitize import (
 from ._version import __version__
 
 SDK_NAME = "td_web"
+#: The payload key that carries the sample rate on every signal of a sampled session (as text,
+#: like every payload value; ``_web.sampling``): td_web's own, never dropped by the key cap.
+SAMPLE_RATE_KEY = "Sampling.rate"
 _CACHE_LIMIT = 10_000
 K = TypeVar("K")
 #: An app sends a handful of signal types; more than this means types built from data.
@@ -65,14 +68,19 @@ class BoundedMemo(Generic[K]):
         return value
 
 
+#: What a queued record costs beyond its strings (the objects holding them), for the
+#: queue's byte budget; an estimate, never a measurement.
+RECORD_OVERHEAD = 200
+
+
 class Record(Protocol):
     """Something queued by a caller that becomes zero or more signals on the worker."""
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]: ...
 
     def approx_size(self) -> int:
-        """About how many bytes the record keeps alive while queued (the characters of its
-        strings; cheap, for the queue's byte budget)."""
+        """Roughly the bytes this record keeps alive while queued: called on the request
+        path for every record, so a few ``len()`` calls, never a serialization."""
         ...
 
 
@@ -100,6 +108,10 @@ class SignalBuilder:
         self.test_mode = config.test_mode
         self.strict = config.strict
         self.process_session_id = uuid.uuid4().hex
+        #: Signals refused for an unusable type (``stats().dropped["invalid"]``): counted
+        #: here, where the refusal happens, not by the sender, for which a record that yields
+        #: no signal may also have been dropped on purpose (``before_send``, a crawler).
+        self.invalid = 0
         base: Payload = {
             "TelemetryDeck.SDK.name": SDK_NAME,
             "TelemetryDeck.SDK.version": __version__,
@@ -181,24 +193,30 @@ class SignalBuilder:
         reporter = Reporter(self.strict if strict is None else strict)
         cleaned_type = self._signal_type(signal_type, reporter)
         if cleaned_type is None:
+            self.invalid += 1
             return None
         reporter.signal_type = cleaned_type
-        if extra_payload and payload:
-            merged: Mapping[str, Any] | None = {**extra_payload, **payload}
-        else:
-            merged = payload or extra_payload
         # Calendar keys first: a default or signal payload may override them.
-        body = {**self.calendar(), **self.base_payload}
+        calendar = self.calendar()
+        body = {**calendar, **self.base_payload}
         if clean_payload:
             body.update(clean_payload)
-        if merged:
-            body.update(sanitize_payload(merged, reporter))
+        own: Payload = {}
+        if extra_payload and payload:
+            # Sanitized apart, so that a default payload of many keys cannot push the signal's
+            # own keys (td_web's request keys, a custom signal's payload) past the key limit.
+            own = sanitize_payload(payload, reporter)
+            body.update(sanitize_payload(extra_payload, reporter))
+            body.update(own)
+        elif payload or extra_payload:
+            body.update(sanitize_payload(payload or extra_payload, reporter))
         if float_value is not None:
             number = coerce_float_value(float_value, "float_value", reporter)
             if number is not None:
                 body[FLOAT_VALUE_KEY] = number
         if len(body) > MAX_KEYS:  # the caller's keys fit alone, but not with td_web's own
-            body = cap_keys(body, self.base_payload, reporter)
+            protected = {*calendar, *self.base_payload, *(clean_payload or ()), SAMPLE_RATE_KEY}
+            body = cap_keys(body, protected, reporter, own)
         if session_id is None:
             session_id = (
                 self.session_id_for(session_key) if session_key else self.process_session_id
@@ -282,7 +300,8 @@ class CustomSignal:
 
     def approx_size(self) -> int:
         return (
-            _text_size(self.signal_type)
+            RECORD_OVERHEAD
+            + _text_size(self.signal_type)
             + _text_size(self.payload)
             + _text_size(self.float_value)
             + _text_size(self.client_user)
@@ -332,7 +351,8 @@ class BuiltSignal:
     def approx_size(self) -> int:
         signal = self.signal
         return (
-            _text_size(signal.get("payload"))
+            RECORD_OVERHEAD
+            + _text_size(signal.get("payload"))
             + _text_size(signal.get("type"))
             + _text_size(signal.get("appID"))
             + _text_size(signal.get("clientUser"))

@@ -198,7 +198,11 @@ class Job:
         outer = current()
         if isinstance(outer, RunTelemetry) and (self.client in (None, outer.client)):
             return RunTelemetry(
-                outer.client, outer.session_id, outer.client_user_hash, quiet=not outer.active
+                outer.client,
+                outer.session_id,
+                outer.client_user_hash,
+                quiet=not outer.active,
+                sample_rate=outer.sample_rate,
             )
         client = self.client or _client_from_environment()
         return None if client is None else RunTelemetry(client)

@@ -144,20 +144,37 @@ class RequestView:
             value = getattr(self, name)
             if type(value) is str and len(value) > limit:
                 setattr(self, name, value[:limit])
+        if self.countries:
+            # A country code is two letters; a header of kilobytes is junk (logged cut too).
+            self.countries = tuple(
+                value[:_QUEUED_COUNTRY_LENGTH] if value is not None else None
+                for value in self.countries
+            )
         return self
 
     def approx_size(self) -> int:
-        """The characters of text this view holds (an estimate of its bytes, cheap)."""
-        size = 0
-        for name in RequestView.__slots__:
-            value = getattr(self, name, None)
-            if isinstance(value, str):
-                size += len(value)
-        return size
+        """The characters of text this view holds (an estimate of its bytes, cheap: it runs
+        on the request's path, hence the fields spelled out rather than a loop over slots)."""
+        cookies = self.cookies
+        return (
+            len(self.path)
+            + len(self.query_string)
+            + len(self.host)
+            + len(self.method)
+            + len(self.scheme)
+            + len(self.user_agent or "")
+            + len(self.referer or "")
+            + len(self.accept_language or "")
+            + len(self.client_addr or "")
+            + (len(cookies) if type(cookies) is str else 0)
+            + sum(len(country) for country in self.countries if country is not None)
+        )
 
 
 #: A queued request's strings are cut to this (the payload's own limit: more would be cut).
 _QUEUED_FIELD_LENGTH = 4096
+#: A queued country header is cut to this: more than any code, as much as its warning shows.
+_QUEUED_COUNTRY_LENGTH = 40
 #: Fields added to the view after ``for_queue`` was written: bounded all the same.
 _OTHER_FIELDS = tuple(
     set(RequestView.__slots__)
@@ -204,7 +221,7 @@ class WebTelemetry:
         self.redactor = PathRedactor(self.settings.redact_paths, self.settings.redact_patterns)
         self.dashboard = DashboardKeys(self.settings, self.exclusions)
         if client.enabled and self.dashboard.device is not None:
-            self.dashboard.device.warm_up()
+            self.dashboard.device.warm_up(background=client.sends_in_background)
         #: The ``country_headers`` to copy into :attr:`RequestView.countries` (adapters).
         self.geo = self.dashboard.geo
         self.visitors = VisitorPolicy.for_settings(self.settings, client.config.salt)

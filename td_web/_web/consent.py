@@ -30,6 +30,10 @@ class ConsentPolicy:
         self.domain = settings.session_cookie_domain
         self.samesite = settings.session_cookie_samesite
         self.secure = settings.session_cookie_secure
+        #: Deleted on opt-out with the session cookie: a visit count kept for 400 days is not
+        #: kept for a browser that asked for nothing to be kept.
+        self.visitor_cookie_name = settings.visitor_cookie_name if settings.visitor_cookie else None
+        self._cookieless = settings.cookieless
         suffix = f"; Max-Age={{max_age}}; Path={self.path}"
         if self.domain:
             suffix += f"; Domain={self.domain}"
@@ -60,9 +64,24 @@ class ConsentPolicy:
         header = f"{self.cookie_name}={value}" + self._suffix.format(max_age=CONSENT_MAX_AGE)
         return header + "; Secure" if secure or self.samesite == "None" else header
 
+    def forget_headers(self, app_set_cookies: tuple[str, ...] = ()) -> list[str]:
+        """The ``Set-Cookie`` values deleting td_web's session and visitor cookies (opt-out),
+        but for a cookie the application already set or deleted on this response."""
+        domain = f"; Domain={self.domain}" if self.domain else ""
+        # Cookieless mode writes no session cookie: there is none to delete.
+        targets = [] if self._cookieless else [(self.session_cookie_name, self.path)]
+        if self.visitor_cookie_name is not None:
+            targets.append((self.visitor_cookie_name, "/"))
+        headers = []
+        for name, path in targets:
+            if not any(value.lstrip().startswith(name + "=") for value in app_set_cookies):
+                headers.append(f"{name}=; Max-Age=0; Path={path}{domain}; SameSite={self.samesite}")
+        return headers
+
     def write(self, response: Any, value: str, https: bool) -> None:
         """Record a choice on a Django, Flask/Werkzeug or Starlette response (they share
-        ``set_cookie``/``delete_cookie``); opting out also deletes td_web's session cookie."""
+        ``set_cookie``/``delete_cookie``); opting out also deletes td_web's session and
+        visitor cookies."""
         secure = self.secure if self.secure is not None else https
         response.set_cookie(
             self.cookie_name,
@@ -77,8 +96,10 @@ class ConsentPolicy:
         if value == DENIED:
             try:
                 response.delete_cookie(self.session_cookie_name, path=self.path, domain=self.domain)
+                if self.visitor_cookie_name is not None:
+                    response.delete_cookie(self.visitor_cookie_name, path="/", domain=self.domain)
             except Exception:
-                logger.exception("td_web: deleting the session cookie on opt-out failed")
+                logger.exception("td_web: deleting td_web's cookies on opt-out failed")
 
 
 def opt_out(response: Any) -> None:

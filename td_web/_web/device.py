@@ -52,11 +52,17 @@ class DeviceParser:
         self._cache: dict[str, Keys] = {}
 
     @staticmethod
-    def warm_up() -> None:
-        """Load the rules in the background now (compiling them takes a few hundred
-        milliseconds) rather than delaying the first signals on the sender thread."""
-        if not _loaded:
+    def warm_up(background: bool = True) -> None:
+        """Load the rules now (compiling them takes a few hundred milliseconds) rather than
+        delaying the first signals: in a thread of their own when a sender thread builds the
+        signals, else here (sync mode, a serverless function's cold start: no thread may
+        outlive an invocation there)."""
+        if _loaded:
+            return
+        if background:
             threading.Thread(target=_shared_parser, name="td_web-ua-rules", daemon=True).start()
+        else:
+            _shared_parser()
 
     def keys(self, user_agent: str | None) -> Keys:
         """The device keys of a User-Agent (empty when unknown); never raises."""

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from .._config import ConfigurationError
 from .._log import throttled
+from .._signal import SAMPLE_RATE_KEY as SAMPLE_RATE_KEY
 
 if TYPE_CHECKING:
     from . import RequestView
     from .settings import WebSettings
 
-#: The payload key that carries the rate on every signal of a sampled session (as text, like
-#: every payload value): a count of signals divided by it estimates the unsampled count.
-SAMPLE_RATE_KEY = "Sampling.rate"
+#: The payload key that carries the rate on every signal of a sampled session: a count of
+#: signals divided by it estimates the unsampled count (defined with the signal builder,
+#: which keeps it under the key limit).
 _SCALE = float(1 << 64)
 
 

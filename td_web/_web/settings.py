@@ -147,7 +147,30 @@ def build_web_settings(options: Mapping[str, Any]) -> WebSettings:
         if value is None and name not in _SIGNAL_TYPES:
             continue  # None: the default (a signal type's None switches that signal off)
         values[name] = OPTION_PARSERS[name](value, name)
-    return WebSettings(**values)
+    settings = WebSettings(**values)
+    _refuse_shared_cookie_names(settings)
+    return settings
+
+
+def _refuse_shared_cookie_names(settings: WebSettings) -> None:
+    """The consent, visitor and session cookies must be different cookies: a session read
+    from the consent cookie would put everyone who consented in one session, a consent read
+    from the session cookie would find junk and track nobody."""
+    in_use = [("consent_cookie_name", settings.consent_cookie_name)]
+    if settings.session_from_cookie is not None:
+        in_use.append(("session_from_cookie", settings.session_from_cookie))
+    elif not settings.cookieless:
+        in_use.append(("session_cookie_name", settings.session_cookie_name))
+    if settings.visitor_cookie:
+        in_use.append(("visitor_cookie_name", settings.visitor_cookie_name))
+    seen: dict[str, str] = {}
+    for setting, cookie in in_use:
+        other = seen.setdefault(cookie, setting)
+        if other != setting:
+            raise ConfigurationError(
+                f"{other} and {setting} are both {cookie!r}: td_web needs a cookie of its own "
+                "for each; pick another name for one of them"
+            )
 
 
 def _signal_type(value: Any, name: str) -> str | None:
@@ -176,6 +199,19 @@ def _samesite(value: Any, name: str) -> str:
 def _cookie_name(value: Any, name: str) -> str:
     if not isinstance(value, str) or not _COOKIE_NAME.fullmatch(value):
         raise ConfigurationError(f"{name} must be a valid cookie name, got {value!r}")
+    return value
+
+
+def _cookie_path(value: Any, name: str) -> str:
+    # Written into Set-Cookie as it is: a ";" would add attributes of its own.
+    if not isinstance(value, str) or not re.fullmatch(r"/[\x21-\x3a\x3c-\x7e]*", value):
+        raise ConfigurationError(f"{name} must be a URL path such as '/', got {value!r}")
+    return value
+
+
+def _cookie_domain(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*)", value):
+        raise ConfigurationError(f"{name} must be a domain such as 'example.com', got {value!r}")
     return value
 
 
@@ -254,8 +290,8 @@ OPTION_PARSERS: dict[str, Callable[[Any, str], Any]] = {
         ),
         _cookie_name,
     ),
-    "session_cookie_path": lambda value, name: value,
-    "session_cookie_domain": lambda value, name: value,
+    "session_cookie_path": _cookie_path,
+    "session_cookie_domain": _cookie_domain,
     **dict.fromkeys(("exclude_paths", "include_paths"), _paths),
     **dict.fromkeys(("exclude_patterns", "redact_patterns"), _patterns),
     "exclude_methods": _methods,

@@ -12,7 +12,7 @@ from .._before_send import RequestOrigin
 from .._log import logger, throttled
 from .._presets import Presets
 from .._properties import request_properties
-from .._signal import BuiltSignal, CustomSignal, Signal, SignalBuilder
+from .._signal import RECORD_OVERHEAD, BuiltSignal, CustomSignal, Signal, SignalBuilder
 from .consent import DENIED, GRANTED
 from .payload import request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
@@ -59,6 +59,7 @@ class Telemetry(Presets):
         "_user_lookup",
         "_view",
         "_visit",
+        "_visit_refused",
         "_web",
         "route",
     )
@@ -97,6 +98,8 @@ class Telemetry(Presets):
         self._consent_change: str | None = None
         self._properties: dict[str, Any] | bool | None = False  # False: not evaluated yet
         self._visit: Visit | None = None
+        #: The response may be stored by a shared cache: no visitor cookie, so no visit either.
+        self._visit_refused = False
         #: The matched route template, when the adapter learns it before the response.
         self.route: str | None = None
 
@@ -187,7 +190,7 @@ class Telemetry(Presets):
             origin = (
                 None
                 if view is None or web.client.builder.before_send is None
-                else RequestOrigin(view.method, view.path, self.route)
+                else self._origin(web, view)
             )
             extra = self._extra_payload()
             record: CustomSignal | BuiltSignal
@@ -214,6 +217,15 @@ class Telemetry(Presets):
                 raise
             logger.exception("td_web: request.telemetry.signal(%r) failed", signal_type)
             return False
+
+    def _origin(self, web: WebTelemetry, view: RequestView) -> RequestOrigin:
+        """The request a custom signal came from, as ``before_send`` sees it: path and route
+        cleaned exactly as the automatic signals' (the hook must not see a secret the wire
+        never would)."""
+        route = self.route
+        if route:
+            route = web.redactor.path(web.normalize_route(route))
+        return RequestOrigin(view.method, web.redactor.path(view.path), route)
 
     def _extra_payload(self) -> dict[str, Any] | None:
         """Per-request properties (a callable default_payload, evaluated once on this
@@ -265,6 +277,12 @@ class Telemetry(Presets):
             )
             return None
         return user
+
+    @property
+    def sample_rate(self) -> float | None:
+        """The rate this request's session was sampled in at (``Sampling.rate``), or None
+        when it is not sampled; work the request starts carries it on (a Celery task)."""
+        return self._sample_rate
 
     @property
     def session_id(self) -> str | None:
@@ -321,6 +339,18 @@ class Telemetry(Presets):
         """
         web = self._web
         if web is not None and self._consent_change is not None:
+            if shared_cache or shared_cacheable(cache_control):
+                # The cache would replay this browser's choice to every visitor: an opt-in
+                # would be consent nobody else gave.
+                throttled.warning(
+                    "consent-cached",
+                    "td_web: opt_%s() on a response a shared cache may store (Cache-Control: "
+                    "%s); the %s cookie was not set. Make that response private.",
+                    "in" if self._consent_change == GRANTED else "out",
+                    cache_control,
+                    web.consent.cookie_name,
+                )
+                return None
             https = self._view is not None and self._view.scheme == "https"
             return web.consent.cookie_header(self._consent_change, https)
         key = self._session_key
@@ -352,13 +382,20 @@ class Telemetry(Presets):
         """Every ``Set-Cookie`` value td_web adds to the response: the session (or consent)
         cookie of :meth:`set_cookie_header` and the visitor cookie. A response a shared cache
         may store gets no visitor cookie either: the cache would replay one visitor's counts
-        to everyone."""
+        to everyone. An opt-out (:meth:`opt_out`) also deletes the session and visitor
+        cookies."""
         app_set_cookies = tuple(app_set_cookies)
         cookies = []
         session = self.set_cookie_header(app_set_cookies, cache_control, shared_cache)
         if session is not None:
             cookies.append(session)
-        if not (shared_cache or shared_cacheable(cache_control)):
+            if self._consent_change == DENIED and self._web is not None:
+                cookies.extend(self._web.consent.forget_headers(app_set_cookies))
+        if shared_cache or shared_cacheable(cache_control):
+            # Without the cookie the next request is "new" again: counting this visit would
+            # count one visitor as a new one on every cached page.
+            self._visit_refused = True
+        else:
             visitor = self.visitor_cookie_header(app_set_cookies)
             if visitor is not None:
                 cookies.append(visitor)
@@ -380,6 +417,8 @@ class Telemetry(Presets):
             return self._visit
         web = self._web
         if web is None or web.visitors is None or not self._tracked or self._session_key is None:
+            return None
+        if self._visit_refused:
             return None
         view = self._view
         assert view is not None
@@ -439,7 +478,10 @@ class Telemetry(Presets):
                 status or 500, route
             )
             if excluded and not (self._new_session and web.settings.session_started_signal):
-                return
+                # A first visit still counts: its cookie is set, so it is never first again.
+                visit = self._visitor()
+                if visit is None or not visit.first_visit:
+                    return
             page_view = (
                 status is not None
                 and 200 <= status < 300
@@ -539,7 +581,7 @@ class RequestSignals:
 
     def approx_size(self) -> int:
         """About how many bytes of text this record keeps (the queue's byte budget)."""
-        size = self.view.approx_size()
+        size = RECORD_OVERHEAD + self.view.approx_size()
         for text in (self.route, self.user, self.session_key, self.error_id, self.error_message):
             if text is not None:
                 size += len(text)
@@ -645,7 +687,11 @@ def _merged_extra(
 ) -> dict[str, Any] | None:
     if sample_rate is None:
         return properties
-    return {**(properties or {}), SAMPLE_RATE_KEY: repr(sample_rate)}
+    rate = repr(sample_rate)
+    # First: a default payload of too many keys loses its last ones, never the rate.
+    merged = {SAMPLE_RATE_KEY: rate, **(properties or {})}
+    merged[SAMPLE_RATE_KEY] = rate
+    return merged
 
 
 def _qualified_name(cls: type) -> str:

@@ -59,23 +59,23 @@ class Exchange:
             telemetry = self.telemetry
             app_cookies: list[str] = []
             cache_control: str | None = None
-            # Without a telemetry the request failed before td_web's hook; it is still
-            # recorded (begin_late), so its response is read all the same.
-            if telemetry is None or telemetry.tracked:
-                complete = False
-                for name, value in headers:
-                    lowered = name.lower()
-                    if lowered == "content-type":
-                        self.content_type = value
-                    elif lowered == "content-length":
-                        complete = True
-                    elif lowered == "set-cookie":
-                        app_cookies.append(value)
-                    elif lowered == "cache-control":
-                        cache_control = value
-                # A body of known length was produced before it is sent (lists, error pages,
-                # files the server may sendfile); one without is a stream, timed to its end.
-                self.complete = complete
+            # Read for an untracked request too (without a telemetry the request failed before
+            # td_web's hook and is still recorded, begin_late): a sampled-out session's cookie
+            # and a consent choice are still set, and only where the app and the cache allow.
+            complete = False
+            for name, value in headers:
+                lowered = name.lower()
+                if lowered == "content-type":
+                    self.content_type = value
+                elif lowered == "content-length":
+                    complete = True
+                elif lowered == "set-cookie":
+                    app_cookies.append(value)
+                elif lowered == "cache-control":
+                    cache_control = value
+            # A body of known length was produced before it is sent (lists, error pages,
+            # files the server may sendfile); one without is a stream, timed to its end.
+            self.complete = complete
             if telemetry is not None:
                 for header in telemetry.response_cookies(app_cookies, cache_control):
                     headers.append(("Set-Cookie", header))

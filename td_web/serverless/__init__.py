@@ -48,6 +48,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .._client import TelemetryDeck as _BackgroundTelemetryDeck
+from .._client import _Shared
+from .._config import ClientConfig
 from .._log import logger, throttled
 from ._sender import InvocationSender
 
@@ -64,6 +66,17 @@ class TelemetryDeck(_BackgroundTelemetryDeck):
     """A :class:`td_web.TelemetryDeck` for functions: the same options and methods, but
     ``signal()`` only queues and ``flush(budget)`` sends on the calling thread."""
 
+    @staticmethod
+    def _acquire_sender(config: ClientConfig) -> _Shared:
+        # Never shared: a function's signals are sent by its own invocations only.
+        shared = _Shared(None, config, InvocationSender)
+        shared.users = 1
+        return shared
+
+    @property
+    def sends_in_background(self) -> bool:
+        return False
+
     def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__(*args, **options)
         if self._sender is not None:
@@ -74,10 +87,6 @@ class TelemetryDeck(_BackgroundTelemetryDeck):
                 )
             if self.config.sync:
                 logger.info("td_web: sync=True is implied by td_web.serverless; ignored")
-            background, self._sender = self._sender, InvocationSender(self.config, self.builder)
-            # The base class's sender never gets a signal, but it may have started its thread
-            # already (a spool to resume): stop it, and let it not be flushed at exit.
-            background.close(0)
 
 
 def deliver(client: _BackgroundTelemetryDeck, budget: float = DEFAULT_BUDGET) -> bool:

@@ -16,14 +16,14 @@ import threading
 import time
 from collections import deque
 
-import httpx
-
 from .. import _capture
 from .._config import ClientConfig
 from .._log import logger, throttled
-from .._policy import Outcome, backoff_delay, classify, parse_retry_after
-from .._sender import Sender, Stats, _live_senders
+from .._policy import Outcome, backoff_delay
+from .._sender import Sender, Stats
+from .._shutdown import live_senders
 from .._signal import Record, SignalBuilder
+from .._transport import Transport
 
 
 class InvocationSender(Sender):
@@ -38,8 +38,8 @@ class InvocationSender(Sender):
         self._reset()
         # Built now, at the function's cold start: building it (its TLS context) inside the
         # first invocation would eat that invocation's budget.
-        self._client()
-        _live_senders.add(self)  # delivered at exit and rebuilt after fork like any sender
+        self._transport.prepare()
+        live_senders.add(self)  # delivered at exit and rebuilt after fork like any sender
 
     def _reset(self) -> None:
         self._pid = os.getpid()
@@ -47,7 +47,9 @@ class InvocationSender(Sender):
         self._records: deque[Record] = deque()
         #: Serialized signals not yet accepted, oldest first; kept across invocations.
         self._pending: deque[bytes] = deque()
-        self._http: httpx.Client | None = None
+        self._transport = Transport(
+            self._url, self._config.timeout, self._config.transport, self._config.http_client
+        )
         self._closed = False
         self._attempts = 0
         #: Wall-clock time before which the server asked not to be called again (429, 503).
@@ -130,19 +132,25 @@ class InvocationSender(Sender):
             return False
         return True
 
-    def close(self, timeout: float) -> bool:
+    def close(self, timeout: float, *, drain: bool = False) -> bool:
         delivered = self.flush(timeout)
         with self._lock:
             self._closed = True
-            left = len(self._pending)
+            left = len(self._records) + len(self._pending)
+            self._records.clear()
             self._pending.clear()
         if left:
             self._count_drop("shutdown", left)
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-        _live_senders.discard(self)
+        self._transport.close()
+        live_senders.discard(self)
         return delivered
+
+    def begin_close(self, *, drain: bool = False) -> None:
+        """Nothing runs in the background here: ``close`` does all the sending."""
+
+    def orphan(self) -> None:
+        """The function's client was garbage-collected: nothing can send what it held."""
+        self.close(0)
 
     def stats(self) -> Stats:
         with self._lock:
@@ -175,29 +183,23 @@ class InvocationSender(Sender):
     def _post(self, batch: list[bytes], remaining: float) -> _Result:
         """One request: DONE when the batch left the queue (sent or finally dropped)."""
         body = b"[" + b",".join(batch) + b"]"
-        timeout = min(self._config.timeout, remaining)
-        try:
-            response = self._client().post(self._url, content=body, timeout=timeout)
-        except httpx.HTTPError as exc:
-            # Also a keep-alive connection that died while the process was frozen: the
-            # next request opens a fresh one, if the budget allows.
-            self._last_error = f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, _STALE_CONNECTION):
-                return _Result.STALE
-            return self._failed(batch, None)
-        outcome = classify(response.status_code)
-        if outcome is Outcome.SENT:
+        # A keep-alive connection that died while the process was frozen comes back stale:
+        # the next request opens a fresh one, if the budget allows.
+        answer = self._transport.post(body, timeout=min(self._config.timeout, remaining))
+        if answer.outcome is Outcome.SENT:
             self._take(len(batch))
             self._sent += len(batch)
             self._batches += 1
             self._attempts = 0
             return _Result.DONE
-        self._last_error = f"HTTP {response.status_code}: {response.text[:200]}"
-        if outcome is Outcome.SPLIT and len(batch) > 1:
+        self._last_error = answer.error
+        if answer.stale:
+            return _Result.STALE
+        if answer.outcome is Outcome.SPLIT and len(batch) > 1:
             # Send the first half on its own; the rest follows in later batches.
             return self._post(batch[: len(batch) // 2], remaining)
-        if outcome in (Outcome.DROP, Outcome.SPLIT):
-            reason = "too_large" if outcome is Outcome.SPLIT else "rejected"
+        if answer.outcome in (Outcome.DROP, Outcome.SPLIT):
+            reason = "too_large" if answer.outcome is Outcome.SPLIT else "rejected"
             logger.error(
                 "td_web: the ingest server refused %d signals (%s); dropped",
                 len(batch),
@@ -207,7 +209,7 @@ class InvocationSender(Sender):
             self._count_drop(reason, len(batch))
             self._attempts = 0
             return _Result.DONE
-        return self._failed(batch, parse_retry_after(response.headers.get("retry-after")))
+        return self._failed(batch, answer.retry_after)
 
     def _failed(self, batch: list[bytes], retry_after: float | None) -> _Result:
         self._retried += len(batch)
@@ -241,7 +243,3 @@ class _Result(enum.Enum):
     FAILED = "failed"
     #: The connection died under us (frozen while idle): worth one retry on a new one.
     STALE = "stale"
-
-
-#: Errors a keep-alive connection gives after the server closed it while we were frozen.
-_STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)

@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import control_scenarios
+import integration_scenarios
 import pytest
 from control_scenarios import SALT, Reply
 from ingest_server import IngestServer
@@ -60,7 +61,19 @@ async def consent(request: Request) -> Response:
     return response
 
 
+async def public(request: Request) -> Response:
+    return HTMLResponse(PAGE, headers={"Cache-Control": integration_scenarios.CACHE_CONTROL})
+
+
+async def public_opt_in(request: Request) -> Response:
+    request.state.telemetry.opt_in()
+    return await public(request)
+
+
 ROUTES = [
+    Route("/notes/{token}", custom),
+    Route("/public", public),
+    Route("/public-opt-in", public_opt_in),
     Route("/page", page),
     Route("/items/{item_id:int}", page),
     Route("/custom", custom),
@@ -104,21 +117,24 @@ def make_site(ingest: IngestServer) -> Iterator[Callable[..., ASGISite]]:
     with ExitStack() as stack:
 
         def make(**options: Any) -> ASGISite:
-            app = TelemetryDeckMiddleware(
-                Starlette(routes=ROUTES),
-                app_id=APP_ID,
-                salt=SALT,
-                endpoint=ingest.url,
-                handle_sigterm=False,
-                **options,
-            )
+            defaults = {
+                "app_id": APP_ID,
+                "salt": SALT,
+                "endpoint": ingest.url,
+                "handle_sigterm": False,
+            }
+            app = TelemetryDeckMiddleware(Starlette(routes=ROUTES), **{**defaults, **options})
             stack.callback(app.client.close, 1)
             return ASGISite(app)
 
         yield make
 
 
-@pytest.mark.parametrize("scenario", control_scenarios.SCENARIOS, ids=lambda s: s.__name__)
+@pytest.mark.parametrize(
+    "scenario",
+    [*control_scenarios.SCENARIOS, *integration_scenarios.SCENARIOS],
+    ids=lambda s: s.__name__,
+)
 def test_control(
     scenario: Callable[..., None],
     make_site: Callable[..., ASGISite],

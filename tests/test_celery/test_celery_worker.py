@@ -52,12 +52,13 @@ def web_client(ingest: IngestServer) -> Iterator[TelemetryDeck]:
     client.close(5)
 
 
-def flask_site(celery_app: Celery, client: TelemetryDeck) -> Flask:
+def flask_site(celery_app: Celery, client: TelemetryDeck, **config: Any) -> Flask:
     app = Flask(__name__)
     app.config.update(
         TELEMETRYDECK_CLIENT=client,
         TELEMETRYDECK_HANDLE_SIGTERM=False,
         TELEMETRYDECK_RESPECT_GPC=True,
+        **config,
     )
     td = FlaskTelemetryDeck(app)
 
@@ -97,9 +98,10 @@ def start_from_view(
     path: str,
     user: str | None = None,
     headers: dict[str, str] | None = None,
+    **config: Any,
 ) -> AsyncResult:
     """A visitor's POST to a view that sends a task; the web side's signals are delivered."""
-    site = flask_site(celery_app, web_client).test_client()
+    site = flask_site(celery_app, web_client, **config).test_client()
     headers = {**(headers or {}), **({"X-User": user} if user else {})}
     answer = site.post(path, headers=headers)
     assert web_client.flush(5)
@@ -173,6 +175,31 @@ def test_a_task_started_by_a_request_td_web_sends_nothing_for_sends_nothing(
     assert started.get(timeout=30) == 3  # the task itself runs as ever
     assert worker.stop() == 0  # everything the worker held is delivered by now
     assert ingest.accepted_signals == []
+
+
+def test_a_task_of_a_sampled_session_carries_the_sample_rate(
+    broker: str,
+    ingest: IngestServer,
+    celery_app: Celery,
+    web_client: TelemetryDeck,
+    start_worker: StartWorker,
+) -> None:
+    """Counts divided by Sampling.rate estimate the unsampled counts: the task's signals
+    must carry the rate their session was kept at, like the request's."""
+    worker = start_worker(broker, ingest.url)
+    rate = 0.999999999  # every session is kept, and carries the rate
+    started = start_from_view(
+        celery_app, web_client, "/report", "user-7", TELEMETRYDECK_SAMPLE_RATE=rate
+    )
+    assert started.get(timeout=30) == 3
+    [request_signal] = of_type(ingest.wait_for_signals(1), "HTTP.request")
+    assert request_signal["payload"]["Sampling.rate"] == repr(rate)
+    [custom] = wait_for_type(ingest, "Report.built")
+    [run] = wait_for_type(ingest, "Celery.task")
+    for signal in (custom, run):
+        assert signal["sessionID"] == request_signal["sessionID"]
+        assert signal["payload"].get("Sampling.rate") == repr(rate), signal["type"]
+    assert worker.stop() == 0
 
 
 def test_outcomes_failed_and_retried_without_arguments_or_messages(

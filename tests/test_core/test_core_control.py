@@ -145,6 +145,11 @@ def test_before_send_drops_and_failures_are_counted(ingest: IngestServer) -> Non
         assert stats.dropped["before_send"] == 1
         assert stats.dropped["before_send_error"] == 2
         assert client.before_send_failures == 2
+        # Dropped on purpose, not broken: nothing is counted as "invalid" on top.
+        assert "invalid" not in stats.dropped
+        client.signal("")  # a type nothing can be made of: that one is invalid
+        assert client.flush(10)
+        assert client.stats().dropped["invalid"] == 1
     assert [s["type"] for s in ingest.accepted_signals] == ["Keep.me"]
 
 

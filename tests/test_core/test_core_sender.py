@@ -430,3 +430,232 @@ async def test_sync_mode_inside_an_event_loop_warns(
     td = make_client(sync=True)
     assert td.signal("From.a.coroutine") is True
     assert "sync=True sends on the calling thread, here an event loop" in caplog.text
+
+
+# -- issue #13: delivery hardening -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "options", "flushes"),
+    [
+        pytest.param(Reply(status=429, headers={"Retry-After": "60"}), {}, 20, id="retry-after"),
+        pytest.param(
+            Reply(status=503),
+            {"max_retries": 3, "initial_backoff": 30.0, "max_backoff": 60.0},
+            7,
+            id="backoff-with-max-retries",
+        ),
+    ],
+)
+def test_flush_never_makes_a_request_the_backoff_forbids(
+    reply: Reply, options: dict[str, Any], flushes: int, ingest: IngestServer, make_client: Any
+) -> None:
+    ingest.default = reply
+    td = make_client(**options)
+    td.signal("Backing.off")
+    ingest.wait_for_requests(1)
+    # Each flush hurries the queue, never the wait the ingest (or the backoff) asked for.
+    assert [td.flush(0.05) for _ in range(flushes)] == [False] * flushes
+    assert len(ingest.requests) == 1
+    stats = td.stats()
+    assert stats.retried == 1  # only the real attempt counts
+    assert stats.dropped == {}  # max_retries is not used up by flushes
+    ingest.default = Reply()
+
+
+def test_close_delivers_everything_accepted_while_it_runs_and_refuses_the_rest(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    ingest.default = Reply(delay=0.02)  # each batch takes a moment: close() runs for a while
+    td = make_client(max_batch_size=20)
+    started = threading.Event()
+    accepted: list[int] = []
+
+    def producer() -> None:
+        # SIGTERM reaching a threaded server: requests still finishing while close() runs.
+        for i in range(3000):
+            if td.signal("During.close", {"i": i}):
+                accepted.append(i)
+            if i == 100:
+                started.set()
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    started.wait(10)
+    assert td.close(timeout=30) is True
+    thread.join()
+    received = sorted(int(s["payload"]["i"]) for s in ingest.accepted_signals)
+    assert received == accepted
+    stats = td.stats()
+    assert "shutdown" not in stats.dropped
+    assert stats.dropped.get("closed", 0) == 3000 - len(accepted)
+    assert td.signal("After.close") is False
+
+
+def test_close_that_runs_out_of_time_returns_false_and_says_why(
+    ingest: IngestServer, make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    ingest.default = Reply(status=503)
+    td = make_client(initial_backoff=30.0, max_backoff=60.0)
+    td.signal("Never.accepted")
+    ingest.wait_for_requests(1)
+    assert td.close(timeout=0.2) is False
+    assert td.stats().dropped == {"shutdown": 1}
+    assert "the last attempt failed: HTTP 503" in caplog.text
+    assert len(ingest.requests) == 1  # the backoff held through close() as well
+    ingest.default = Reply()
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://127.0.0.1:abc", "http://[::1", "http://localhost:99999", "http://:80", "http://a b"],
+)
+def test_an_endpoint_that_cannot_be_sent_to_is_refused_at_configuration(endpoint: str) -> None:
+    from td_web import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as raised:
+        TelemetryDeck(app_id=APP_ID, endpoint=endpoint)
+    assert repr(endpoint) in str(raised.value)
+
+
+class FailingTransport(httpx.BaseTransport):
+    """The real transport to the real ingest, after ``failures`` unexpected errors."""
+
+    def __init__(self, failures: int | None) -> None:
+        self.failures = failures
+        self.calls = 0
+        self._real = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.failures is None or self.calls <= self.failures:
+            raise RuntimeError("a bug in the transport")
+        return self._real.handle_request(request)
+
+
+def test_an_unexpected_transport_error_is_a_counted_failure_with_backoff(
+    ingest: IngestServer, make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = FailingTransport(failures=2)
+    td = make_client(transport=transport)
+    td.signal("Despite.a.bug")
+    assert td.flush(10)
+    assert [s["type"] for s in ingest.accepted_signals] == ["Despite.a.bug"]
+    stats = td.stats()
+    assert stats.retried == 2 and stats.sent == 1
+    assert "unexpected error in the sender" not in caplog.text
+    assert caplog.text.count("raised RuntimeError: a bug in the transport") == 1
+
+
+def test_a_transport_that_always_fails_lets_flush_time_out_honestly(
+    make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = FailingTransport(failures=None)
+    td = make_client(transport=transport, initial_backoff=30.0, max_backoff=60.0)
+    td.signal("Never.sent")
+    assert td.flush(0.3) is False
+    assert transport.calls == 1  # backoff, not a retry every time the worker wakes
+    assert td.stats().retried == 1
+    assert "RuntimeError: a bug in the transport" in (td.stats().last_error or "")
+    assert "Traceback" not in caplog.text
+
+
+def test_a_closed_client_drops_in_sync_mode_as_in_production(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    td = make_client(sync=True)
+    assert td.signal("Before.close") is True
+    assert td.close(1)
+    assert td.signal("After.close") is False
+    assert [s["type"] for s in ingest.accepted_signals] == ["Before.close"]
+    assert len(ingest.requests) == 1
+    assert td.stats().dropped == {"closed": 1}
+
+
+def test_capture_does_not_record_a_closed_clients_signals(make_client: Any) -> None:
+    from td_web.testing import capture
+
+    td = make_client()
+    with capture() as signals:
+        assert td.signal("Before.close") is True
+        td.close(1)
+        assert td.signal("After.close") is False
+    assert signals.types() == ["Before.close"]
+    assert td.stats().dropped == {"closed": 1}
+
+
+def test_the_queue_has_a_byte_budget(ingest: IngestServer, make_client: Any) -> None:
+    ingest.default = Reply(blackhole=True)
+    td = make_client(max_queue_bytes=1_000_000, max_batch_size=5, timeout=30)
+    # An outage with large signals: 40 kB each, far fewer than max_queue_size.
+    accepted = [td.signal("Big.one", {"blob": "x" * 40_000}) for _ in range(200)]
+    stats = td.stats()
+    assert accepted.count(True) == stats.queued
+    # 1 MB holds about 25 such records; at most one batch of 5 left for the stuck sender.
+    assert 20 <= stats.queued <= 31
+    assert stats.dropped["queue_full"] == 200 - stats.queued
+    ingest.default = Reply()
+
+
+@pytest.mark.parametrize("value", [0, 100, -1, "a lot", 1.5])
+def test_max_queue_bytes_is_validated(value: object) -> None:
+    from td_web import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="max_queue_bytes"):
+        TelemetryDeck(app_id=APP_ID, endpoint="http://127.0.0.1:9", max_queue_bytes=value)
+
+
+# -- issue #19: the one seam between httpx2 and httpx ------------------------------------
+
+
+@pytest.fixture
+def httpx2_stand_in(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """httpx under the name httpx2 (same API), for runs where httpx2 is not installed."""
+    import types
+
+    stand_in = types.ModuleType("httpx2")
+    stand_in.__dict__.update({k: v for k, v in vars(httpx).items() if not k.startswith("__")})
+    stand_in.__version__ = "2.0.0-stand-in"
+    monkeypatch.setitem(sys.modules, "httpx2", stand_in)
+    return stand_in
+
+
+def test_the_sender_uses_httpx2_when_it_is_installed(
+    ingest: IngestServer, make_client: Any, httpx2_stand_in: Any
+) -> None:
+    td = make_client()
+    td.signal("Via.httpx2")
+    assert td.flush(5)
+    assert td._sender._transport.library is httpx2_stand_in
+    assert "python-httpx2/" in ingest.requests[0].headers["User-Agent"]
+
+
+def test_the_http_client_option_and_a_given_transport_choose_the_library(
+    ingest: IngestServer, make_client: Any, httpx2_stand_in: Any
+) -> None:
+    chosen = make_client(http_client="httpx")
+    chosen.signal("Via.httpx")
+    assert chosen.flush(5)
+    assert chosen._sender._transport.library is httpx
+    # A transport from httpx means the httpx client, whatever else is installed.
+    given = make_client(transport=httpx.HTTPTransport(), namespace="com.given")
+    given.signal("Via.given.transport")
+    assert given.flush(5)
+    assert given._sender._transport.library is httpx
+    assert all("python-httpx/" in r.headers["User-Agent"] for r in ingest.requests)
+
+
+@pytest.mark.parametrize(("value", "why"), [("requests", "must be"), ("nohttp", "must be")])
+def test_the_http_client_option_is_validated(value: str, why: str) -> None:
+    from td_web import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=f"http_client {why}"):
+        TelemetryDeck(app_id=APP_ID, endpoint="http://127.0.0.1:9", http_client=value)
+
+
+def test_importing_td_web_imports_no_http_library() -> None:
+    code = "import sys, td_web, td_web.flask, td_web.asgi, td_web.testing; "
+    code += "print(sorted(m for m in sys.modules if m.startswith('httpx')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import control_scenarios
+import integration_scenarios
 import pytest
 from control_scenarios import SALT, Reply
 from django.http import HttpRequest, HttpResponse
@@ -65,7 +66,24 @@ def consent(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def note(request: TelemetryHttpRequest, token: str) -> HttpResponse:
+    request.telemetry.signal("Custom.done")
+    return HttpResponse(PAGE)
+
+
+def public(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(PAGE, headers={"Cache-Control": integration_scenarios.CACHE_CONTROL})
+
+
+def public_opt_in(request: TelemetryHttpRequest) -> HttpResponse:
+    request.telemetry.opt_in()
+    return public(request)
+
+
 urlpatterns = [
+    path("notes/<str:token>", note),
+    path("public", public),
+    path("public-opt-in", public_opt_in),
     path("page", page),
     path("items/<int:item_id>", item),
     path("custom", custom),
@@ -124,7 +142,11 @@ def make_site(ingest: IngestServer) -> Iterator[Callable[..., DjangoSite]]:
         yield make
 
 
-@pytest.mark.parametrize("scenario", control_scenarios.SCENARIOS, ids=lambda s: s.__name__)
+@pytest.mark.parametrize(
+    "scenario",
+    [*control_scenarios.SCENARIOS, *integration_scenarios.SCENARIOS],
+    ids=lambda s: s.__name__,
+)
 def test_control(
     scenario: Callable[..., None],
     make_site: Callable[..., DjangoSite],

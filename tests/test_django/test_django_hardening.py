@@ -224,6 +224,21 @@ def test_a_queued_request_keeps_no_cookie_no_address_and_no_raw_query(
     assert record.approx_size() < 10_000  # 80 kB of headers arrived
 
 
+def test_a_queued_request_keeps_a_trusted_country_header_bounded(ingest: IngestServer) -> None:
+    """country_headers (#12) meets the queue's bounds (#13): a client can send a trusted
+    header itself, and 40 kB of it must not wait in the queue through an outage."""
+    ingest.stop()
+    settings = {**_settings(ingest), "COUNTRY_HEADERS": ["CF-IPCountry"]}
+    with override_settings(ROOT_URLCONF=__name__, TELEMETRYDECK=settings):
+        Client().get("/page/", HTTP_CF_IPCOUNTRY="DE" + "x" * 40_000)
+        sender = get_web_telemetry().client._sender
+        assert sender is not None
+        [record] = [r for r in list(sender._queue) if isinstance(r, RequestSignals)]
+    [country] = record.view.countries
+    assert country is not None and country.startswith("DE") and len(country) <= 64
+    assert record.approx_size() < 10_000
+
+
 # -- 11. async user callables -----------------------------------------------------------------
 
 

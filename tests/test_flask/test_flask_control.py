@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import control_scenarios
+import integration_scenarios
 import pytest
 from conftest import APP_ID
 from control_scenarios import SALT, Reply
@@ -73,6 +74,20 @@ def build_app(ingest: IngestServer, options: Mapping[str, Any]) -> Flask:
         td_web.opt_in(response)
         return response
 
+    @app.get("/notes/<token>")
+    def note(token: str) -> str:
+        request.telemetry.signal("Custom.done")  # type: ignore[attr-defined]
+        return PAGE
+
+    @app.get("/public")
+    def public() -> Any:
+        return PAGE, {"Cache-Control": integration_scenarios.CACHE_CONTROL}
+
+    @app.get("/public-opt-in")
+    def public_opt_in() -> Any:
+        request.telemetry.opt_in()  # type: ignore[attr-defined]
+        return PAGE, {"Cache-Control": integration_scenarios.CACHE_CONTROL}
+
     TelemetryDeck(app)
     return app
 
@@ -123,7 +138,11 @@ def make_site(ingest: IngestServer) -> Iterator[Callable[..., FlaskSite]]:
         yield make
 
 
-@pytest.mark.parametrize("scenario", control_scenarios.SCENARIOS, ids=lambda s: s.__name__)
+@pytest.mark.parametrize(
+    "scenario",
+    [*control_scenarios.SCENARIOS, *integration_scenarios.SCENARIOS],
+    ids=lambda s: s.__name__,
+)
 def test_control(
     scenario: Callable[..., None],
     make_site: Callable[..., FlaskSite],

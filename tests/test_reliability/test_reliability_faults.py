@@ -177,3 +177,34 @@ def test_signal_calls_stay_cheap_while_the_sender_is_stuck(ingest: IngestServer)
     assert td.stats().queued == 501
     ingest.default = Reply()
     td.close(0.1)
+
+
+def test_requests_with_huge_headers_stay_within_the_queue_byte_budget(
+    ingest: IngestServer,
+) -> None:
+    """Issue #13.7 through a real adapter: each queued request is counted by what it keeps."""
+    from flask import Flask
+
+    from td_web.flask import TelemetryDeck as FlaskTelemetryDeck
+
+    ingest.default = Reply(blackhole=True)
+    app = Flask(__name__)
+    app.config["TELEMETRYDECK_APP_ID"] = APP_ID
+    app.config["TELEMETRYDECK_HANDLE_SIGTERM"] = False
+    FlaskTelemetryDeck(
+        app, endpoint=ingest.url, max_queue_bytes=1_000_000, max_batch_size=5, timeout=30, **FAST
+    )
+    app.add_url_rule("/", "index", lambda: "ok")
+    client = app.test_client()
+    headers = {"Referer": "https://example.com/" + "r" * 20_000, "Accept-Language": "en" * 10_000}
+    for _ in range(200):
+        assert client.get("/?" + "q=1&" * 2_500, headers=headers).status_code == 200
+    td = app.extensions["telemetrydeck"].client
+    stats = td.stats()
+    # A queued request keeps its strings cut to 4,096 characters (the Referer and
+    # Accept-Language here, the query string reduced to campaign parameters: none): about
+    # 8.4 kB counted per request, so 1 MB holds about 120 of them, not all 200.
+    assert 100 <= stats.queued <= 140
+    assert stats.dropped["queue_full"] == 200 - stats.queued
+    ingest.default = Reply()
+    td.close(0.1)

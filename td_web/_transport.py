@@ -1,0 +1,127 @@
+"""One POST of one batch to the ingest, and what its answer means.
+
+The only module that talks to the HTTP client library, and the one seam between httpx2 and
+httpx (same API): the library a given ``transport`` belongs to, else the ``http_client``
+option, else httpx2 when it is installed, else httpx. It is imported, and the client built,
+when the first batch is sent (never for a client that sends nothing), without TLS set-up for
+``http://``. Every answer or error becomes an :class:`Answer`: the status policy of
+``_policy``, the server's ``Retry-After``, and a description for ``stats().last_error``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from ._config import HTTP_CLIENTS
+from ._log import throttled
+from ._policy import Outcome, classify, parse_retry_after
+from ._version import __version__
+
+
+def http_library(choice: str | None, transport: object | None) -> ModuleType:
+    """httpx2 or httpx, chosen once per sender."""
+    if transport is not None:
+        owner = type(transport).__module__.partition(".")[0]
+        if owner in HTTP_CLIENTS:
+            return importlib.import_module(owner)
+    if choice is not None:
+        return importlib.import_module(choice)
+    try:
+        return importlib.import_module("httpx2")
+    except ImportError:
+        return importlib.import_module("httpx")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one attempt came to."""
+
+    outcome: Outcome
+    #: "HTTP 503", "ConnectError: ...": for log lines.
+    detail: str
+    #: With the server's reason when it gave one; None when the batch was accepted.
+    error: str | None = None
+    #: Seconds the server asked us to wait before the next attempt.
+    retry_after: float | None = None
+    #: The connection died under the request (a keep-alive connection the server closed
+    #: while the process was frozen, as a serverless function is between invocations).
+    stale: bool = False
+
+
+class Transport:
+    def __init__(
+        self, url: str, timeout: float, transport: Any = None, choice: str | None = None
+    ) -> None:
+        self.url = url
+        self._timeout = timeout
+        self._transport = transport
+        self._choice = choice
+        self.library: ModuleType | None = None
+        self._http: Any = None  # the library's Client
+
+    @property
+    def built(self) -> bool:
+        """Whether the HTTP client exists yet (it is built by the first POST)."""
+        return self._http is not None
+
+    def prepare(self) -> None:
+        """Build the HTTP client now (a function's cold start), not at the first POST."""
+        self._client()
+
+    def post(self, body: bytes, timeout: float | None = None) -> Answer:
+        """Send one batch (``timeout``: this request's, else the client's); never raises."""
+        try:
+            client = self._client()
+            if timeout is None:
+                response = client.post(self.url, content=body)
+            else:
+                response = client.post(self.url, content=body, timeout=timeout)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            library = self.library
+            if library is not None and isinstance(exc, library.HTTPError):
+                stale = isinstance(
+                    exc, (library.RemoteProtocolError, library.ReadError, library.WriteError)
+                )
+                # The network: retried quietly.
+                return Answer(Outcome.RETRY, error, error, stale=stale)
+            # Not a network failure (a custom transport's bug, a URL the client cannot use):
+            # still one failed attempt with backoff, never a crash loop of tracebacks.
+            throttled.error(
+                "transport_bug",
+                "td_web: the HTTP client raised %s while sending; treated as a failed attempt",
+                error,
+            )
+            return Answer(Outcome.RETRY, f"unexpected {error}", error)
+        outcome = classify(response.status_code)
+        detail = f"HTTP {response.status_code}"
+        return Answer(
+            outcome,
+            detail,
+            None if outcome is Outcome.SENT else f"{detail}: {response.text[:200]}",
+            parse_retry_after(response.headers.get("retry-after")),
+        )
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+
+    def _client(self) -> Any:
+        if self._http is None:
+            library = self.library = http_library(self._choice, self._transport)
+            self._http = library.Client(
+                transport=self._transport,
+                # Plain http:// never uses TLS: loading the CA bundle (tens of ms) is skipped.
+                verify=self.url.startswith("https:"),
+                timeout=library.Timeout(self._timeout),
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "User-Agent": (
+                        f"td_web/{__version__} python-{library.__name__}/{library.__version__}"
+                    ),
+                },
+            )
+        return self._http
