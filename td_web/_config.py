@@ -41,7 +41,8 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 _UUID_LIKE = re.compile(
     r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 )
-_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: A namespace as the client sends to it and the local collector accepts it (fullmatch).
+NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class ConfigurationError(ValueError):
@@ -306,7 +307,7 @@ def _validate(config: ClientConfig) -> None:
     if (
         config.namespace is not None
         and config.namespace != ""
-        and not _NAMESPACE.match(config.namespace)
+        and not NAMESPACE.fullmatch(config.namespace)
     ):
         raise ConfigurationError(
             f"namespace must be reverse-DNS style such as 'com.example', got {config.namespace!r}"

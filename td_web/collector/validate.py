@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._config import NAMESPACE
 from .._sanitize import (
     FLOAT_VALUE_KEY,
     MAX_KEY_LENGTH,
@@ -91,7 +92,6 @@ KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
 MAX_PROBLEMS = 1000
 
 _CLIENT_USER_HASH = re.compile(r"[0-9a-f]{64}")
-_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # A \uD800-\uDFFF escape; pairs are fine, but only a slow check can tell, so this gates it.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
@@ -136,7 +136,7 @@ class Verdict:
 
 
 def namespace_problem(namespace: str) -> Problem | None:
-    if _NAMESPACE.fullmatch(namespace):
+    if NAMESPACE.fullmatch(namespace):
         return None
     return Problem(
         "namespace.invalid",
