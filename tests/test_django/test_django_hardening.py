@@ -217,7 +217,7 @@ def test_a_queued_request_keeps_no_cookie_no_address_and_no_raw_query(
         )
         sender = get_web_telemetry().client._sender
         assert sender is not None
-        [record] = [r for r in list(sender._queue) if isinstance(r, RequestSignals)]
+        [record] = [r for r, _ in list(sender._queue) if isinstance(r, RequestSignals)]
     view = record.view
     assert view.cookies is None and view.client_addr is None
     assert view.query_string == "utm_source=news"
@@ -233,7 +233,7 @@ def test_a_queued_request_keeps_a_trusted_country_header_bounded(ingest: IngestS
         Client().get("/page/", HTTP_CF_IPCOUNTRY="DE" + "x" * 40_000)
         sender = get_web_telemetry().client._sender
         assert sender is not None
-        [record] = [r for r in list(sender._queue) if isinstance(r, RequestSignals)]
+        [record] = [r for r, _ in list(sender._queue) if isinstance(r, RequestSignals)]
     [country] = record.view.countries
     assert country is not None and country.startswith("DE") and len(country) <= 64
     assert record.approx_size() < 10_000
