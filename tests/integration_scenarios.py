@@ -213,7 +213,7 @@ OPTIONS: dict[str, tuple[Callable[[], Any], Any]] = {
     "sync": (lambda: True, "perhaps"),
     "transport": (lambda: None, 42),
     "max_queue_size": (lambda: 100, 0),
-    "max_queue_bytes": (lambda: 100_000, 0),
+    "max_queue_bytes": (lambda: 2_000_000, 10),
     "http_client": (lambda: "httpx", "curl"),
     "max_batch_size": (lambda: 10, -1),
     "max_batch_bytes": (lambda: 10_000, "big"),
