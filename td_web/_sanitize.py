@@ -355,7 +355,8 @@ def _convert(value: object, key: str, r: Reporter) -> str | None:
         return "true" if value else "false"
     if isinstance(value, int):
         try:
-            return str(value)
+            # int(): an IntEnum's str() is its name on Python 3.10 and its number later.
+            return str(int(value))
         except ValueError:  # beyond the interpreter's int-to-str digit limit
             r.problem(
                 "int-too-large",
@@ -363,7 +364,7 @@ def _convert(value: object, key: str, r: Reporter) -> str | None:
             )
             return None
     if isinstance(value, float):
-        return repr(value)
+        return repr(float(value))
     if isinstance(value, enum.Enum):
         return _convert(value.value, key, r)
     if isinstance(value, (Decimal, uuid.UUID)):
