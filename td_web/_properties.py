@@ -50,7 +50,8 @@ def request_properties(make: Callable[[Any], Any], request: Any) -> dict[str, An
     if not isinstance(result, Mapping):
         throttled.warning(
             "default-payload-type",
-            "td_web: the default_payload callable returned %s, not a mapping; ignored",
+            "td_web: the default_payload callable returned %s, not a mapping; ignored. "
+            "Return a dict.",
             describe(result),
         )
         return None

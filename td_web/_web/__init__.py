@@ -273,7 +273,8 @@ class WebTelemetry:
             if client.flush(client.config.shutdown_timeout):
                 return True
             logger.warning(
-                "td_web: not every signal was delivered within shutdown_timeout (%ss)",
+                "td_web: not every signal was delivered within shutdown_timeout (%ss); "
+                "raise shutdown_timeout or set spool_path",
                 client.config.shutdown_timeout,
             )
         except Exception:

@@ -50,7 +50,8 @@ class ConsentPolicy:
             return "the browser opted out"
         throttled.warning(
             "consent-junk",
-            "td_web: the %s cookie holds %r, neither %r nor %r; treated as no consent",
+            "td_web: the %s cookie holds %r, neither %r nor %r; treated as no consent. "
+            "Write it with opt_in() / opt_out() or one of those values.",
             self.cookie_name,
             (value or "")[:40],
             GRANTED,

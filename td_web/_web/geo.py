@@ -95,7 +95,8 @@ class Geo:
             if value.strip().upper() not in ("XX", "T1"):
                 throttled.warning(
                     f"country-header|{name}",
-                    "td_web: header %s holds %r, not a country code; sent without a country",
+                    "td_web: header %s holds %r, not a country code; sent without a country. "
+                    "Remove it from country_headers unless your proxy or CDN sets it.",
                     name,
                     value[:40],
                 )

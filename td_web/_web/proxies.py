@@ -110,7 +110,8 @@ class TrustedProxies:
                 throttled.warning(
                     "proxies-short",
                     "td_web: trusted_proxies=%d but the request carries only %d forwarded "
-                    "address(es); its forwarded headers were ignored",
+                    "address(es); its forwarded headers were ignored. Set trusted_proxies to the "
+                    "number of proxies in front of the app.",
                     self.hops,
                     len(fors),
                 )
@@ -121,7 +122,7 @@ class TrustedProxies:
                 throttled.warning(
                     "proxies-untrusted",
                     "td_web: forwarded headers from %s ignored: that peer is not in "
-                    "trusted_proxies",
+                    "trusted_proxies. Add it there if it is your proxy.",
                     peer,
                 )
                 return
@@ -132,7 +133,8 @@ class TrustedProxies:
         except ValueError:
             throttled.warning(
                 "proxies-junk",
-                "td_web: the forwarded client address %r is not an IP address; ignored",
+                "td_web: the forwarded client address %r is not an IP address; ignored. "
+                "Check what your proxy writes into that header.",
                 client[:60],
             )
         else:

@@ -178,7 +178,7 @@ class Telemetry(Presets):
                 throttled.warning(
                     "no-request",
                     "td_web: current().signal(%r) was called outside a request handled by a "
-                    "td_web middleware; dropped",
+                    "td_web middleware; dropped. Outside requests, call signal() on the client.",
                     signal_type,
                 )
             return False

@@ -130,7 +130,8 @@ class VisitorPolicy:
                 throttled.warning(
                     "visitor-cookie",
                     "td_web: a %s cookie failed its signature or sanity check (tampered, "
-                    "truncated or from the future); replaced, its visitor keys not sent",
+                    "truncated or from the future); replaced, its visitor keys not sent. If it "
+                    "repeats for every visitor, give every process the same salt.",
                     self.cookie_name,
                 )
             first_visit = new_session and not raw

@@ -115,7 +115,8 @@ class HTTPCall:
         except Exception as exc:
             throttled.warning(
                 "asgi-route",
-                "td_web: could not read the route template (%s: %s); sent without HTTP.route",
+                "td_web: could not read the route template (%s: %s); sent without HTTP.route. "
+                "Please report it with the router's type.",
                 type(exc).__name__,
                 exc,
             )

@@ -250,7 +250,8 @@ class CeleryTelemetry:
             timeout = client.config.shutdown_timeout
             if not client.flush(timeout):
                 logger.warning(
-                    "td_web: not every signal was delivered within shutdown_timeout (%ss) when %s",
+                    "td_web: not every signal was delivered within shutdown_timeout (%ss) when %s; "
+                    "raise shutdown_timeout or set spool_path",
                     timeout,
                     when,
                 )
