@@ -166,7 +166,8 @@ def _carried_rate(carried: object, source: str) -> float | None:
         return float(rate)
     throttled.warning(
         "carried-rate",
-        "td_web: %s['sampleRate'] is %r, not a rate between 0 and 1; ignored",
+        "td_web: %s['sampleRate'] is %r, not a rate between 0 and 1; ignored. Leave that "
+        "header to td_web.",
         source,
         rate if isinstance(rate, (int, float)) else type(rate).__name__,
     )
@@ -181,7 +182,8 @@ def parse_carried(value: object, source: str) -> tuple[str | None, str | None]:
     if not isinstance(value, Mapping):
         throttled.warning(
             "carried-type",
-            "td_web: %s is a %s, not a mapping; the task runs without the request's session",
+            "td_web: %s is a %s, not a mapping; the task runs without the request's session. "
+            "Leave that header to td_web.",
             source,
             type(value).__name__,
         )
@@ -192,7 +194,8 @@ def parse_carried(value: object, source: str) -> tuple[str | None, str | None]:
     ):
         throttled.warning(
             "carried-session",
-            "td_web: %s['sessionID'] is not 1-256 printable ASCII characters (%s); ignored",
+            "td_web: %s['sessionID'] is not 1-256 printable ASCII characters (%s); ignored. "
+            "Leave that header to td_web.",
             source,
             type(session_id).__name__,
         )
@@ -201,7 +204,8 @@ def parse_carried(value: object, source: str) -> tuple[str | None, str | None]:
     if user_hash is not None and not (isinstance(user_hash, str) and _CLIENT_USER.match(user_hash)):
         throttled.warning(
             "carried-user",
-            "td_web: %s['clientUser'] is not a 64-character lowercase hex hash (%s); ignored",
+            "td_web: %s['clientUser'] is not a 64-character lowercase hex hash (%s); ignored. "
+            "Leave that header to td_web.",
             source,
             type(user_hash).__name__,
         )
