@@ -11,10 +11,7 @@ import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # the HTTP library is imported by the transport, at the first batch
-    import httpx
+from typing import Any
 
 DEFAULT_ENDPOINT = "https://nom.telemetrydeck.com"
 
@@ -71,7 +68,7 @@ class ClientConfig:
     #: Send inline on the calling thread (tests, serverless); no background worker.
     sync: bool = False
     #: An httpx or httpx2 transport; the sender then uses the library it belongs to.
-    transport: httpx.BaseTransport | None = field(default=None, repr=False)
+    transport: object | None = field(default=None, repr=False)
     #: "httpx2" or "httpx"; None: httpx2 when it is installed, else httpx.
     http_client: str | None = None
     max_queue_size: int = 10_000
@@ -274,9 +271,11 @@ def _coerce(name: str, value: Any, setting: str) -> Any:
     if name in ("before_send", "on_signal"):
         return sync_callable(value, setting)
     if name == "transport":
-        if not isinstance(value, httpx.BaseTransport):
+        from ._transport import transport_library  # it imports this module
+
+        if transport_library(value) is None:
             raise ConfigurationError(
-                f"{setting} must be an httpx.BaseTransport, got {type(value).__name__}"
+                f"{setting} must be an httpx2 or httpx BaseTransport, got {type(value).__name__}"
             )
         return value
     if name == "before_send_errors":

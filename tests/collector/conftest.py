@@ -6,10 +6,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from td_web._transport import http_library
 from td_web.collector import Collector
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 USER_HASH = hashlib.sha256(b"someone").hexdigest()

@@ -20,12 +20,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import pytest
 
 from td_web import hash_client_user
+from td_web._transport import http_library
 from td_web.cli import main
 from td_web.collector import Collector, SignalStore
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -21,10 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from ingest_server import IngestServer, Reply, free_port
 from test_asgi.asgi_support import APP_ID
+
+from td_web._transport import http_library
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 pytestmark = pytest.mark.slow
 

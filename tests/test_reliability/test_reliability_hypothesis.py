@@ -10,12 +10,15 @@ import os
 import uuid
 from typing import Any
 
-import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from td_web import TelemetryDeck
+from td_web._transport import http_library
 from td_web.collector.validate import validate_body
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 

@@ -11,9 +11,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 from ingest_server import IngestServer, free_port
+
+from td_web._transport import http_library
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 HERE = Path(__file__).parent
