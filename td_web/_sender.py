@@ -381,8 +381,11 @@ class Sender:
                     self._abandon_remaining()
                     return
                 if self._due(now, last_pump):
+                    # Between intervals only full batches go; a part batch waits for more
+                    # signals, the interval, a flush or close (fewer, fuller POSTs under load).
+                    partial = now - last_pump >= self._config.flush_interval
                     last_pump = now
-                    self._pump()
+                    self._pump(partial)
             except Exception:  # the worker must outlive any bug of ours
                 logger.exception("td_web: unexpected error in the sender; it keeps running")
                 self._wake.wait(1.0)
@@ -400,7 +403,7 @@ class Sender:
             return 0.0
         if self._idle() and not self._spool_rows:
             return None
-        if len(self._queue) >= self._config.max_batch_size:
+        if self._batch_waiting():
             return 0.0
         return max(0.0, last_pump + self._config.flush_interval - now)
 
@@ -411,9 +414,14 @@ class Sender:
             self._flush_requested
             or self._stopping
             or self._orphaned
-            or len(self._queue) >= self._config.max_batch_size
+            or self._batch_waiting()
             or now - last_pump >= self._config.flush_interval
         )
+
+    def _batch_waiting(self) -> bool:
+        """Whether a full batch is waiting (records counted as one signal each, the least
+        they become)."""
+        return len(self._queue) + len(self._outbox) >= self._config.max_batch_size
 
     def _idle(self) -> bool:
         return not self._queue and not self._outbox and self._inflight is None
@@ -424,12 +432,19 @@ class Sender:
             self._spool.close()
         _live_senders.discard(self)
 
-    def _pump(self) -> None:
-        """Send until nothing is left or a retry has to wait."""
+    def _pump(self, partial: bool = True) -> None:
+        """Send full batches, and with ``partial`` (the interval is over) or when hurried (a
+        flush, close, an orphaned sender) the last part batch too, until nothing is left or a
+        retry has to wait."""
+        partial = partial or self._flush_requested or self._stopping or self._orphaned
         self._flush_requested = False
         self._retry_at = None
         while True:
             if self._inflight is None:
+                hurried = self._flush_requested or self._stopping
+                if not (partial or hurried or self._batch_waiting()):
+                    self._mark_settled()
+                    return
                 self._fill_outbox()
                 if not self._outbox:
                     self._mark_settled()

@@ -132,6 +132,59 @@ def test_full_batch_is_sent_without_waiting_for_the_interval(
     assert len(ingest.wait_for_signals(10)) == 10
 
 
+class ProducingTransport(httpx.HTTPTransport):  # type: ignore[misc,name-defined]
+    """The real transport to the real ingest; while the first batch is in flight, more
+    signals arrive (a producer slower than the sender), and ``answered`` is set once the
+    ingest has answered it."""
+
+    def __init__(self, arriving: int) -> None:
+        super().__init__()
+        self.client: TelemetryDeck | None = None
+        self.arriving = arriving
+        self.answered = threading.Event()
+
+    def handle_request(self, request: Any) -> Any:
+        first = not self.answered.is_set()
+        if first and self.client is not None:
+            for i in range(self.arriving):
+                self.client.signal("Load.item", {"i": 100 + i})
+        response = super().handle_request(request)
+        # Read here, so that the sender does no more I/O (and keeps the interpreter) between
+        # this answer and deciding what to send next.
+        response.read()
+        self.answered.set()
+        return response
+
+
+def test_under_sustained_load_every_post_carries_a_full_batch(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    # Issue #14 goal 3: signals that arrive while a batch is in flight wait for a full batch
+    # (or the interval, or a flush) instead of going out as whatever is there when it returns.
+    transport = ProducingTransport(arriving=30)
+    td = transport.client = make_client(flush_interval=3600, transport=transport)
+    for i in range(100):
+        td.signal("Load.item", {"i": i})
+    assert transport.answered.wait(10)
+    for i in range(130, 1000):
+        td.signal("Load.item", {"i": i})
+    assert td.flush(30)
+    assert [len(batch) for batch in ingest.accepted_batches] == [100] * 10
+    received = sorted(int(s["payload"]["i"]) for s in ingest.accepted_signals)
+    assert received == list(range(1000))
+
+
+def test_a_part_batch_goes_when_the_interval_is_over(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    td = make_client(flush_interval=0.2)
+    for i in range(130):
+        td.signal("Trickle.item", {"i": i})
+    # No flush(): the full batch goes at once, the rest when the interval ends.
+    assert len(ingest.wait_for_signals(130)) == 130
+    assert sorted(len(batch) for batch in ingest.accepted_batches) == [30, 100]
+
+
 def test_batches_are_capped_by_bytes(ingest: IngestServer, make_client: Any) -> None:
     td = make_client(max_batch_bytes=8192, flush_interval=30)
     for i in range(30):
