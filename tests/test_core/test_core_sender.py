@@ -750,7 +750,7 @@ def test_the_http_client_option_and_a_given_transport_choose_the_library(
 def test_a_transport_from_neither_library_is_refused() -> None:
     from td_web import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="transport must be an httpx2 or httpx"):
+    with pytest.raises(ConfigurationError, match="transport must be an httpx2 or httpx transport"):
         TelemetryDeck(app_id=APP_ID, endpoint="http://127.0.0.1:9", transport=object())
 
 
