@@ -12,8 +12,10 @@ process, so it never shares this process's interpreter lock). For each ingest st
 * the batch size achieved,
 * memory held by the client (tracemalloc) after the burst, against the queue's cap.
 
-A slowed ingest answers every batch after a delay (``--slow-ms``), through a small delaying
-proxy in front of the collector; a down ingest refuses connections.
+A slowed ingest answers every batch after a delay (``--ingest-delay-ms``, a realistic round
+trip to a hosted ingest is ~100 ms), through a small delaying proxy in front of the collector;
+a down ingest refuses connections. With the slowed ingest it also measures the drain at exit:
+``--drain-signals`` queued at once, then ``close()``, timed, and how many arrived.
 
 Then the HTTP libraries side by side (issue #19), in the same run against the same healthy
 collector: for each one installed (httpx2, httpx; ``--libraries``), ``--reps`` interleaved
@@ -233,6 +235,18 @@ def run(state: str, endpoint: str, count: int, count_url: str | None) -> Result:
     )
 
 
+def drain_at_exit(endpoint: str, count: int, count_url: str) -> tuple[float, int, bool]:
+    """(seconds close() took, signals delivered, close()'s verdict) for ``count`` queued."""
+    td = make_client(endpoint)
+    before = collector_count(count_url)
+    for i in range(count):
+        td.signal("Bench.drain", PAYLOAD, client_user=f"user-{i % 1000}")
+    started = time.perf_counter()
+    complete = td.close(600)
+    elapsed = time.perf_counter() - started
+    return elapsed, collector_count(count_url) - before, complete
+
+
 def compare_libraries(url: str, libraries: list[str], count: int, reps: int) -> None:
     """Each library's sustained delivery to the same collector, runs interleaved (A B A B)."""
     runs: dict[str, list[Sustained]] = {name: [] for name in libraries}
@@ -261,7 +275,8 @@ def compare_libraries(url: str, libraries: list[str], count: int, reps: int) -> 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--signals", type=int, default=100_000)
-    parser.add_argument("--slow-ms", type=int, default=200)
+    parser.add_argument("--ingest-delay-ms", "--slow-ms", dest="slow_ms", type=int, default=200)
+    parser.add_argument("--drain-signals", type=int, default=5_000)
     parser.add_argument("--quick", action="store_true", help="20,000 signals per run")
     parser.add_argument(
         "--libraries",
@@ -285,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         results.append(run("healthy", url, args.signals, url))
         with slow_proxy(url, args.slow_ms / 1000) as slow:
             results.append(run(f"slowed ({args.slow_ms} ms/batch)", slow, args.signals, url))
+            drain = drain_at_exit(slow, args.drain_signals, url)
     results.append(run("down (refused)", f"http://127.0.0.1:{free_port()}", args.signals, None))
     healthy = results[0]
     print(
@@ -308,6 +324,12 @@ def main(argv: list[str] | None = None) -> None:
         "full (nothing dropped)"
     )
     print("µs/call: a burst with no pausing; dropped: burst signals refused by the full queue")
+    seconds, delivered, complete = drain
+    print(
+        f"drain at exit, ingest slowed to {args.slow_ms} ms/batch: {args.drain_signals:,} "
+        f"queued, close() took {seconds:.1f} s, {delivered:,} delivered"
+        f"{'' if complete else ' (close() reported signals left behind)'}"
+    )
     print(
         "memory: what the client still holds after another burst; the queue caps it at "
         "10,000 signals whatever the ingest does"
