@@ -9,7 +9,6 @@ so memory is bounded by the queue's cap however long the ingest is away.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import threading
@@ -17,50 +16,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import _capture, _shutdown
 from ._config import ClientConfig
+from ._encoding import encode_built_json, encode_json
 from ._log import logger, throttled
 from ._policy import Outcome, backoff_delay
 from ._shutdown import live_senders as _live_senders
 from ._signal import Record, Signal, SignalBuilder
 from ._spool import Spool
 from ._transport import Transport
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_encode_json = _ENCODER.encode
-
-
-def _encoder_without_markers() -> Callable[[Signal], str]:
-    """The same encoding with one C encoder built once and no circular-reference bookkeeping.
-
-    ``JSONEncoder.encode`` builds a C encoder on every call and tracks every container it
-    enters; signals built by td_web are flat dicts of text and numbers, so neither is needed.
-    Only used when no ``on_signal`` hook could have put something else into a signal.
-    """
-    make: Any = getattr(json.encoder, "c_make_encoder", None)  # untyped in typeshed
-    if make is None:  # no C accelerator (another interpreter): the plain encoder
-        return _encode_json
-    chunks = make(
-        None,
-        _ENCODER.default,
-        json.encoder.encode_basestring,
-        None,
-        _ENCODER.key_separator,
-        _ENCODER.item_separator,
-        False,
-        False,
-        False,
-    )
-
-    def encode(signal: Signal) -> str:
-        return "".join(chunks(signal, 0))
-
-    return encode
-
-
-_encode_built_json = _encoder_without_markers()
 
 #: A serialized signal and the sequence number of the record it came from.
 Entry = tuple[bytes, int]
@@ -500,7 +465,7 @@ class Sender:
 
     def _serialize(self, signals: Iterable[Signal], seq: int) -> list[Entry]:
         entries = []
-        encode = _encode_json if self._config.on_signal is not None else _encode_built_json
+        encode = encode_json if self._config.on_signal is not None else encode_built_json
         for signal in signals:
             try:
                 data = encode(signal).encode("utf-8", "surrogatepass")
