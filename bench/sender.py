@@ -12,14 +12,21 @@ process, so it never shares this process's interpreter lock). For each ingest st
 * the batch size achieved,
 * memory held by the client (tracemalloc) after the burst, against the queue's cap.
 
-A slowed ingest answers every batch after a delay (``--slow-ms``), through a small delaying
-proxy in front of the collector; a down ingest refuses connections.
+A slowed ingest answers every batch after a delay (``--ingest-delay-ms``, a realistic round
+trip to a hosted ingest is ~100 ms), through a small delaying proxy in front of the collector;
+a down ingest refuses connections. With the slowed ingest it also measures the drain at exit:
+``--drain-signals`` queued at once, then ``close()``, timed, and how many arrived.
+
+Then the HTTP libraries side by side (issue #19), in the same run against the same healthy
+collector: for each one installed (httpx2, httpx; ``--libraries``), ``--reps`` interleaved
+sustained runs, with the sender thread's CPU per POST and per signal.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import socket
 import subprocess
@@ -33,9 +40,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
-
 from td_web import TelemetryDeck
+from td_web._config import HTTP_CLIENTS
+from td_web._transport import http_library
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 PAYLOAD = {"Checkout.cart": "standard", "Cart.items": 3, "Cart.currency": "EUR"}
@@ -133,7 +143,7 @@ def slow_proxy(target: str, delay: float) -> Iterator[str]:
         forward.close()
 
 
-def make_client(endpoint: str) -> TelemetryDeck:
+def make_client(endpoint: str, library: str | None = None) -> TelemetryDeck:
     td = TelemetryDeck(
         app_id=APP_ID,
         salt="bench",
@@ -141,6 +151,7 @@ def make_client(endpoint: str) -> TelemetryDeck:
         flush_interval=1.0,
         initial_backoff=0.2,
         max_backoff=1.0,
+        http_client=library,
     )
     td.signal("Warm.up")
     td.flush(10)
@@ -167,10 +178,20 @@ def held_memory(td: TelemetryDeck, count: int) -> float:
         tracemalloc.stop()
 
 
-def sustained(td: TelemetryDeck, count: int, count_url: str) -> tuple[float, float, int]:
-    """(signals/s delivered, sender CPU share, delivered) with the caller waiting whenever the
-    queue is nearly full, so nothing is dropped and the sender's pace is what is measured."""
+@dataclass
+class Sustained:
+    throughput: float
+    sender_cpu_share: float
+    delivered: int
+    sender_cpu_s: float
+    posts: int
+
+
+def sustained(td: TelemetryDeck, count: int, count_url: str) -> Sustained:
+    """Signals/s delivered and the sender's CPU, with the caller waiting whenever the queue is
+    nearly full, so nothing is dropped and the sender's pace is what is measured."""
     before = collector_count(count_url)
+    posts_before = td.stats().batches
     cap = td.config.max_queue_size
     process_cpu = time.process_time()
     thread_cpu = time.thread_time()
@@ -185,7 +206,8 @@ def sustained(td: TelemetryDeck, count: int, count_url: str) -> tuple[float, flo
     caller_cpu = time.thread_time() - thread_cpu
     sender_cpu = (time.process_time() - process_cpu) - caller_cpu
     delivered = collector_count(count_url) - before
-    return delivered / elapsed, sender_cpu / elapsed, delivered
+    posts = td.stats().batches - posts_before
+    return Sustained(delivered / elapsed, sender_cpu / elapsed, delivered, sender_cpu, posts)
 
 
 def run(state: str, endpoint: str, count: int, count_url: str | None) -> Result:
@@ -193,7 +215,9 @@ def run(state: str, endpoint: str, count: int, count_url: str | None) -> Result:
     throughput = share = None
     delivered = 0
     if count_url:
-        throughput, share, delivered = sustained(td, count, count_url)
+        measured = sustained(td, count, count_url)
+        throughput, share = measured.throughput, measured.sender_cpu_share
+        delivered = measured.delivered
     per_call = caller_cost(td, count)
     td.flush(0 if count_url is None else 600)
     memory = held_memory(td, count)
@@ -211,19 +235,72 @@ def run(state: str, endpoint: str, count: int, count_url: str | None) -> Result:
     )
 
 
+def drain_at_exit(endpoint: str, count: int, count_url: str) -> tuple[float, int, bool]:
+    """(seconds close() took, signals delivered, close()'s verdict) for ``count`` queued."""
+    td = make_client(endpoint)
+    before = collector_count(count_url)
+    for i in range(count):
+        td.signal("Bench.drain", PAYLOAD, client_user=f"user-{i % 1000}")
+    started = time.perf_counter()
+    complete = td.close(600)
+    elapsed = time.perf_counter() - started
+    return elapsed, collector_count(count_url) - before, complete
+
+
+def compare_libraries(url: str, libraries: list[str], count: int, reps: int) -> None:
+    """Each library's sustained delivery to the same collector, runs interleaved (A B A B)."""
+    runs: dict[str, list[Sustained]] = {name: [] for name in libraries}
+    for _ in range(reps):
+        for name in libraries:
+            td = make_client(url, name)
+            runs[name].append(sustained(td, count, url))
+            td.close(10)
+    print(f"\nHTTP libraries, {count:,} signals per run, {reps} interleaved runs each (median)")
+    print(
+        f"{'library':<10}{'version':>9}{'signals/s':>11}{'sender CPU':>12}{'CPU/POST':>10}"
+        f"{'CPU/signal':>12}{'POSTs':>7}"
+    )
+    for name, measured in runs.items():
+        middle = sorted(measured, key=lambda m: m.sender_cpu_s / max(m.delivered, 1))
+        m = middle[len(middle) // 2]
+        version = importlib.import_module(name).__version__
+        print(
+            f"{name:<10}{version:>9}{m.throughput:>11,.0f}{m.sender_cpu_share:>12.0%}"
+            f"{m.sender_cpu_s / max(m.posts, 1) * 1e6:>8,.0f}µs"
+            f"{m.sender_cpu_s / max(m.delivered, 1) * 1e6:>10.1f}µs{m.posts:>7,}"
+        )
+    print("CPU: the sender thread's (process CPU minus the caller's), per POST and per signal")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--signals", type=int, default=100_000)
-    parser.add_argument("--slow-ms", type=int, default=200)
+    parser.add_argument("--ingest-delay-ms", "--slow-ms", dest="slow_ms", type=int, default=200)
+    parser.add_argument("--drain-signals", type=int, default=5_000)
     parser.add_argument("--quick", action="store_true", help="20,000 signals per run")
+    parser.add_argument(
+        "--libraries",
+        default=",".join(name for name in HTTP_CLIENTS if importlib.util.find_spec(name)),
+        help="HTTP libraries to compare (default: those installed); empty: skip the comparison",
+    )
+    parser.add_argument("--reps", type=int, default=3, help="runs per library (3)")
+    parser.add_argument("--only-libraries", action="store_true", help="skip the ingest states")
     args = parser.parse_args(argv)
     if args.quick:
         args.signals = min(args.signals, 20_000)
+    libraries = [name for name in args.libraries.split(",") if name]
+    if args.only_libraries:
+        with collector() as url:
+            compare_libraries(url, libraries, args.signals, args.reps)
+        return
     results = []
     with collector() as url:
+        if libraries:
+            compare_libraries(url, libraries, args.signals, args.reps)
         results.append(run("healthy", url, args.signals, url))
         with slow_proxy(url, args.slow_ms / 1000) as slow:
             results.append(run(f"slowed ({args.slow_ms} ms/batch)", slow, args.signals, url))
+            drain = drain_at_exit(slow, args.drain_signals, url)
     results.append(run("down (refused)", f"http://127.0.0.1:{free_port()}", args.signals, None))
     healthy = results[0]
     print(
@@ -247,6 +324,12 @@ def main(argv: list[str] | None = None) -> None:
         "full (nothing dropped)"
     )
     print("µs/call: a burst with no pausing; dropped: burst signals refused by the full queue")
+    seconds, delivered, complete = drain
+    print(
+        f"drain at exit, ingest slowed to {args.slow_ms} ms/batch: {args.drain_signals:,} "
+        f"queued, close() took {seconds:.1f} s, {delivered:,} delivered"
+        f"{'' if complete else ' (close() reported signals left behind)'}"
+    )
     print(
         "memory: what the client still holds after another burst; the queue caps it at "
         "10,000 signals whatever the ingest does"

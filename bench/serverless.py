@@ -20,10 +20,12 @@ import sys
 import tempfile
 import time
 
-import httpx
-
 import td_web
+from td_web._transport import http_library
 from td_web.serverless import TelemetryDeck as FunctionTelemetryDeck
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 

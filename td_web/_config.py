@@ -12,10 +12,7 @@ import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # the HTTP library is imported by the transport, at the first batch
-    import httpx
+from typing import Any
 
 DEFAULT_ENDPOINT = "https://nom.telemetrydeck.com"
 
@@ -73,7 +70,7 @@ class ClientConfig:
     #: Send inline on the calling thread (tests, serverless); no background worker.
     sync: bool = False
     #: An httpx or httpx2 transport; the sender then uses the library it belongs to.
-    transport: httpx.BaseTransport | None = field(default=None, repr=False)
+    transport: object | None = field(default=None, repr=False)
     #: "httpx2" or "httpx"; None: httpx2 when it is installed, else httpx.
     http_client: str | None = None
     max_queue_size: int = 10_000

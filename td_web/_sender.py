@@ -9,7 +9,6 @@ so memory is bounded by the queue's cap however long the ingest is away.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import threading
@@ -17,50 +16,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import _capture, _shutdown
 from ._config import ClientConfig
+from ._encoding import encode_built_json, encode_json
 from ._log import logger, throttled
 from ._policy import Outcome, backoff_delay
 from ._shutdown import live_senders as _live_senders
 from ._signal import Record, Signal, SignalBuilder
 from ._spool import Spool
 from ._transport import Transport
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_encode_json = _ENCODER.encode
-
-
-def _encoder_without_markers() -> Callable[[Signal], str]:
-    """The same encoding with one C encoder built once and no circular-reference bookkeeping.
-
-    ``JSONEncoder.encode`` builds a C encoder on every call and tracks every container it
-    enters; signals built by td_web are flat dicts of text and numbers, so neither is needed.
-    Only used when no ``on_signal`` hook could have put something else into a signal.
-    """
-    make: Any = getattr(json.encoder, "c_make_encoder", None)  # untyped in typeshed
-    if make is None:  # no C accelerator (another interpreter): the plain encoder
-        return _encode_json
-    chunks = make(
-        None,
-        _ENCODER.default,
-        json.encoder.encode_basestring,
-        None,
-        _ENCODER.key_separator,
-        _ENCODER.item_separator,
-        False,
-        False,
-        False,
-    )
-
-    def encode(signal: Signal) -> str:
-        return "".join(chunks(signal, 0))
-
-    return encode
-
-
-_encode_built_json = _encoder_without_markers()
 
 #: A serialized signal and the sequence number of the record it came from.
 Entry = tuple[bytes, int]
@@ -381,8 +346,11 @@ class Sender:
                     self._abandon_remaining()
                     return
                 if self._due(now, last_pump):
+                    # Between intervals only full batches go; a part batch waits for more
+                    # signals, the interval, a flush or close (fewer, fuller POSTs under load).
+                    partial = now - last_pump >= self._config.flush_interval
                     last_pump = now
-                    self._pump()
+                    self._pump(partial)
             except Exception:  # the worker must outlive any bug of ours
                 logger.exception("td_web: unexpected error in the sender; it keeps running")
                 self._wake.wait(1.0)
@@ -400,7 +368,7 @@ class Sender:
             return 0.0
         if self._idle() and not self._spool_rows:
             return None
-        if len(self._queue) >= self._config.max_batch_size:
+        if self._batch_waiting():
             return 0.0
         return max(0.0, last_pump + self._config.flush_interval - now)
 
@@ -411,9 +379,14 @@ class Sender:
             self._flush_requested
             or self._stopping
             or self._orphaned
-            or len(self._queue) >= self._config.max_batch_size
+            or self._batch_waiting()
             or now - last_pump >= self._config.flush_interval
         )
+
+    def _batch_waiting(self) -> bool:
+        """Whether a full batch is waiting (records counted as one signal each, the least
+        they become)."""
+        return len(self._queue) + len(self._outbox) >= self._config.max_batch_size
 
     def _idle(self) -> bool:
         return not self._queue and not self._outbox and self._inflight is None
@@ -424,12 +397,19 @@ class Sender:
             self._spool.close()
         _live_senders.discard(self)
 
-    def _pump(self) -> None:
-        """Send until nothing is left or a retry has to wait."""
+    def _pump(self, partial: bool = True) -> None:
+        """Send full batches, and with ``partial`` (the interval is over) or when hurried (a
+        flush, close, an orphaned sender) the last part batch too, until nothing is left or a
+        retry has to wait."""
+        partial = partial or self._flush_requested or self._stopping or self._orphaned
         self._flush_requested = False
         self._retry_at = None
         while True:
             if self._inflight is None:
+                hurried = self._flush_requested or self._stopping
+                if not (partial or hurried or self._batch_waiting()):
+                    self._mark_settled()
+                    return
                 self._fill_outbox()
                 if not self._outbox:
                     self._mark_settled()
@@ -485,7 +465,7 @@ class Sender:
 
     def _serialize(self, signals: Iterable[Signal], seq: int) -> list[Entry]:
         entries = []
-        encode = _encode_json if self._config.on_signal is not None else _encode_built_json
+        encode = encode_json if self._config.on_signal is not None else encode_built_json
         for signal in signals:
             try:
                 data = encode(signal).encode("utf-8", "surrogatepass")

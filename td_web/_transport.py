@@ -11,6 +11,7 @@ when the first batch is sent (never for a client that sends nothing), without TL
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -21,12 +22,30 @@ from ._policy import Outcome, classify, parse_retry_after
 from ._version import __version__
 
 
-def http_library(choice: str | None, transport: object | None) -> ModuleType:
-    """httpx2 or httpx, chosen once per sender."""
+def transport_library(transport: object) -> ModuleType | None:
+    """The library (httpx2 or httpx) whose ``BaseTransport`` this is, subclasses included.
+
+    Found through the class's bases, so only a library already imported is looked at (whoever
+    built the transport imported its own) and a module that copies the other's names is not
+    mistaken for it.
+    """
+    for cls in type(transport).__mro__:
+        name = cls.__module__.partition(".")[0]
+        library = sys.modules.get(name)
+        if name in HTTP_CLIENTS and cls is getattr(library, "BaseTransport", None):
+            return library
+    return None
+
+
+def http_library(choice: str | None = None, transport: object | None = None) -> ModuleType:
+    """httpx2 or httpx, chosen once per sender; also the one td_web's CLI, collector and demo use.
+
+    Imported on call, so that no module imports a library that may not be installed.
+    """
     if transport is not None:
-        owner = type(transport).__module__.partition(".")[0]
-        if owner in HTTP_CLIENTS:
-            return importlib.import_module(owner)
+        owner = transport_library(transport)
+        if owner is not None:
+            return owner
     if choice is not None:
         return importlib.import_module(choice)
     try:

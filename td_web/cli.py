@@ -24,10 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import TextIO
 
-import httpx
-
 from . import _commands
 from ._config import DEFAULT_ENDPOINT
+from ._transport import http_library
 from ._version import __version__
 
 EXIT_OK = _commands.EXIT_OK
@@ -254,7 +253,7 @@ def run_tail(options: argparse.Namespace) -> int:
         follower.show_history(max(options.lines, 0))
         if not options.once:
             follower.follow(max(options.interval, 0.05))
-    except httpx.HTTPError as exc:
+    except http_library().HTTPError as exc:
         print(f"td-web tail: cannot read {where}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:

@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
-import httpx
-
+from .._transport import http_library
 from .store import SignalFilter, SignalStore
 
 #: How many signals (or violations) one poll asks for; a follower pages through the rest.
@@ -44,7 +43,7 @@ class HttpSource:
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
-        self._client = httpx.Client(base_url=self.url, timeout=timeout)
+        self._client: Any = http_library().Client(base_url=self.url, timeout=timeout)
 
     def signals(
         self, signal_type: str | None, since_id: int, limit: int, newest_first: bool

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import IO
 
-import httpx
-
 import td_web
+
+from .._transport import http_library
 
 DEMO_APP_ID = "5A5E1F1E-DE70-4D7A-9F1B-2C3D4E5F6A7B"
 
@@ -82,13 +82,14 @@ class Site:
             text=True,
         )
         deadline = time.monotonic() + timeout
+        http = http_library()
         while True:
             if self._process.poll() is not None:
                 raise RuntimeError(f"the example site exited early ({self._process.returncode})")
             try:
-                httpx.get(f"{self.url}/healthz", timeout=1)
+                http.get(f"{self.url}/healthz", timeout=1)
                 return
-            except httpx.HTTPError:
+            except http.HTTPError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)

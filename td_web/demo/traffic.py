@@ -6,8 +6,9 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-import httpx
+from .._transport import http_library
 
 #: Current browsers, visitor by visitor (the fourth visitor is the crawler): desktops, phones
 #: and a tablet from the first few on, so that every dashboard panel has data.
@@ -53,7 +54,7 @@ class Visitor:
     ) -> None:
         self.rng = rng
         self.tally = tally
-        self.client = httpx.Client(
+        self.client = http_library().Client(
             base_url=site,
             headers={
                 "User-Agent": BOT if bot else BROWSERS[number % len(BROWSERS)],
@@ -67,14 +68,14 @@ class Visitor:
         self.site = site
         self.previous = ""
 
-    def get(self, path: str, tracked: bool = True) -> httpx.Response:
+    def get(self, path: str, tracked: bool = True) -> Any:
         headers = {"Referer": self.site + self.previous} if self.previous else {}
         response = self.client.get(path, headers=headers)
         self._count(response, tracked)
         self.previous = path.split("?")[0]
         return response
 
-    def post(self, path: str, data: dict[str, str], form_page: str) -> httpx.Response:
+    def post(self, path: str, data: dict[str, str], form_page: str) -> Any:
         token = self._csrf(form_page)
         response = self.client.post(
             path,
@@ -88,7 +89,7 @@ class Visitor:
         match = _CSRF.search(self.get(page).text)
         return match.group(1) if match else ""
 
-    def _count(self, response: httpx.Response, tracked: bool) -> None:
+    def _count(self, response: Any, tracked: bool) -> None:
         self.tally.requests += 1
         self.tally.tracked += tracked
         self.tally.statuses[response.status_code] = (

@@ -6,11 +6,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from conftest import APP_ID
 
+from td_web._transport import http_library
 from td_web.collector import Collector
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 USER_HASH = hashlib.sha256(b"someone").hexdigest()
 

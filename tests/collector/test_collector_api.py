@@ -7,11 +7,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
+from td_web._transport import http_library
 from td_web.collector import RULES, Collector
 from td_web.collector import store as store_module
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 Signal = Callable[..., dict[str, Any]]
 

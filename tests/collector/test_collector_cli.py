@@ -20,13 +20,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import pytest
 from conftest import APP_ID
 
 from td_web import hash_client_user
+from td_web._transport import http_library
 from td_web.cli import main
 from td_web.collector import Collector, SignalStore
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -8,10 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from td_web._transport import http_library
 from td_web.collector import Collector, SignalStore, StoreError
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 Signal = Callable[..., dict[str, Any]]
 

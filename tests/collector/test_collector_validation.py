@@ -9,11 +9,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from td_web._sanitize import MAX_KEY_LENGTH, MAX_TYPE_LENGTH, MAX_VALUE_LENGTH, RESERVED_KEYS
+from td_web._transport import http_library
 from td_web.collector import RULES, Collector
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 Signal = Callable[..., dict[str, Any]]
 

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -20,8 +19,12 @@ from starlette.websockets import WebSocket
 from test_asgi.asgi_support import APP_ID, ASGIServer, LifespanServer, TestClient, http_scope
 
 import td_web
+from td_web._transport import http_library
 from td_web.asgi import Telemetry, TelemetryDeckMiddleware
 from td_web.testing import CapturedSignals
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 
 class Boom(Exception):

@@ -20,12 +20,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from conftest import environment_without_telemetrydeck
 from ingest_server import IngestServer, Reply, free_port
 from served import answering
 from test_asgi.asgi_support import APP_ID
+
+from td_web._transport import http_library
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 pytestmark = pytest.mark.slow
 

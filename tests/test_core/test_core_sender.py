@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,12 +11,16 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import httpx
 import pytest
 from conftest import APP_ID
 from ingest_server import IngestServer, Reply, free_port
 
 from td_web import TelemetryDeck, __version__
+from td_web._config import HTTP_CLIENTS
+from td_web._transport import http_library
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 FAST = {"flush_interval": 0.05, "initial_backoff": 0.01, "max_backoff": 0.05}
 
@@ -125,6 +130,59 @@ def test_full_batch_is_sent_without_waiting_for_the_interval(
         td.signal("Bulk.item", {"i": i})
     # No flush(): a full batch alone wakes the sender.
     assert len(ingest.wait_for_signals(10)) == 10
+
+
+class ProducingTransport(httpx.HTTPTransport):  # type: ignore[misc,name-defined]
+    """The real transport to the real ingest; while the first batch is in flight, more
+    signals arrive (a producer slower than the sender), and ``answered`` is set once the
+    ingest has answered it."""
+
+    def __init__(self, arriving: int) -> None:
+        super().__init__()
+        self.client: TelemetryDeck | None = None
+        self.arriving = arriving
+        self.answered = threading.Event()
+
+    def handle_request(self, request: Any) -> Any:
+        first = not self.answered.is_set()
+        if first and self.client is not None:
+            for i in range(self.arriving):
+                self.client.signal("Load.item", {"i": 100 + i})
+        response = super().handle_request(request)
+        # Read here, so that the sender does no more I/O (and keeps the interpreter) between
+        # this answer and deciding what to send next.
+        response.read()
+        self.answered.set()
+        return response
+
+
+def test_under_sustained_load_every_post_carries_a_full_batch(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    # Issue #14 goal 3: signals that arrive while a batch is in flight wait for a full batch
+    # (or the interval, or a flush) instead of going out as whatever is there when it returns.
+    transport = ProducingTransport(arriving=30)
+    td = transport.client = make_client(flush_interval=3600, transport=transport)
+    for i in range(100):
+        td.signal("Load.item", {"i": i})
+    assert transport.answered.wait(10)
+    for i in range(130, 1000):
+        td.signal("Load.item", {"i": i})
+    assert td.flush(30)
+    assert [len(batch) for batch in ingest.accepted_batches] == [100] * 10
+    received = sorted(int(s["payload"]["i"]) for s in ingest.accepted_signals)
+    assert received == list(range(1000))
+
+
+def test_a_part_batch_goes_when_the_interval_is_over(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    td = make_client(flush_interval=0.2)
+    for i in range(130):
+        td.signal("Trickle.item", {"i": i})
+    # No flush(): the full batch goes at once, the rest when the interval ends.
+    assert len(ingest.wait_for_signals(130)) == 130
+    assert sorted(len(batch) for batch in ingest.accepted_batches) == [30, 100]
 
 
 def test_batches_are_capped_by_bytes(ingest: IngestServer, make_client: Any) -> None:
@@ -608,19 +666,62 @@ def test_max_queue_bytes_is_validated(value: object) -> None:
 # -- issue #19: the one seam between httpx2 and httpx ------------------------------------
 
 
+@pytest.mark.parametrize("name", HTTP_CLIENTS)
+def test_the_real_sender_delivers_through_each_installed_library(
+    ingest: IngestServer, make_client: Any, name: str
+) -> None:
+    library = pytest.importorskip(name)
+    td = make_client(http_client=name)
+    for number in range(3):
+        td.signal("Via.library", {"number": number})
+    assert td.flush(5)
+    assert td._sender._transport.library is library
+    assert sorted(s["payload"]["number"] for s in ingest.accepted_signals) == ["0", "1", "2"]
+    agent = ingest.requests[0].headers["User-Agent"]
+    assert f"python-{name}/{library.__version__}" in agent
+    # A transport built by the library (a subclass too) chooses it, whatever the option says.
+    other = next(n for n in HTTP_CLIENTS if n != name)
+
+    class Counting(library.HTTPTransport):  # type: ignore[name-defined,misc]
+        calls = 0
+
+        def handle_request(self, request: Any) -> Any:
+            Counting.calls += 1
+            return super().handle_request(request)
+
+    given = make_client(transport=Counting(), namespace="com.given")
+    given.signal("Via.given.transport")
+    assert given.flush(5)
+    assert given._sender._transport.library is library
+    assert Counting.calls == 1
+    assert other not in sys.modules or not isinstance(Counting(), sys.modules[other].BaseTransport)
+
+
+def test_the_default_library_is_httpx2_when_it_is_installed_else_httpx(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    expected = "httpx2" if importlib.util.find_spec("httpx2") else "httpx"
+    td = make_client()
+    td.signal("Via.default")
+    assert td.flush(5)
+    assert td._sender._transport.library.__name__ == expected
+    assert f"python-{expected}/" in ingest.requests[0].headers["User-Agent"]
+
+
 @pytest.fixture
 def httpx2_stand_in(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """httpx under the name httpx2 (same API), for runs where httpx2 is not installed."""
+    """httpx under the name httpx2 (same API): both "installed" where only httpx is."""
     import types
 
+    real = pytest.importorskip("httpx")
     stand_in = types.ModuleType("httpx2")
-    stand_in.__dict__.update({k: v for k, v in vars(httpx).items() if not k.startswith("__")})
+    stand_in.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
     stand_in.__version__ = "2.0.0-stand-in"
     monkeypatch.setitem(sys.modules, "httpx2", stand_in)
     return stand_in
 
 
-def test_the_sender_uses_httpx2_when_it_is_installed(
+def test_the_sender_prefers_httpx2_when_both_are_installed(
     ingest: IngestServer, make_client: Any, httpx2_stand_in: Any
 ) -> None:
     td = make_client()
@@ -633,16 +734,24 @@ def test_the_sender_uses_httpx2_when_it_is_installed(
 def test_the_http_client_option_and_a_given_transport_choose_the_library(
     ingest: IngestServer, make_client: Any, httpx2_stand_in: Any
 ) -> None:
+    real = sys.modules["httpx"]
     chosen = make_client(http_client="httpx")
     chosen.signal("Via.httpx")
     assert chosen.flush(5)
-    assert chosen._sender._transport.library is httpx
+    assert chosen._sender._transport.library is real
     # A transport from httpx means the httpx client, whatever else is installed.
-    given = make_client(transport=httpx.HTTPTransport(), namespace="com.given")
+    given = make_client(transport=real.HTTPTransport(), namespace="com.given")
     given.signal("Via.given.transport")
     assert given.flush(5)
-    assert given._sender._transport.library is httpx
+    assert given._sender._transport.library is real
     assert all("python-httpx/" in r.headers["User-Agent"] for r in ingest.requests)
+
+
+def test_a_transport_from_neither_library_is_refused() -> None:
+    from td_web import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="transport must be an httpx2 or httpx transport"):
+        TelemetryDeck(app_id=APP_ID, endpoint="http://127.0.0.1:9", transport=object())
 
 
 @pytest.mark.parametrize(("value", "why"), [("requests", "must be"), ("nohttp", "must be")])
@@ -651,6 +760,15 @@ def test_the_http_client_option_is_validated(value: str, why: str) -> None:
 
     with pytest.raises(ConfigurationError, match=f"http_client {why}"):
         TelemetryDeck(app_id=APP_ID, endpoint="http://127.0.0.1:9", http_client=value)
+
+
+def test_no_module_needs_httpx_where_httpx2_is_the_one_installed() -> None:
+    # httpx made unimportable: the CLI, the collector's tail and the demo load httpx2 (or
+    # whatever is installed) through the transport seam, when they talk HTTP.
+    code = "import sys; sys.modules['httpx'] = None; "
+    code += "import td_web.cli, td_web.collector.tail, td_web.demo.site, td_web.demo.traffic"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_importing_td_web_imports_no_http_library() -> None:

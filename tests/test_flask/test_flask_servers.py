@@ -12,13 +12,16 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from conftest import APP_ID, environment_without_telemetrydeck
 from ingest_server import IngestServer, free_port
 from served import answering
 
 from td_web import hash_client_user
+from td_web._transport import http_library
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 pytestmark = pytest.mark.slow
 

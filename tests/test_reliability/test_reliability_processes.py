@@ -10,10 +10,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 from conftest import APP_ID, environment_without_telemetrydeck
 from ingest_server import IngestServer, free_port
+
+from td_web._transport import http_library
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 HERE = Path(__file__).parent
 
