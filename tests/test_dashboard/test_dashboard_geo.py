@@ -104,7 +104,11 @@ def test_unknown_and_malformed_codes_give_no_country(
         country_headers=["CF-IPCountry"],
     )
     assert country(payload) == (None, None, None)
-    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # At most one (throttled) warning about the header; other senders' delivery warnings
+    # (an earlier test's ingest gone) are not this test's business.
+    warnings = [
+        r for r in caplog.records if r.levelno >= logging.WARNING and "country" in r.getMessage()
+    ]
     assert len(warnings) <= 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
