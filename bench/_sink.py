@@ -97,9 +97,9 @@ async def _main(kind: str, port: int) -> None:
 
 def counts(url: str) -> dict[str, int]:
     """Requests a sink has answered so far, by the first segment of their path."""
-    import httpx  # only the parent needs it
+    from td_web._transport import http_library  # only the parent needs it
 
-    answer: dict[str, int] = httpx.get(f"{url}/__counts", timeout=10).json()
+    answer: dict[str, int] = http_library().get(f"{url}/__counts", timeout=10).json()
     return answer
 
 

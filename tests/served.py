@@ -10,7 +10,10 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 
-import httpx
+from td_web._transport import http_library
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
 
 
 @contextlib.contextmanager
