@@ -25,6 +25,7 @@ from ingest_server import IngestServer
 
 from td_web import ConfigurationError
 from td_web._sanitize import MAX_KEYS
+from td_web._transport import http_library
 from td_web._web.sampling import SAMPLE_RATE_KEY
 from td_web._web.settings import ALL_OPTION_NAMES
 from td_web._web.visitors import NEW_VISITOR_SIGNAL
@@ -214,7 +215,8 @@ OPTIONS: dict[str, tuple[Callable[[], Any], Any]] = {
     "transport": (lambda: None, 42),
     "max_queue_size": (lambda: 100, 0),
     "max_queue_bytes": (lambda: 2_000_000, 10),
-    "http_client": (lambda: "httpx", "curl"),
+    # The library that is installed: 3.11+ has httpx2 only, 3.10 httpx only.
+    "http_client": (lambda: http_library().__name__, "curl"),
     "max_batch_size": (lambda: 10, -1),
     "max_batch_bytes": (lambda: 10_000, "big"),
     "flush_interval": (lambda: 1.0, -1),
