@@ -7,7 +7,6 @@ import importlib.util
 import inspect
 import os
 import re
-import sys
 import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -273,7 +272,10 @@ def _coerce(name: str, value: Any, setting: str) -> Any:
     if name in ("before_send", "on_signal"):
         return sync_callable(value, setting)
     if name == "transport":
-        if not _is_transport(value):
+        # Imported here: the transport module imports this one.
+        from ._transport import transport_library
+
+        if transport_library(value) is None:
             raise ConfigurationError(
                 f"{setting} must be an httpx2 or httpx transport (a BaseTransport), "
                 f"got {type(value).__name__}"
@@ -284,16 +286,6 @@ def _coerce(name: str, value: Any, setting: str) -> Any:
 
         return parse_on_error(value, setting)
     return value
-
-
-def _is_transport(value: object) -> bool:
-    """A transport of either HTTP library; one of them is imported already when the caller
-    built one (td_web imports neither until the first batch)."""
-    for library in HTTP_CLIENTS:
-        module = sys.modules.get(library)
-        if module is not None and isinstance(value, module.BaseTransport):
-            return True
-    return False
 
 
 def _validate(config: ClientConfig) -> None:
