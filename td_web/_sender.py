@@ -45,10 +45,6 @@ class Stats:
     spooled: int = 0
     last_error: str | None = None
 
-    @property
-    def dropped_total(self) -> int:
-        return sum(self.dropped.values())
-
 
 class Sender:
     def __init__(self, config: ClientConfig, builder: SignalBuilder) -> None:
@@ -107,7 +103,6 @@ class Sender:
         self._dropped: dict[str, int] = {}
         self._last_error: str | None = None
         self._spool: Spool | None = None
-        self._spool_rows = 0
 
     def after_fork_in_child(self) -> None:
         # The parent's thread does not exist here and its queue is the parent's to send;
@@ -281,7 +276,7 @@ class Sender:
             batches=self._batches,
             dropped=dict(self._dropped),
             pending=pending + len(self._outbox) + (len(inflight) if inflight else 0),
-            spooled=self._spool_rows,
+            spooled=self._spooled,
             last_error=self._last_error,
         )
 
@@ -325,7 +320,7 @@ class Sender:
     def _run(self) -> None:
         last_pump = time.monotonic()
         self._open_spool()
-        if self._spool_rows:
+        if self._spooled:
             self._flush_requested = True
         while True:
             try:
@@ -366,7 +361,7 @@ class Sender:
             return max(0.0, until - now)
         if self._flush_requested or self._stopping or (self._orphaned and not self._idle()):
             return 0.0
-        if self._idle() and not self._spool_rows:
+        if self._idle() and not self._spooled:
             return None
         if self._batch_waiting():
             return 0.0
@@ -431,10 +426,8 @@ class Sender:
         """Expand queued records until one batch is ready (never the whole queue)."""
         target = self._config.max_batch_size
         while len(self._outbox) < target:
-            if self._spool_rows and self._spool is not None:
-                claimed = self._spool.claim(target - len(self._outbox))
-                self._spool_rows = self._spool.count() if claimed else 0
-                self._outbox.extend(claimed)
+            if self._spool is not None and self._spool.rows:
+                self._outbox.extend(self._spool.take(target - len(self._outbox)))
                 continue
             with self._lock:
                 if not self._queue:
@@ -584,7 +577,7 @@ class Sender:
             candidates.append(next((q for _, q in self._inflight if q), candidates[0]))
         if self._outbox:
             candidates.append(next((q for _, q in self._outbox if q), candidates[0]))
-        if self._spool_rows and self._spool is not None:
+        if self._spool is not None and self._spool.rows:
             oldest = self._spool.oldest_own_seq()
             if oldest is not None:
                 candidates.append(oldest)
@@ -594,25 +587,11 @@ class Sender:
 
     def _abandon_remaining(self) -> None:
         """At shutdown: spool what is left when a spool is configured, else count the loss."""
-        records = self._take_queue()
-        left = list(self._inflight or ()) + list(self._outbox)
-        self._outbox.clear()
-        self._inflight = None
+        taken_out, records = self._take_all()
         if self._spool is not None:
-            queued: list[Entry] = []
-            for record, seq in records:
-                queued.extend(self._serialize(self._expand(record), seq))
-            self._write_spool(left, front=True)
-            self._write_spool(queued)
-            if left or queued:
-                logger.warning(
-                    "td_web: %d unsent signals were written to the spool at %s; they are sent "
-                    "when a process with the same spool next runs",
-                    len(left) + len(queued),
-                    self._spool.path,
-                )
+            self._spool.save_unsent(taken_out, self._serialize_records(records))
         else:
-            count = len(left) + len(records)
+            count = len(taken_out) + len(records)
             if count:
                 self._count_drop("shutdown", count)
                 logger.warning(
@@ -627,58 +606,47 @@ class Sender:
         if self._spool is not None:
             self._spool.close()
 
-    def _take_queue(self) -> list[tuple[Record, int]]:
-        with self._lock:
-            records = [record for record, _ in self._queue]
-            self._queue.clear()
-            self._queued_bytes = 0
-            first = self._dequeued + 1
-            self._dequeued += len(records)
-        return [(record, first + i) for i, record in enumerate(records)]
-
     def _spill_queue(self) -> None:
         """A long outage: move queued signals to disk so the queue can keep accepting.
 
         What is in flight goes first, so the spool stays oldest first; the backoff state
         stays, and the next attempt takes the same signals back from the spool.
         """
+        assert self._spool is not None
+        taken_out, records = self._take_all()
+        self._spool.save(taken_out, front=True)
+        self._spool.save(self._serialize_records(records))
+
+    def _take_all(self) -> tuple[list[Entry], list[tuple[Record, int]]]:
+        """Everything not yet sent, out of the sender: the serialized entries taken out for
+        sending (oldest first) and the queued records with their sequence numbers."""
         taken_out = list(self._inflight or ()) + list(self._outbox)
         self._inflight = None
         self._outbox.clear()
-        self._write_spool(taken_out, front=True)
-        entries: list[Entry] = []
-        for record, seq in self._take_queue():
-            entries.extend(self._serialize(self._expand(record), seq))
-        self._write_spool(entries)
+        with self._lock:
+            records = [record for record, _ in self._queue]
+            self._queue.clear()
+            self._queued_bytes = 0
+            first = self._dequeued + 1
+            self._dequeued += len(records)
+        return taken_out, [(record, first + i) for i, record in enumerate(records)]
 
-    def _write_spool(self, entries: list[Entry], *, front: bool = False) -> None:
-        if not entries:
-            return
-        assert self._spool is not None
-        try:
-            overflow = self._spool.put(entries, front=front)
-        except Exception:
-            logger.exception(
-                "td_web: writing %d signals to the spool failed; dropped", len(entries)
-            )
-            self._count_drop("spool_error", len(entries))
-            return
-        if overflow:
-            self._count_drop("spool_full", overflow)
-        self._spool_rows = self._spool.count()
+    def _serialize_records(self, records: list[tuple[Record, int]]) -> list[Entry]:
+        entries: list[Entry] = []
+        for record, seq in records:
+            entries.extend(self._serialize(self._expand(record), seq))
+        return entries
 
     def _open_spool(self) -> None:
         path = self._config.spool_path
-        if not path or self._spool is not None:
-            return
-        try:
-            self._spool = Spool(path, self._url, self._config.spool_max_signals)
-            self._spool_rows = self._spool.count()
-        except Exception:
-            logger.exception(
-                "td_web: the spool at %s could not be opened; running without it", path
+        if path and self._spool is None:
+            self._spool = Spool.open(
+                path, self._url, self._config.spool_max_signals, self._count_drop
             )
-            self._spool = None
+
+    @property
+    def _spooled(self) -> int:
+        return self._spool.rows if self._spool is not None else 0
 
     def _count_drop(self, reason: str, count: int) -> None:
         # Callers count queue_full drops while the worker counts the rest: one lock for both.

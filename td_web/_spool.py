@@ -1,8 +1,9 @@
 """The optional on-disk spool: serialized signals that could not be sent yet, in SQLite.
 
-Only the sender thread touches it. Rows are claimed by deleting them in the same transaction
-that reads them, so two processes sharing a spool file never send the same row twice; a batch
-that then fails is written back. Schema::
+Only the sender thread touches it. The sender decides what to spool and when; this module how,
+and every failure of the disk is caught, logged and counted here. Rows are claimed by deleting
+them in the same transaction that reads them, so two processes sharing a spool file never send
+the same row twice; a batch that then fails is written back. Schema::
 
     CREATE TABLE spool (
         id    INTEGER PRIMARY KEY AUTOINCREMENT,  -- oldest first
@@ -17,10 +18,13 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Callable
 
 from ._log import logger
 
 Entry = tuple[bytes, int]
+#: The sender's drop counter: (reason, how many signals).
+CountDrop = Callable[[str, int], None]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -35,19 +39,70 @@ CREATE INDEX IF NOT EXISTS spool_by_url ON spool (url, id);
 
 
 class Spool:
-    def __init__(self, path: str, url: str, max_signals: int) -> None:
+    @classmethod
+    def open(cls, path: str, url: str, max_signals: int, count_drop: CountDrop) -> Spool | None:
+        """The spool at ``path``, or None (logged) when it cannot be used: the sender then
+        runs without one."""
+        try:
+            return cls(path, url, max_signals, count_drop)
+        except Exception:
+            logger.exception(
+                "td_web: the spool at %s could not be opened; running without it", path
+            )
+            return None
+
+    def __init__(self, path: str, url: str, max_signals: int, count_drop: CountDrop) -> None:
         self.path = path
         self.url = url
         self.max_signals = max_signals
+        self._count_drop = count_drop
         #: Rows written by this process carry it; rows from earlier runs are foreign.
         self.owner = uuid.uuid4().hex
         self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        #: Rows waiting for this URL, as of the last read or write.
+        self.rows = self.count()
 
     def close(self) -> None:
         self._db.close()
+
+    def save(self, entries: list[Entry], *, front: bool = False) -> None:
+        """:meth:`put` that never raises: a failed write drops the entries and counts them,
+        what the cap pushed out is counted too."""
+        if not entries:
+            return
+        try:
+            overflow = self.put(entries, front=front)
+        except Exception:
+            logger.exception(
+                "td_web: writing %d signals to the spool failed; dropped", len(entries)
+            )
+            self._count_drop("spool_error", len(entries))
+            return
+        if overflow:
+            self._count_drop("spool_full", overflow)
+        self.rows = self.count()
+
+    def save_unsent(self, taken_out: list[Entry], queued: list[Entry]) -> None:
+        """At shutdown: what was taken out for sending goes before every row (it is the
+        oldest), what was still queued after them."""
+        self.save(taken_out, front=True)
+        self.save(queued)
+        if taken_out or queued:
+            logger.warning(
+                "td_web: %d unsent signals were written to the spool at %s; they are sent "
+                "when a process with the same spool next runs",
+                len(taken_out) + len(queued),
+                self.path,
+            )
+
+    def take(self, limit: int) -> list[Entry]:
+        """:meth:`claim`, keeping :attr:`rows` current."""
+        claimed = self.claim(limit)
+        self.rows = self.count() if claimed else 0
+        return claimed
 
     def count(self) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM spool WHERE url = ?", (self.url,)).fetchone()
