@@ -29,6 +29,8 @@ ENVIRONMENT_VARIABLES = {
     "environment": "TELEMETRYDECK_ENVIRONMENT",
     "http_client": "TELEMETRYDECK_HTTP_CLIENT",
 }
+#: The most batches a sender may post at once (``max_in_flight``).
+MAX_IN_FLIGHT = 64
 #: The HTTP client libraries the transport can use (same API).
 HTTP_CLIENTS = ("httpx2", "httpx")
 
@@ -76,6 +78,10 @@ class ClientConfig:
     #: What queued records may hold in memory, roughly (each record estimates its own size).
     max_queue_bytes: int = 16_000_000
     max_batch_size: int = 100
+    #: Batches posted at once at most, each on its own connection, when full batches wait
+    #: (or a flush, close or the interval sends what is queued); a quiet site sends one at a
+    #: time. What is in flight counts against the queue's caps.
+    max_in_flight: int = 32
     #: Bytes per POST at most.
     max_batch_bytes: int = 500_000
     #: Seconds between sends when no batch is full.
@@ -257,6 +263,7 @@ def _coerce(name: str, value: Any, setting: str) -> Any:
         "max_queue_bytes",
         "max_batch_size",
         "max_batch_bytes",
+        "max_in_flight",
         "max_retries",
         "spool_max_signals",
     ):
@@ -319,6 +326,11 @@ def _validate(config: ClientConfig) -> None:
     zone_problem = time_zone_problem(config.time_zone)
     if zone_problem:
         raise ConfigurationError(f"time_zone {config.time_zone!r}: {zone_problem}")
+    if config.max_in_flight > MAX_IN_FLIGHT:
+        # Each batch in flight holds a thread and a connection to the ingest.
+        raise ConfigurationError(
+            f"max_in_flight must be at most {MAX_IN_FLIGHT}, got {config.max_in_flight}"
+        )
     for name in ("max_batch_bytes", "max_queue_bytes"):
         if getattr(config, name) < 1024:
             raise ConfigurationError(f"{name} must be at least 1024, got {getattr(config, name)}")

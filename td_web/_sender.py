@@ -1,9 +1,10 @@
 """The background sender: a bounded queue, one worker thread and one keep-alive HTTP client.
 
 Callers only append a record to a deque under a short lock. The worker turns records into
-serialized signals, groups them into batches capped by count and bytes, POSTs them, and applies
-the retry policy. At most one batch is in flight and at most about one batch waits beside it,
-so memory is bounded by the queue's cap however long the ingest is away.
+serialized signals, groups them into batches capped by count and bytes, hands them to poster
+threads (``_posters``: up to ``max_in_flight`` at once, when full batches wait), and applies the
+retry policy to each answer. Signals taken out of the queue count against its caps until they
+are delivered or dropped, so memory is bounded by the caps however long the ingest is away.
 """
 
 from __future__ import annotations
@@ -22,13 +23,38 @@ from ._config import ClientConfig
 from ._encoding import encode_built_json, encode_json
 from ._log import logger, throttled
 from ._policy import Outcome, backoff_delay
+from ._posters import Posters
 from ._shutdown import live_senders as _live_senders
 from ._signal import Record, Signal, SignalBuilder
 from ._spool import Spool
-from ._transport import Transport
+from ._transport import Answer, Transport
 
 #: A serialized signal and the sequence number of the record it came from.
 Entry = tuple[bytes, int]
+
+
+@dataclass(eq=False)
+class Batch:
+    """Signals sent in one POST, and retried as the same POST until it is settled."""
+
+    entries: list[Entry]
+    #: What each entry counts against ``max_queue_bytes`` until the batch is settled.
+    charges: list[int]
+    #: Failed attempts so far (``max_retries`` counts them).
+    attempt: int = 0
+    #: Taken from the spool: resent oldest first, so one at a time.
+    spooled: bool = False
+
+    def body(self) -> bytes:
+        return b"[" + b",".join(entry[0] for entry in self.entries) + b"]"
+
+    def halves(self) -> tuple[Batch, Batch]:
+        """The two batches a 413 splits this one into (each sent once, never both whole)."""
+        half = len(self.entries) // 2
+        return (
+            Batch(self.entries[:half], self.charges[:half], self.attempt, self.spooled),
+            Batch(self.entries[half:], self.charges[half:], self.attempt, self.spooled),
+        )
 
 
 @dataclass(frozen=True)
@@ -90,12 +116,35 @@ class Sender:
         self._orphaned = False
         self._thread: threading.Thread | None = None
         self._transport = Transport(
-            self._url, self._config.timeout, self._config.transport, self._config.http_client
+            self._url,
+            self._config.timeout,
+            self._config.transport,
+            self._config.http_client,
+            connections=self._config.max_in_flight,
         )
+        # The parent's posters do not exist in a forked child: new ones start when needed.
+        self._posters: Posters[Batch] = Posters(self._transport, self._wake)
+        #: Serialized signals not yet in a batch, oldest first.
         self._outbox: deque[Entry] = deque()
-        self._inflight: list[Entry] | None = None
-        self._attempt = 0
+        #: Each outbox entry's charge against ``max_queue_bytes``, in step with the outbox.
+        self._outbox_charges: deque[int] = deque()
+        #: Batches whose POST failed (or was split by a 413), to be sent again as they are.
+        self._retry: deque[Batch] = deque()
+        self._in_flight: set[Batch] = set()
+        #: Signals taken out of the queue and not yet settled (outbox, retries, in flight),
+        #: counted against the queue's caps with their serialized size.
+        self._held_signals = 0
+        self._held_bytes = 0
+        #: Set by an answer that failed, cleared by one that succeeded: meanwhile one batch at
+        #: a time probes the ingest.
+        self._failing = False
+        #: No POST starts before this (backoff, Retry-After): a pause for every poster.
         self._retry_at: float | None = None
+        #: Sending what is queued, part batch included (the interval, a flush), until nothing
+        #: is left to start.
+        self._sweeping = False
+        #: How many entries at the outbox's front came from the spool.
+        self._spooled_in_outbox = 0
         self._sync_lock = threading.Lock()
         self._sent = 0
         self._retried = 0
@@ -132,8 +181,8 @@ class Sender:
             if self._closed:  # close() began between the check above and here
                 refusal = "closed"
             elif (
-                len(self._queue) >= self._config.max_queue_size
-                or self._queued_bytes + size > self._config.max_queue_bytes
+                len(self._queue) + self._held_signals >= self._config.max_queue_size
+                or self._queued_bytes + self._held_bytes + size > self._config.max_queue_bytes
             ):
                 self._dropped["queue_full"] = self._dropped.get("queue_full", 0) + 1
                 refusal = "queue_full"
@@ -266,16 +315,15 @@ class Sender:
 
     def stats(self) -> Stats:
         with self._lock:
-            pending = len(self._queue)
+            pending = len(self._queue) + self._held_signals
             queued = self._enqueued
-        inflight = self._inflight
         return Stats(
             queued=queued,
             sent=self._sent,
             retried=self._retried,
             batches=self._batches,
             dropped=dict(self._dropped),
-            pending=pending + len(self._outbox) + (len(inflight) if inflight else 0),
+            pending=pending,
             spooled=self._spooled,
             last_error=self._last_error,
         )
@@ -305,13 +353,15 @@ class Sender:
         with self._sync_lock:
             self._enqueued += 1
             self._dequeued += 1
-            self._outbox.extend(self._serialize(self._expand(record), self._dequeued))
+            self._take_out(
+                self._serialize(self._expand(record), self._dequeued), record.approx_size()
+            )
             ok = True
-            while self._outbox:
-                self._inflight = self._take_batch()
-                while self._inflight is not None:
-                    if self._attempt_inflight(may_wait=False) is Outcome.RETRY:
-                        ok = False
+            while self._outbox or self._retry:
+                batch = self._retry.popleft() if self._retry else self._take_batch()
+                answer = self._transport.post(batch.body())
+                if self._settle(batch, answer, may_wait=False) is Outcome.RETRY:
+                    ok = False
             self._settled_through = self._dequeued
             return ok
 
@@ -325,35 +375,47 @@ class Sender:
         while True:
             try:
                 timeout = self._wait_time(last_pump)
-                if timeout is None:  # idle: no timer, no wake-ups, until a record arrives
-                    if self._orphaned:
+                if timeout is None:  # no timer: a record, an answer or a flush wakes it
+                    if self._orphaned and self._idle():
                         self._finish_orphan()
                         return
+                    was_idle = self._idle()
                     self._wake.wait()
-                    # Batches fill: the first record after a quiet spell waits out the interval
-                    # too (a full batch or a flush still goes at once).
-                    last_pump = time.monotonic()
+                    if was_idle:
+                        # Batches fill: the first record after a quiet spell waits out the
+                        # interval too (a full batch or a flush still goes at once).
+                        last_pump = time.monotonic()
                 elif timeout > 0:
                     self._wake.wait(timeout)
                 self._wake.clear()
+                self._collect_answers()
                 now = time.monotonic()
-                if self._stopping and (self._idle() or now >= self._stop_deadline):
+                if self._stopping and (
+                    self._idle() or (now >= self._stop_deadline and not self._in_flight)
+                ):
                     self._abandon_remaining()
                     return
                 if self._due(now, last_pump):
                     # Between intervals only full batches go; a part batch waits for more
                     # signals, the interval, a flush or close (fewer, fuller POSTs under load).
-                    partial = now - last_pump >= self._config.flush_interval
+                    if now - last_pump >= self._config.flush_interval:
+                        self._sweeping = True
                     last_pump = now
-                    self._pump(partial)
+                    self._pump(now)
             except Exception:  # the worker must outlive any bug of ours
                 logger.exception("td_web: unexpected error in the sender; it keeps running")
                 self._wake.wait(1.0)
 
     def _wait_time(self, last_pump: float) -> float | None:
-        """Seconds until the worker has something to do; None when only a record can give it
-        something (idle)."""
+        """Seconds until the worker has something to do; None when only a record, an answer
+        or a flush can give it something."""
         now = time.monotonic()
+        if self._in_flight and (len(self._in_flight) >= self._limit() or not self._startable()):
+            # Waiting for an answer, which wakes the worker (close() waits for every answer:
+            # a batch in flight may be delivered, so it is neither spooled nor counted lost).
+            if self._stopping and now < self._stop_deadline:
+                return self._stop_deadline - now
+            return None
         if self._retry_at is not None:
             # A flush or close hurries the queue, never a backoff or a Retry-After: a request
             # the ingest asked us not to make is not made (close gives up at its deadline).
@@ -363,7 +425,7 @@ class Sender:
             return 0.0
         if self._idle() and not self._spooled:
             return None
-        if self._batch_waiting():
+        if self._batch_waiting() or (self._sweeping and self._startable()):
             return 0.0
         return max(0.0, last_pump + self._config.flush_interval - now)
 
@@ -374,6 +436,7 @@ class Sender:
             self._flush_requested
             or self._stopping
             or self._orphaned
+            or self._sweeping
             or self._batch_waiting()
             or now - last_pump >= self._config.flush_interval
         )
@@ -381,53 +444,86 @@ class Sender:
     def _batch_waiting(self) -> bool:
         """Whether a full batch is waiting (records counted as one signal each, the least
         they become)."""
-        return len(self._queue) + len(self._outbox) >= self._config.max_batch_size
+        return (
+            bool(self._retry) or len(self._queue) + len(self._outbox) >= self._config.max_batch_size
+        )
+
+    def _startable(self) -> bool:
+        """Whether anything is left to start a POST with."""
+        return bool(self._retry or self._outbox or self._queue or self._spooled)
+
+    def _limit(self) -> int:
+        """How many batches may be in flight now: one while the ingest is failing (a probe)
+        or the spool is resent (oldest first), else ``max_in_flight``."""
+        if self._failing or self._spooled or any(b.spooled for b in self._in_flight):
+            return 1
+        return self._config.max_in_flight
 
     def _idle(self) -> bool:
-        return not self._queue and not self._outbox and self._inflight is None
+        return not self._queue and self._held_signals == 0 and not self._in_flight
 
     def _finish_orphan(self) -> None:
+        self._posters.stop()
         self._transport.close()
         if self._spool is not None:
             self._spool.close()
         _live_senders.discard(self)
 
-    def _pump(self, partial: bool = True) -> None:
-        """Send full batches, and with ``partial`` (the interval is over) or when hurried (a
-        flush, close, an orphaned sender) the last part batch too, until nothing is left or a
-        retry has to wait."""
-        partial = partial or self._flush_requested or self._stopping or self._orphaned
-        self._flush_requested = False
+    def _pump(self, now: float) -> None:
+        """Start POSTs up to the in-flight limit: retried batches first, then full batches,
+        and while sweeping (the interval is over) or hurried (a flush, close, an orphaned
+        sender) the last part batch too."""
+        if self._flush_requested:
+            # Taken over here, so that a flush asked for from now on is not lost.
+            self._flush_requested = False
+            self._sweeping = True
         self._retry_at = None
-        while True:
-            if self._inflight is None:
-                hurried = self._flush_requested or self._stopping
-                if not (partial or hurried or self._batch_waiting()):
-                    self._mark_settled()
-                    return
+        hurried = self._sweeping or self._stopping or self._orphaned
+        while len(self._in_flight) < self._limit():
+            if self._stopping and now >= self._stop_deadline:
+                break
+            if self._retry:
+                batch = self._retry.popleft()
+            elif hurried or self._batch_waiting():
                 self._fill_outbox()
                 if not self._outbox:
-                    self._mark_settled()
-                    return
-                self._inflight = self._take_batch()
-            outcome = self._attempt_inflight()
+                    self._sweeping = False  # everything queued has started
+                    break
+                batch = self._take_batch()
+            else:
+                break
+            self._in_flight.add(batch)
+            self._posters.post(batch, batch.body(), len(self._in_flight))
+        self._mark_settled()
+
+    def _collect_answers(self) -> None:
+        answers = self._posters.answers()
+        for batch, answer in answers:
+            self._in_flight.discard(batch)
+            if self._settle(batch, answer) is Outcome.RETRY and self._queue_crowded():
+                self._spill_queue()
+        if answers:
             self._mark_settled()
-            if outcome is Outcome.RETRY:
-                if self._spool is not None and (
-                    len(self._queue) >= self._config.max_queue_size // 2
-                    or self._queued_bytes >= self._config.max_queue_bytes // 2
-                ):
-                    self._spill_queue()
-                return
-            if self._stopping and time.monotonic() >= self._stop_deadline:
-                return
+
+    def _queue_crowded(self) -> bool:
+        """Whether a failing ingest should make room on disk (with a spool) now: only with
+        nothing in flight, so that what is spilled is older than every row (a batch still in
+        flight may be younger than rows spilled before it fails)."""
+        return (
+            self._spool is not None
+            and not self._in_flight
+            and (
+                len(self._queue) + self._held_signals >= self._config.max_queue_size // 2
+                or self._queued_bytes + self._held_bytes >= self._config.max_queue_bytes // 2
+            )
+        )
 
     def _fill_outbox(self) -> None:
         """Expand queued records until one batch is ready (never the whole queue)."""
         target = self._config.max_batch_size
         while len(self._outbox) < target:
             if self._spool is not None and self._spool.rows:
-                self._outbox.extend(self._spool.take(target - len(self._outbox)))
+                self._take_out(self._spool.take(target - len(self._outbox)), None, spooled=True)
                 continue
             with self._lock:
                 if not self._queue:
@@ -436,7 +532,32 @@ class Sender:
                 self._queued_bytes -= size
                 self._dequeued += 1
                 seq = self._dequeued
-            self._outbox.extend(self._serialize(self._expand(record), seq))
+            self._take_out(self._serialize(self._expand(record), seq), size)
+
+    def _take_out(
+        self, entries: list[Entry], record_size: int | None, *, spooled: bool = False
+    ) -> None:
+        """Entries into the outbox, held against the queue's caps until they are settled:
+        a record's entries share its estimated size (the queue's unit), entries from the
+        spool count their own."""
+        if not entries:
+            return
+        if record_size is None:
+            charges = [len(data) for data, _ in entries]
+        else:
+            share = record_size // len(entries)
+            charges = [share] * len(entries)
+            charges[-1] += record_size - share * len(entries)
+        self._outbox.extend(entries)
+        self._outbox_charges.extend(charges)
+        if spooled:
+            self._spooled_in_outbox += len(entries)
+        self._hold(len(entries), sum(charges))
+
+    def _hold(self, signals: int, size: int) -> None:
+        with self._lock:
+            self._held_signals += signals
+            self._held_bytes += size
 
     def _expand(self, record: Record) -> Iterable[Signal]:
         try:
@@ -482,99 +603,105 @@ class Sender:
             entries.append((data, seq))
         return entries
 
-    def _take_batch(self) -> list[Entry]:
-        batch: list[Entry] = []
+    def _take_batch(self) -> Batch:
+        entries: list[Entry] = []
+        charges: list[int] = []
         size = 2  # the brackets
         limit = self._config.max_batch_bytes
-        while self._outbox and len(batch) < self._config.max_batch_size:
+        while self._outbox and len(entries) < self._config.max_batch_size:
             entry_size = len(self._outbox[0][0]) + 1
-            if batch and size + entry_size > limit:
+            if entries and size + entry_size > limit:
                 break
-            batch.append(self._outbox.popleft())
+            entries.append(self._outbox.popleft())
+            charges.append(self._outbox_charges.popleft())
             size += entry_size
-        return batch
+        spooled = self._spooled_in_outbox > 0
+        self._spooled_in_outbox = max(0, self._spooled_in_outbox - len(entries))
+        return Batch(entries, charges, spooled=spooled)
 
-    def _attempt_inflight(self, may_wait: bool = True) -> Outcome:
-        batch = self._inflight
-        assert batch is not None
-        body = b"[" + b",".join(entry[0] for entry in batch) + b"]"
-        answer = self._transport.post(body)
+    def _settle(self, batch: Batch, answer: Answer, may_wait: bool = True) -> Outcome:
+        """Apply the answer to one POST of ``batch``: counted as sent, dropped, split or queued
+        to be retried as the same batch after a pause of all posting."""
         outcome, detail = answer.outcome, answer.detail
         if answer.error is not None:
             self._last_error = answer.error
+        count = len(batch.entries)
         if outcome is Outcome.SENT:
-            self._sent += len(batch)
+            self._sent += count
             self._batches += 1
-            self._attempt = 0
-            self._inflight = None
+            self._failing = False
+            self._release(batch)
         elif outcome is Outcome.DROP:
             logger.error(
                 "td_web: the ingest server rejected a batch of %d signals (%s); dropped. %s",
-                len(batch),
+                count,
                 detail,
                 self._last_error,
             )
-            self._drop_inflight("rejected")
+            self._drop(batch, "rejected")
         elif outcome is Outcome.SPLIT:
-            if len(batch) == 1:
+            if count == 1:
                 logger.error(
                     "td_web: the ingest server refused one signal as too large (HTTP 413); dropped"
                 )
-                self._drop_inflight("too_large")
+                self._drop(batch, "too_large")
             else:
-                half = len(batch) // 2
-                self._outbox.extendleft(reversed(batch[half:]))
-                self._inflight = batch[:half]
+                first, second = batch.halves()
+                self._retry.extendleft((second, first))
         else:
             if not may_wait:
                 throttled.warning(
                     "send_failed",
                     "td_web: sending %d signals failed (%s); dropped (sync mode does not retry)",
-                    len(batch),
+                    count,
                     detail,
                 )
-                self._drop_inflight("send_failed")
+                self._drop(batch, "send_failed")
                 return outcome
-            self._retried += len(batch)
-            self._attempt += 1
+            self._retried += count
+            batch.attempt += 1
+            self._failing = True
             limit = self._config.max_retries
-            if limit is not None and self._attempt > limit:
+            if limit is not None and batch.attempt > limit:
                 logger.error(
                     "td_web: giving up on a batch of %d signals after %d attempts (%s)",
-                    len(batch),
-                    self._attempt,
+                    count,
+                    batch.attempt,
                     detail,
                 )
-                self._drop_inflight("retries_exhausted")
+                self._drop(batch, "retries_exhausted")
                 return Outcome.DROP
             delay = backoff_delay(
-                self._attempt - 1,
+                batch.attempt - 1,
                 self._config.initial_backoff,
                 self._config.max_backoff,
                 answer.retry_after,
             )
-            self._retry_at = time.monotonic() + delay
+            # One pause for every poster: the ingest asked us (or is failing) to back off.
+            self._retry_at = max(self._retry_at or 0.0, time.monotonic() + delay)
+            self._retry.append(batch)
             throttled.log(
                 logging.WARNING,
                 "retry",
                 "td_web: sending %d signals failed (%s); retrying in %.1fs",
-                len(batch),
+                count,
                 detail,
                 delay,
             )
         return outcome
 
-    def _drop_inflight(self, reason: str) -> None:
-        if self._inflight:
-            self._count_drop(reason, len(self._inflight))
-        self._inflight = None
-        self._attempt = 0
+    def _drop(self, batch: Batch, reason: str) -> None:
+        self._count_drop(reason, len(batch.entries))
+        self._release(batch)
+
+    def _release(self, batch: Batch) -> None:
+        self._hold(-len(batch.entries), -sum(batch.charges))
 
     def _mark_settled(self) -> None:
         # Entries from another run's spool carry sequence number 0 and hold up no flush.
         candidates = [self._dequeued + 1]
-        if self._inflight:
-            candidates.append(next((q for _, q in self._inflight if q), candidates[0]))
+        for batch in (*self._in_flight, *self._retry):
+            candidates.append(next((q for _, q in batch.entries if q), candidates[0]))
         if self._outbox:
             candidates.append(next((q for _, q in self._outbox if q), candidates[0]))
         if self._spool is not None and self._spool.rows:
@@ -599,17 +726,18 @@ class Sender:
                     "dropped (%s)",
                     count,
                     f"the last attempt failed: {self._last_error}"
-                    if self._retry_at is not None or self._attempt
+                    if self._retry_at is not None or self._failing
                     else "the ingest server answered, but not all of them in time",
                 )
         self._mark_settled()
+        self._posters.stop()
         if self._spool is not None:
             self._spool.close()
 
     def _spill_queue(self) -> None:
         """A long outage: move queued signals to disk so the queue can keep accepting.
 
-        What is in flight goes first, so the spool stays oldest first; the backoff state
+        What waits for a retry goes first, so the spool stays oldest first; the backoff state
         stays, and the next attempt takes the same signals back from the spool.
         """
         assert self._spool is not None
@@ -618,12 +746,19 @@ class Sender:
         self._spool.save(self._serialize_records(records))
 
     def _take_all(self) -> tuple[list[Entry], list[tuple[Record, int]]]:
-        """Everything not yet sent, out of the sender: the serialized entries taken out for
-        sending (oldest first) and the queued records with their sequence numbers."""
-        taken_out = list(self._inflight or ()) + list(self._outbox)
-        self._inflight = None
+        """Everything not yet sent and not in flight, out of the sender: the serialized
+        entries taken out for sending (oldest first) and the queued records with their
+        sequence numbers."""
+        retry = sorted(self._retry, key=lambda batch: batch.entries[0][1])
+        taken_out = [entry for batch in retry for entry in batch.entries] + list(self._outbox)
+        charged = sum(sum(batch.charges) for batch in retry) + sum(self._outbox_charges)
+        self._retry.clear()
         self._outbox.clear()
+        self._outbox_charges.clear()
+        self._spooled_in_outbox = 0
         with self._lock:
+            self._held_signals -= len(taken_out)
+            self._held_bytes -= charged
             records = [record for record, _ in self._queue]
             self._queue.clear()
             self._queued_bytes = 0

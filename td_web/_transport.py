@@ -72,10 +72,17 @@ class Answer:
 
 class Transport:
     def __init__(
-        self, url: str, timeout: float, transport: Any = None, choice: str | None = None
+        self,
+        url: str,
+        timeout: float,
+        transport: Any = None,
+        choice: str | None = None,
+        connections: int = 1,
     ) -> None:
         self.url = url
         self._timeout = timeout
+        #: Requests that may run at once (from as many threads): each keeps its connection.
+        self._connections = connections
         self._transport = transport
         self._choice = choice
         self.library: ModuleType | None = None
@@ -136,6 +143,10 @@ class Transport:
                 # Plain http:// never uses TLS: loading the CA bundle (tens of ms) is skipped.
                 verify=self.url.startswith("https:"),
                 timeout=library.Timeout(self._timeout),
+                limits=library.Limits(
+                    max_connections=self._connections,
+                    max_keepalive_connections=self._connections,
+                ),
                 headers={
                     "Content-Type": "application/json; charset=utf-8",
                     "User-Agent": (

@@ -34,6 +34,9 @@ class Reply:
     reset_mid_response: bool = False
     #: Whether the batch counts as received (a 2xx does; faults do not).
     accept: bool | None = None
+    #: Hold the answer until this is set (or the server stops): requests held at once are
+    #: requests in flight at once, deterministically.
+    until: threading.Event | None = None
 
     @property
     def accepted(self) -> bool:
@@ -207,6 +210,9 @@ class IngestServer:
                     server._lock.notify_all()
                 if reply.delay:
                     server._stopping.wait(reply.delay)
+                while reply.until is not None and not reply.until.wait(0.05):
+                    if server._stopping.is_set():
+                        break
                 if reply.blackhole:
                     server._stopping.wait()
                     self.close_connection = True

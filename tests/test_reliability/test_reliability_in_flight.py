@@ -1,0 +1,168 @@
+"""Several batches in flight at once (``max_in_flight``, issue #14 goal 4), against the real
+loopback ingest: the server holds each answer until the test releases it, so "N requests held
+at once" is N batches in flight, without timing."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import APP_ID
+from ingest_server import IngestServer, Reply
+
+from td_web import TelemetryDeck
+
+FAST = {"flush_interval": 3600, "initial_backoff": 0.01, "max_backoff": 0.05}
+
+
+@pytest.fixture
+def make_client(ingest: IngestServer) -> Iterator[Any]:
+    clients: list[TelemetryDeck] = []
+
+    def make(**options: Any) -> TelemetryDeck:
+        client = TelemetryDeck(app_id=APP_ID, endpoint=ingest.url, **{**FAST, **options})
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close(timeout=1)
+
+
+@pytest.fixture
+def release(ingest: IngestServer) -> Iterator[threading.Event]:
+    """Every answer is held until this is set (set at the end, so nothing stays stuck)."""
+    event = threading.Event()
+    ingest.default = Reply(until=event)
+    yield event
+    event.set()
+
+
+def send(td: TelemetryDeck, count: int, start: int = 0) -> None:
+    for i in range(start, start + count):
+        assert td.signal("In.flight", {"i": i})
+
+
+def assert_each_once(ingest: IngestServer, count: int) -> None:
+    received = [int(s["payload"]["i"]) for s in ingest.accepted_signals]
+    twice = [i for i, n in Counter(received).items() if n > 1]
+    assert twice == [], f"delivered twice: {twice[:10]}"
+    assert sorted(received) == list(range(count))
+
+
+def test_full_batches_are_in_flight_at_once_up_to_max_in_flight(
+    ingest: IngestServer, make_client: Any, release: threading.Event
+) -> None:
+    td = make_client(max_batch_size=10, max_in_flight=4)
+    send(td, 80)  # eight full batches
+    held = ingest.wait_for_requests(4)
+    assert all(len(r.batch) == 10 for r in held)  # four POSTs open at once, none answered
+    assert td.flush(0.3) is False  # the others wait: the bound holds while all are held
+    assert len(ingest.requests) == 4
+    assert td.stats().pending == 80
+    release.set()
+    assert td.flush(10)
+    assert len(ingest.requests) == 8
+    assert_each_once(ingest, 80)
+
+
+def test_flush_returns_only_when_every_batch_in_flight_is_answered(
+    ingest: IngestServer, make_client: Any, release: threading.Event
+) -> None:
+    td = make_client(max_batch_size=10, max_in_flight=4)
+    send(td, 35)  # three full batches in flight, the part batch goes with the flush
+    ingest.wait_for_requests(3)
+    assert td.flush(0.2) is False
+    release.set()
+    assert td.flush(10)
+    # Nothing waited for: flush() returned True only once all were accepted.
+    assert len(ingest.accepted_signals) == 35
+    assert_each_once(ingest, 35)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Reply(status=500),
+        Reply(status=429, headers={"Retry-After": "0"}),
+        Reply(reset=True),
+        Reply(status=503, delay=0.05),
+    ],
+    ids=["500", "429", "reset", "slow-503"],
+)
+def test_failed_posts_in_flight_together_are_retried_as_the_same_batches(
+    ingest: IngestServer, make_client: Any, fault: Reply
+) -> None:
+    # Every third request fails while others are in flight beside it.
+    ingest.script(*[fault if n % 3 == 0 else Reply(delay=0.02) for n in range(30)])
+    td = make_client(max_batch_size=10, max_in_flight=8)
+    send(td, 300)
+    assert td.flush(30)
+    assert_each_once(ingest, 300)
+    failed = [r for r in ingest.requests if not r.reply.accepted]
+    assert failed, "no fault was injected"
+    # A failed batch is sent again whole, never split into parts or merged with others.
+    accepted = {
+        tuple(s["payload"]["i"] for s in r.batch) for r in ingest.requests if r.reply.accepted
+    }
+    for request in failed:
+        assert tuple(s["payload"]["i"] for s in request.batch) in accepted
+
+
+def test_a_retry_after_pauses_every_post_not_just_one(
+    ingest: IngestServer, make_client: Any, release: threading.Event
+) -> None:
+    ingest.script(Reply(status=429, headers={"Retry-After": "1"}))
+    td = make_client(max_batch_size=10, max_in_flight=4)
+    send(td, 80)
+    first, *_held = ingest.wait_for_requests(4)  # the first answered 429, three held
+    release.set()
+    assert td.flush(20)
+    assert_each_once(ingest, 80)
+    later = ingest.requests[4:]
+    assert len(later) == 5  # the 429'd batch again, and the four that waited
+    # No POST at all started within the second the ingest asked for (a lower bound: load
+    # can only make it later).
+    assert all(r.received_at - first.received_at >= 1.0 for r in later)
+
+
+def test_close_drains_what_is_queued_over_several_connections(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    ingest.default = Reply(delay=0.1)  # an ingest 100 ms away
+    td = make_client(max_batch_size=10, max_in_flight=8)
+    send(td, 400)
+    assert td.close(30)
+    assert_each_once(ingest, 400)
+    assert td.stats().pending == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_starts_with_nothing_in_flight(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    release = threading.Event()
+    ingest.script(*[Reply(until=release) for _ in range(4)])
+    td = make_client(max_batch_size=10, max_in_flight=4)
+    send(td, 40)
+    ingest.wait_for_requests(4)  # the parent's four batches are held in flight
+    pid = os.fork()
+    if pid == 0:  # the child: none of the parent's batches, posters or pauses
+        code = 1
+        try:
+            stats = td.stats()
+            if stats.pending == 0 and stats.queued == 0:
+                td.signal("From.child", {"i": 1000})
+                code = 0 if td.flush(10) and td.stats().sent == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    release.set()
+    assert td.flush(10)
+    received = Counter(int(s["payload"]["i"]) for s in ingest.accepted_signals)
+    assert received == Counter([*range(40), 1000])  # each exactly once
