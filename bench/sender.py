@@ -143,7 +143,7 @@ def slow_proxy(target: str, delay: float) -> Iterator[str]:
         forward.close()
 
 
-def make_client(endpoint: str, library: str | None = None) -> TelemetryDeck:
+def make_client(endpoint: str, library: str | None = None, **options: Any) -> TelemetryDeck:
     td = TelemetryDeck(
         app_id=APP_ID,
         salt="bench",
@@ -152,6 +152,7 @@ def make_client(endpoint: str, library: str | None = None) -> TelemetryDeck:
         initial_backoff=0.2,
         max_backoff=1.0,
         http_client=library,
+        **options,
     )
     td.signal("Warm.up")
     td.flush(10)
@@ -235,16 +236,19 @@ def run(state: str, endpoint: str, count: int, count_url: str | None) -> Result:
     )
 
 
-def drain_at_exit(endpoint: str, count: int, count_url: str) -> tuple[float, int, bool]:
-    """(seconds close() took, signals delivered, close()'s verdict) for ``count`` queued."""
-    td = make_client(endpoint)
+def drain_at_exit(endpoint: str, count: int, count_url: str) -> tuple[float, int, bool, int]:
+    """(seconds close() took, signals delivered, close()'s verdict, signals dropped) for
+    ``count`` queued (the queue made large enough to hold them), closed with the default
+    ``shutdown_timeout`` as at exit."""
+    td = make_client(endpoint, max_queue_size=max(10_000, count))
     before = collector_count(count_url)
     for i in range(count):
         td.signal("Bench.drain", PAYLOAD, client_user=f"user-{i % 1000}")
     started = time.perf_counter()
-    complete = td.close(600)
+    complete = td.close(td.config.shutdown_timeout)
     elapsed = time.perf_counter() - started
-    return elapsed, collector_count(count_url) - before, complete
+    dropped = sum(td.stats().dropped.values())
+    return elapsed, collector_count(count_url) - before, complete, dropped
 
 
 def compare_libraries(url: str, libraries: list[str], count: int, reps: int) -> None:
@@ -324,11 +328,16 @@ def main(argv: list[str] | None = None) -> None:
         "full (nothing dropped)"
     )
     print("µs/call: a burst with no pausing; dropped: burst signals refused by the full queue")
-    seconds, delivered, complete = drain
+    seconds, delivered, complete, dropped = drain
     print(
         f"drain at exit, ingest slowed to {args.slow_ms} ms/batch: {args.drain_signals:,} "
-        f"queued, close() took {seconds:.1f} s, {delivered:,} delivered"
-        f"{'' if complete else ' (close() reported signals left behind)'}"
+        f"queued, close(shutdown_timeout) took {seconds:.1f} s, {delivered:,} delivered, "
+        f"{dropped:,} dropped{'' if complete else ' (close() reported signals left behind)'}"
+    )
+    slowed = results[1]
+    print(
+        f"slowed sustained run: {slowed.delivered:,} of {args.signals:,} delivered "
+        f"({args.signals - slowed.delivered:,} lost)"
     )
     print(
         "memory: what the client still holds after another burst; the queue caps it at "
