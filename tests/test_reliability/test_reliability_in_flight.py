@@ -166,3 +166,11 @@ def test_a_forked_child_starts_with_nothing_in_flight(
     assert td.flush(10)
     received = Counter(int(s["payload"]["i"]) for s in ingest.accepted_signals)
     assert received == Counter([*range(40), 1000])  # each exactly once
+
+
+@pytest.mark.parametrize("value", [0, -1, 65, True, "4", 2.0])
+def test_max_in_flight_is_validated(value: object) -> None:
+    from td_web import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="max_in_flight"):
+        TelemetryDeck(app_id=APP_ID, endpoint="http://127.0.0.1:9", max_in_flight=value)
