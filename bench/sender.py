@@ -32,7 +32,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -112,14 +111,43 @@ def collector_count(url: str) -> int:
 
 @contextlib.contextmanager
 def slow_proxy(target: str, delay: float) -> Iterator[str]:
-    """Forwards each POST to ``target`` after ``delay`` seconds."""
-    forward = httpx.Client(base_url=target, timeout=30)
+    """Forwards each POST to ``target`` after ``delay`` seconds, from a process of its own
+    (in this one it would share the measured client's interpreter lock)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-proxy", target, str(delay), str(port)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def serve_proxy(target: str, delay: float, port: int) -> None:
+    forward = httpx.Client(base_url=target, timeout=30, limits=httpx.Limits(max_connections=200))
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -132,15 +160,9 @@ def slow_proxy(target: str, delay: float) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(answer.content)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        forward.close()
+    server.serve_forever()
 
 
 def make_client(endpoint: str, library: str | None = None, **options: Any) -> TelemetryDeck:
@@ -289,7 +311,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--reps", type=int, default=3, help="runs per library (3)")
     parser.add_argument("--only-libraries", action="store_true", help="skip the ingest states")
+    parser.add_argument(
+        "--serve-proxy", nargs=3, metavar=("TARGET", "DELAY", "PORT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
+    if args.serve_proxy:
+        target, delay, port = args.serve_proxy
+        serve_proxy(target, float(delay), int(port))
+        return
     if args.quick:
         args.signals = min(args.signals, 20_000)
     libraries = [name for name in args.libraries.split(",") if name]
