@@ -273,6 +273,42 @@ def drain_at_exit(endpoint: str, count: int, count_url: str) -> tuple[float, int
     return elapsed, collector_count(count_url) - before, complete, dropped
 
 
+def profile_sender(url: str, delay: float, count: int) -> None:
+    """Where the sender thread's time goes in a sustained run against the slowed ingest
+    (pyinstrument, from the ``bench`` extra, started inside the sender's own thread)."""
+    from pyinstrument import Profiler
+
+    from td_web import _sender
+
+    profiles: list[Profiler] = []
+    run = _sender.Sender._run
+
+    def profiled(sender: _sender.Sender) -> None:
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        try:
+            run(sender)
+        finally:
+            profiler.stop()
+            profiles.append(profiler)
+
+    _sender.Sender._run = profiled  # type: ignore[method-assign]
+    try:
+        with slow_proxy(url, delay) as slow:
+            td = make_client(slow)
+            m = sustained(td, count, url)
+            td.close(10)
+    finally:
+        _sender.Sender._run = run  # type: ignore[method-assign]
+    print(
+        f"sender thread at {delay * 1000:.0f} ms per batch: {m.delivered:,} delivered at "
+        f"{m.throughput:,.0f}/s, sender CPU {m.sender_cpu_s / max(m.delivered, 1) * 1e6:.1f} "
+        f"µs per signal, {m.posts} POSTs"
+    )
+    for profiler in profiles:
+        print(profiler.output_text(unicode=False, color=False))
+
+
 def compare_libraries(url: str, libraries: list[str], count: int, reps: int) -> None:
     """Each library's sustained delivery to the same collector, runs interleaved (A B A B)."""
     runs: dict[str, list[Sustained]] = {name: [] for name in libraries}
@@ -312,6 +348,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3, help="runs per library (3)")
     parser.add_argument("--only-libraries", action="store_true", help="skip the ingest states")
     parser.add_argument(
+        "--profile-sender",
+        action="store_true",
+        help="only profile the sender thread against the slowed ingest (pyinstrument)",
+    )
+    parser.add_argument(
         "--serve-proxy", nargs=3, metavar=("TARGET", "DELAY", "PORT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -322,6 +363,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.signals = min(args.signals, 20_000)
     libraries = [name for name in args.libraries.split(",") if name]
+    if args.profile_sender:
+        with collector() as url:
+            profile_sender(url, args.slow_ms / 1000, args.signals)
+        return
     if args.only_libraries:
         with collector() as url:
             compare_libraries(url, libraries, args.signals, args.reps)
