@@ -555,10 +555,9 @@ class Sender:
         self._hold(len(entries), sum(charges))
 
     def _hold(self, signals: int, size: int) -> None:
-        # No lock: only the worker (or, in sync mode, the caller holding the sync lock) writes
-        # these, and put() reading a value one batch old only moves the cap by that batch.
-        self._held_signals += signals
-        self._held_bytes += size
+        with self._lock:
+            self._held_signals += signals
+            self._held_bytes += size
 
     def _expand(self, record: Record) -> Iterable[Signal]:
         try:
