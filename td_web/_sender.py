@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from . import _capture, _shutdown
+from ._batches import Batch, Entry, Outbox
 from ._config import ClientConfig
 from ._encoding import encode_built_json, encode_json
 from ._log import logger, throttled
@@ -28,33 +29,6 @@ from ._shutdown import live_senders as _live_senders
 from ._signal import Record, Signal, SignalBuilder
 from ._spool import Spool
 from ._transport import Answer, Transport
-
-#: A serialized signal and the sequence number of the record it came from.
-Entry = tuple[bytes, int]
-
-
-@dataclass(eq=False)
-class Batch:
-    """Signals sent in one POST, and retried as the same POST until it is settled."""
-
-    entries: list[Entry]
-    #: What each entry counts against ``max_queue_bytes`` until the batch is settled.
-    charges: list[int]
-    #: Failed attempts so far (``max_retries`` counts them).
-    attempt: int = 0
-    #: Taken from the spool: resent oldest first, so one at a time.
-    spooled: bool = False
-
-    def body(self) -> bytes:
-        return b"[" + b",".join(entry[0] for entry in self.entries) + b"]"
-
-    def halves(self) -> tuple[Batch, Batch]:
-        """The two batches a 413 splits this one into (each sent once, never both whole)."""
-        half = len(self.entries) // 2
-        return (
-            Batch(self.entries[:half], self.charges[:half], self.attempt, self.spooled),
-            Batch(self.entries[half:], self.charges[half:], self.attempt, self.spooled),
-        )
 
 
 @dataclass(frozen=True)
@@ -124,10 +98,7 @@ class Sender:
         )
         # The parent's posters do not exist in a forked child: new ones start when needed.
         self._posters: Posters[Batch] = Posters(self._transport, self._wake)
-        #: Serialized signals not yet in a batch, oldest first.
-        self._outbox: deque[Entry] = deque()
-        #: Each outbox entry's charge against ``max_queue_bytes``, in step with the outbox.
-        self._outbox_charges: deque[int] = deque()
+        self._outbox = Outbox()
         #: Batches whose POST failed (or was split by a 413), to be sent again as they are.
         self._retry: deque[Batch] = deque()
         self._in_flight: set[Batch] = set()
@@ -143,8 +114,6 @@ class Sender:
         #: Sending what is queued, part batch included (the interval, a flush), until nothing
         #: is left to start.
         self._sweeping = False
-        #: How many entries at the outbox's front came from the spool.
-        self._spooled_in_outbox = 0
         self._sync_lock = threading.Lock()
         self._sent = 0
         self._retried = 0
@@ -537,22 +506,8 @@ class Sender:
     def _take_out(
         self, entries: list[Entry], record_size: int | None, *, spooled: bool = False
     ) -> None:
-        """Entries into the outbox, held against the queue's caps until they are settled:
-        a record's entries share its estimated size (the queue's unit), entries from the
-        spool count their own."""
-        if not entries:
-            return
-        if record_size is None:
-            charges = [len(data) for data, _ in entries]
-        else:
-            share = record_size // len(entries)
-            charges = [share] * len(entries)
-            charges[-1] += record_size - share * len(entries)
-        self._outbox.extend(entries)
-        self._outbox_charges.extend(charges)
-        if spooled:
-            self._spooled_in_outbox += len(entries)
-        self._hold(len(entries), sum(charges))
+        """Entries into the outbox, held against the queue's caps until they are settled."""
+        self._hold(len(entries), self._outbox.add(entries, record_size, spooled=spooled))
 
     def _hold(self, signals: int, size: int) -> None:
         with self._lock:
@@ -604,20 +559,7 @@ class Sender:
         return entries
 
     def _take_batch(self) -> Batch:
-        entries: list[Entry] = []
-        charges: list[int] = []
-        size = 2  # the brackets
-        limit = self._config.max_batch_bytes
-        while self._outbox and len(entries) < self._config.max_batch_size:
-            entry_size = len(self._outbox[0][0]) + 1
-            if entries and size + entry_size > limit:
-                break
-            entries.append(self._outbox.popleft())
-            charges.append(self._outbox_charges.popleft())
-            size += entry_size
-        spooled = self._spooled_in_outbox > 0
-        self._spooled_in_outbox = max(0, self._spooled_in_outbox - len(entries))
-        return Batch(entries, charges, spooled=spooled)
+        return self._outbox.take_batch(self._config.max_batch_size, self._config.max_batch_bytes)
 
     def _settle(self, batch: Batch, answer: Answer, may_wait: bool = True) -> Outcome:
         """Apply the answer to one POST of ``batch``: counted as sent, dropped, split or queued
@@ -702,8 +644,7 @@ class Sender:
         candidates = [self._dequeued + 1]
         for batch in (*self._in_flight, *self._retry):
             candidates.append(next((q for _, q in batch.entries if q), candidates[0]))
-        if self._outbox:
-            candidates.append(next((q for _, q in self._outbox if q), candidates[0]))
+        candidates.append(self._outbox.first_own_seq() or candidates[0])
         if self._spool is not None and self._spool.rows:
             oldest = self._spool.oldest_own_seq()
             if oldest is not None:
@@ -750,12 +691,10 @@ class Sender:
         entries taken out for sending (oldest first) and the queued records with their
         sequence numbers."""
         retry = sorted(self._retry, key=lambda batch: batch.entries[0][1])
-        taken_out = [entry for batch in retry for entry in batch.entries] + list(self._outbox)
-        charged = sum(sum(batch.charges) for batch in retry) + sum(self._outbox_charges)
+        waiting, charged = self._outbox.clear()
+        taken_out = [entry for batch in retry for entry in batch.entries] + waiting
+        charged += sum(sum(batch.charges) for batch in retry)
         self._retry.clear()
-        self._outbox.clear()
-        self._outbox_charges.clear()
-        self._spooled_in_outbox = 0
         with self._lock:
             self._held_signals -= len(taken_out)
             self._held_bytes -= charged

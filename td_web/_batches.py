@@ -1,0 +1,99 @@
+"""Serialized signals on their way to the ingest: the outbox where they wait, and the batches
+(one POST each) they leave it in, capped by count and bytes.
+
+Bookkeeping of the sender's worker thread only (no lock, no I/O). Each entry carries its charge
+against the queue's byte cap, so that what has left the queue but is not yet delivered still
+counts (``Sender._hold``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+#: A serialized signal and the sequence number of the record it came from.
+Entry = tuple[bytes, int]
+
+
+@dataclass(eq=False)
+class Batch:
+    """Signals sent in one POST, and retried as the same POST until it is settled."""
+
+    entries: list[Entry]
+    #: What each entry counts against ``max_queue_bytes`` until the batch is settled.
+    charges: list[int]
+    #: Failed attempts so far (``max_retries`` counts them).
+    attempt: int = 0
+    #: Taken from the spool: resent oldest first, so one at a time.
+    spooled: bool = False
+
+    def body(self) -> bytes:
+        return b"[" + b",".join(entry[0] for entry in self.entries) + b"]"
+
+    def halves(self) -> tuple[Batch, Batch]:
+        """The two batches a 413 splits this one into (each sent once, never both whole)."""
+        half = len(self.entries) // 2
+        return (
+            Batch(self.entries[:half], self.charges[:half], self.attempt, self.spooled),
+            Batch(self.entries[half:], self.charges[half:], self.attempt, self.spooled),
+        )
+
+
+class Outbox:
+    """Serialized signals not yet in a batch, oldest first."""
+
+    def __init__(self) -> None:
+        self._entries: deque[Entry] = deque()
+        #: Each entry's charge, in step with the entries.
+        self._charges: deque[int] = deque()
+        #: How many entries at the front came from the spool.
+        self._spooled = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, entries: list[Entry], record_size: int | None, *, spooled: bool = False) -> int:
+        """Append entries; returns what they are charged in all: a record's entries share
+        its estimated size (the queue's unit), entries from the spool count their own."""
+        if not entries:
+            return 0
+        if record_size is None:
+            charges = [len(data) for data, _ in entries]
+        else:
+            share = record_size // len(entries)
+            charges = [share] * len(entries)
+            charges[-1] += record_size - share * len(entries)
+        self._entries.extend(entries)
+        self._charges.extend(charges)
+        if spooled:
+            self._spooled += len(entries)
+        return sum(charges)
+
+    def take_batch(self, max_signals: int, max_bytes: int) -> Batch:
+        """The oldest entries that fit one POST (one at least, however large)."""
+        entries: list[Entry] = []
+        charges: list[int] = []
+        size = 2  # the brackets
+        while self._entries and len(entries) < max_signals:
+            entry_size = len(self._entries[0][0]) + 1
+            if entries and size + entry_size > max_bytes:
+                break
+            entries.append(self._entries.popleft())
+            charges.append(self._charges.popleft())
+            size += entry_size
+        spooled = self._spooled > 0
+        self._spooled = max(0, self._spooled - len(entries))
+        return Batch(entries, charges, spooled=spooled)
+
+    def first_own_seq(self) -> int | None:
+        """The oldest sequence number of this process waiting here (another run's spooled
+        entries carry 0)."""
+        return next((seq for _, seq in self._entries if seq), None)
+
+    def clear(self) -> tuple[list[Entry], int]:
+        """Everything out, oldest first, with what it was charged in all."""
+        entries, charged = list(self._entries), sum(self._charges)
+        self._entries.clear()
+        self._charges.clear()
+        self._spooled = 0
+        return entries, charged
