@@ -69,39 +69,36 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def answering(command: list[str], url: str, health: str) -> Iterator[str]:
+    """``url`` once the process started with ``command`` answers ``GET {url}{health}``;
+    the process is stopped on the way out."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}{health}", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextlib.contextmanager
 def collector() -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "td_web.cli",
-                "collect",
-                "--port",
-                str(port),
-                "--db",
-                os.path.join(folder, "bench.db"),
-                "--quiet",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{url}/api/stats", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+        database = os.path.join(folder, "bench.db")
+        command = [sys.executable, "-m", "td_web.cli", "collect", "--port", str(port)]
+        with answering(
+            [*command, "--db", database, "--quiet"], f"http://127.0.0.1:{port}", "/api/stats"
+        ) as url:
             yield url
-        finally:
-            process.terminate()
-            process.wait(10)
 
 
 def collector_count(url: str) -> int:
@@ -114,25 +111,9 @@ def slow_proxy(target: str, delay: float) -> Iterator[str]:
     """Forwards each POST to ``target`` after ``delay`` seconds, from a process of its own
     (in this one it would share the measured client's interpreter lock)."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--serve-proxy", target, str(delay), str(port)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.05)
+    command = [sys.executable, __file__, "--serve-proxy", target, str(delay), str(port)]
+    with answering(command, f"http://127.0.0.1:{port}", "/health") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def serve_proxy(target: str, delay: float, port: int) -> None:
