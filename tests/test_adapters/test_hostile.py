@@ -17,6 +17,7 @@ from ingest_server import IngestServer
 from privacy_canaries import (
     HostileRequest,
     IngestWindow,
+    Outcome,
     asgi_cases,
     asgi_scope,
     call_asgi,
@@ -69,20 +70,12 @@ def test_hostile_request_under_wsgi(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     window = IngestWindow(module_ingest)
-    outcomes = {}
+    outcomes: dict[bool, Outcome] = {}
     for client in (None, module_client):
         with serve(client) as app:
             outcomes[client is not None] = call_wsgi(app, wsgi_environ(case, decoding))
 
-    check_hostile_outcome(
-        case,
-        outcomes[True],
-        outcomes[False],
-        module_client,
-        window,
-        caplog.records,
-        seen_by_td_web=case.id not in unseen,
-    )
+    _check(case, outcomes, unseen, module_client, window, caplog)
 
 
 @pytest.mark.parametrize(("serve", "unseen", "case"), _each(ASGI, asgi_cases()))
@@ -95,16 +88,29 @@ async def test_hostile_request_under_asgi(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     window = IngestWindow(module_ingest)
-    outcomes = {}
+    outcomes: dict[bool, Outcome] = {}
     for client in (None, module_client):
         with serve(client) as app:
             outcomes[client is not None] = await call_asgi(app, asgi_scope(case))
 
+    _check(case, outcomes, unseen, module_client, window, caplog)
+
+
+def _check(
+    case: HostileRequest,
+    outcomes: dict[bool, Outcome],
+    unseen: set[str],
+    client: TelemetryDeck,
+    window: IngestWindow,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The app answered alike with td_web (``outcomes[True]``) and without; what td_web sent
+    for the request is valid."""
     check_hostile_outcome(
         case,
         outcomes[True],
         outcomes[False],
-        module_client,
+        client,
         window,
         caplog.records,
         seen_by_td_web=case.id not in unseen,
