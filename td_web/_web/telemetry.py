@@ -10,9 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from .._before_send import RequestOrigin
 from .._log import logger, throttled
-from .._presets import Presets
 from .._properties import request_properties
-from .._signal import RECORD_OVERHEAD, BuiltSignal, CustomSignal, Signal, SignalBuilder
+from .._scope import SignalCall, SignalScope
+from .._signal import (
+    RECORD_OVERHEAD,
+    BuiltSignal,
+    CustomSignal,
+    Record,
+    Signal,
+    SignalBuilder,
+)
 from .consent import DENIED, GRANTED
 from .payload import request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
@@ -20,6 +27,7 @@ from .sessions import shared_cacheable
 from .visitors import NEW_VISITOR_SIGNAL
 
 if TYPE_CHECKING:
+    from .._client import TelemetryDeck
     from . import RequestView, WebTelemetry
     from .visitors import Visit
 
@@ -33,7 +41,7 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _MAX_MESSAGE_LENGTH = 4096
 
 
-class Telemetry(Presets):
+class Telemetry(SignalScope):
     """Signals from inside one request, carrying its session, user and default payload.
 
     Django and Flask: ``request.telemetry``; Starlette and FastAPI: ``request.state.telemetry``;
@@ -137,12 +145,6 @@ class Telemetry(Presets):
         """Whether this request gets automatic signals (not excluded, not opted out)."""
         return self._tracked
 
-    @property
-    def active(self) -> bool:
-        """Whether signals from this helper are sent (False outside a request, under GPC or
-        DNT, opted out, without a required consent, or sampled out)."""
-        return self._web is not None and self._silenced is None and self._web.client.enabled
-
     def opt_out(self) -> None:
         """Opt this browser out: the response sets the opt-out cookie, and from now on
         nothing is sent for it (this request's signals included)."""
@@ -160,63 +162,54 @@ class Telemetry(Presets):
             return
         self._consent_change = GRANTED
 
-    def signal(
-        self,
-        signal_type: str,
-        payload: Mapping[str, Any] | None = None,
-        *,
-        float_value: float | int | str | None = None,
-        client_user: object = None,
-    ) -> bool:
-        """Queue a custom signal with this request's session and user; never blocks."""
+    _caller = "request.telemetry"
+
+    def _live_client(self) -> TelemetryDeck | None:
+        """Outside a request, under GPC or DNT, opted out, without a required consent, or
+        sampled out: None."""
         web = self._web
-        if web is None or self._silenced is not None:
-            reason = self._silenced or self._inert_reason
-            if reason is not None:
-                logger.debug("td_web: signal(%r) dropped: %s", signal_type, reason)
-            else:
-                throttled.warning(
-                    "no-request",
-                    "td_web: current().signal(%r) was called outside a request handled by a "
-                    "td_web middleware; dropped. Outside requests, call signal() on the client.",
-                    signal_type,
-                )
-            return False
-        try:
-            user = client_user if client_user is not None else self._current_user(web)
-            if user is not None:
-                user = _text(user)
-            view = self._view
-            origin = (
-                None
-                if view is None or web.client.builder.before_send is None
-                else self._origin(web, view)
+        return None if web is None or self._silenced is not None else web.client
+
+    def _log_dropped(self, signal_type: str) -> None:
+        reason = self._silenced or self._inert_reason
+        if reason is not None:
+            logger.debug("td_web: signal(%r) dropped: %s", signal_type, reason)
+        else:
+            throttled.warning(
+                "no-request",
+                "td_web: current().signal(%r) was called outside a request handled by a "
+                "td_web middleware; dropped. Outside requests, call signal() on the client.",
+                signal_type,
             )
-            extra = self._extra_payload()
-            record: CustomSignal | BuiltSignal
-            if web.client.config.strict:
-                # As TelemetryDeck.signal: built now, so a bad signal raises in the view.
-                built = web.client.builder.build(
-                    signal_type,
-                    payload,
-                    float_value=float_value,
-                    client_user=user,
-                    session_key=self._session_key,
-                    extra_payload=extra,
-                    strict=True,
-                )
-                assert built is not None  # strict building raises instead of returning None
-                record = BuiltSignal(built, origin)
-            else:
-                record = CustomSignal(
-                    signal_type, payload, float_value, user, None, self._session_key, extra, origin
-                )
-            return web.client.enqueue(record)
-        except Exception:
-            if web.client.config.strict:
-                raise
-            logger.exception("td_web: request.telemetry.signal(%r) failed", signal_type)
-            return False
+
+    def _custom_record(self, client: TelemetryDeck, call: SignalCall) -> Record:
+        web = self._web
+        assert web is not None  # _live_client returned its client
+        signal_type, payload, float_value, client_user = call
+        user = client_user if client_user is not None else self._current_user(web)
+        if user is not None:
+            user = _text(user)
+        view = self._view
+        origin = (
+            None if view is None or client.builder.before_send is None else self._origin(web, view)
+        )
+        extra = self._extra_payload()
+        if client.config.strict:
+            # As TelemetryDeck.signal: built now, so a bad signal raises in the view.
+            built = client.builder.build(
+                signal_type,
+                payload,
+                float_value=float_value,
+                client_user=user,
+                session_key=self._session_key,
+                extra_payload=extra,
+                strict=True,
+            )
+            assert built is not None  # strict building raises instead of returning None
+            return BuiltSignal(built, origin)
+        return CustomSignal(
+            signal_type, payload, float_value, user, None, self._session_key, extra, origin
+        )
 
     def _origin(self, web: WebTelemetry, view: RequestView) -> RequestOrigin:
         """The request a custom signal came from, as ``before_send`` sees it: path and route
