@@ -59,59 +59,57 @@ def _each(servers: dict[str, tuple[Serve, set[str]]], cases: list[Any]) -> list[
     ]
 
 
+class Comparison:
+    """One case answered by an app without td_web and with it (sending through the module's
+    client): the answers must match, td_web logs no error, drops nothing, sends what is valid."""
+
+    def __init__(
+        self, ingest: IngestServer, client: TelemetryDeck, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        self.window = IngestWindow(ingest)  # this case's signals only
+        self.client = client
+        self.caplog = caplog
+        #: Without td_web, then with it.
+        self.clients = (None, client)
+
+    def check(self, case: HostileRequest, outcomes: dict[bool, Outcome], unseen: set[str]) -> None:
+        check_hostile_outcome(
+            case,
+            outcomes[True],
+            outcomes[False],
+            self.client,
+            self.window,
+            self.caplog.records,
+            seen_by_td_web=case.id not in unseen,
+        )
+
+
+@pytest.fixture
+def compare(
+    module_ingest: IngestServer, module_client: TelemetryDeck, caplog: pytest.LogCaptureFixture
+) -> Comparison:
+    return Comparison(module_ingest, module_client, caplog)
+
+
 @pytest.mark.parametrize(("serve", "unseen", "case", "decoding"), _each(WSGI, wsgi_cases()))
 def test_hostile_request_under_wsgi(
-    serve: Serve,
-    unseen: set[str],
-    case: HostileRequest,
-    decoding: Any,
-    module_ingest: IngestServer,
-    module_client: TelemetryDeck,
-    caplog: pytest.LogCaptureFixture,
+    serve: Serve, unseen: set[str], case: HostileRequest, decoding: Any, compare: Comparison
 ) -> None:
-    window = IngestWindow(module_ingest)
     outcomes: dict[bool, Outcome] = {}
-    for client in (None, module_client):
+    for client in compare.clients:
         with serve(client) as app:
             outcomes[client is not None] = call_wsgi(app, wsgi_environ(case, decoding))
 
-    _check(case, outcomes, unseen, module_client, window, caplog)
+    compare.check(case, outcomes, unseen)
 
 
 @pytest.mark.parametrize(("serve", "unseen", "case"), _each(ASGI, asgi_cases()))
 async def test_hostile_request_under_asgi(
-    serve: Serve,
-    unseen: set[str],
-    case: HostileRequest,
-    module_ingest: IngestServer,
-    module_client: TelemetryDeck,
-    caplog: pytest.LogCaptureFixture,
+    serve: Serve, unseen: set[str], case: HostileRequest, compare: Comparison
 ) -> None:
-    window = IngestWindow(module_ingest)
     outcomes: dict[bool, Outcome] = {}
-    for client in (None, module_client):
+    for client in compare.clients:
         with serve(client) as app:
             outcomes[client is not None] = await call_asgi(app, asgi_scope(case))
 
-    _check(case, outcomes, unseen, module_client, window, caplog)
-
-
-def _check(
-    case: HostileRequest,
-    outcomes: dict[bool, Outcome],
-    unseen: set[str],
-    client: TelemetryDeck,
-    window: IngestWindow,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The app answered alike with td_web (``outcomes[True]``) and without; what td_web sent
-    for the request is valid."""
-    check_hostile_outcome(
-        case,
-        outcomes[True],
-        outcomes[False],
-        client,
-        window,
-        caplog.records,
-        seen_by_td_web=case.id not in unseen,
-    )
+    compare.check(case, outcomes, unseen)
