@@ -11,11 +11,9 @@ from typing import TYPE_CHECKING, Any
 from .._before_send import RequestOrigin
 from .._log import logger, throttled
 from .._properties import request_properties
-from .._scope import SignalCall, SignalScope
+from .._scope import SignalCall, SignalScope, custom_record
 from .._signal import (
     RECORD_OVERHEAD,
-    BuiltSignal,
-    CustomSignal,
     Record,
     Signal,
     SignalBuilder,
@@ -185,30 +183,20 @@ class Telemetry(SignalScope):
     def _custom_record(self, client: TelemetryDeck, call: SignalCall) -> Record:
         web = self._web
         assert web is not None  # _live_client returned its client
-        signal_type, payload, float_value, client_user = call
-        user = client_user if client_user is not None else self._current_user(web)
+        user = call.client_user if call.client_user is not None else self._current_user(web)
         if user is not None:
             user = _text(user)
         view = self._view
         origin = (
             None if view is None or client.builder.before_send is None else self._origin(web, view)
         )
-        extra = self._extra_payload()
-        if client.config.strict:
-            # As TelemetryDeck.signal: built now, so a bad signal raises in the view.
-            built = client.builder.build(
-                signal_type,
-                payload,
-                float_value=float_value,
-                client_user=user,
-                session_key=self._session_key,
-                extra_payload=extra,
-                strict=True,
-            )
-            assert built is not None  # strict building raises instead of returning None
-            return BuiltSignal(built, origin)
-        return CustomSignal(
-            signal_type, payload, float_value, user, None, self._session_key, extra, origin
+        return custom_record(
+            client.builder,
+            client.config.strict,
+            call._replace(client_user=user),
+            session_key=self._session_key,
+            extra_payload=self._extra_payload(),
+            origin=origin,
         )
 
     def _origin(self, web: WebTelemetry, view: RequestView) -> RequestOrigin:
