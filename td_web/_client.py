@@ -9,11 +9,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._config import ClientConfig, app_id_problem, build_config, config_key
+from ._custom import SignalCall, custom_record
 from ._log import logger
 from ._presets import Presets
 from ._properties import request_properties
 from ._sanitize import SignalError
-from ._scope import SignalCall, custom_record
 from ._sender import Sender, Stats
 from ._signal import Record, SignalBuilder
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._client import TelemetryDeck
+from ._custom import SignalCall
 from ._log import logger, throttled
-from ._scope import SignalCall
 from ._signal import SAMPLE_RATE_KEY, CustomSignal, Record, Signal, SignalBuilder
 from ._web.telemetry import Telemetry, _current, current
 
@@ -62,6 +62,10 @@ class RunTelemetry(Telemetry):
     @property
     def client_user_hash(self) -> str:
         return self._run_user_hash or self._client.builder.anonymous_user(self.session_id)
+
+    # Telemetry.signal() with this work's client, session and user.
+
+    _caller = "current()"
 
     def _live_client(self) -> TelemetryDeck | None:
         return None if self._quiet else self._client

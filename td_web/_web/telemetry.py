@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._before_send import RequestOrigin
+from .._custom import SignalCall, custom_record
 from .._log import logger, throttled
+from .._presets import Presets
 from .._properties import request_properties
-from .._scope import SignalCall, SignalScope, custom_record
 from .._signal import (
     RECORD_OVERHEAD,
     Record,
@@ -39,7 +40,7 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _MAX_MESSAGE_LENGTH = 4096
 
 
-class Telemetry(SignalScope):
+class Telemetry(Presets):
     """Signals from inside one request, carrying its session, user and default payload.
 
     Django and Flask: ``request.telemetry``; Starlette and FastAPI: ``request.state.telemetry``;
@@ -143,6 +144,13 @@ class Telemetry(SignalScope):
         """Whether this request gets automatic signals (not excluded, not opted out)."""
         return self._tracked
 
+    @property
+    def active(self) -> bool:
+        """Whether signals from this helper are sent (False outside a request, under GPC or
+        DNT, opted out, without a required consent, or sampled out)."""
+        client = self._live_client()
+        return client is not None and client.enabled
+
     def opt_out(self) -> None:
         """Opt this browser out: the response sets the opt-out cookie, and from now on
         nothing is sent for it (this request's signals included)."""
@@ -160,15 +168,43 @@ class Telemetry(SignalScope):
             return
         self._consent_change = GRANTED
 
+    def signal(
+        self,
+        signal_type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        float_value: float | int | str | None = None,
+        client_user: object = None,
+    ) -> bool:
+        """Queue a custom signal with this request's session and user; never blocks.
+
+        ``client_user`` (hashed before sending) overrides the request's user. In strict mode a
+        bad signal raises here; otherwise it is logged and dropped."""
+        client = self._live_client()
+        if client is None:
+            self._log_dropped(signal_type)
+            return False
+        try:
+            call = SignalCall(signal_type, payload, float_value, client_user)
+            return client.enqueue(self._custom_record(client, call))
+        except Exception:
+            if client.config.strict:
+                raise
+            logger.exception("td_web: %s.signal(%r) failed", self._caller, signal_type)
+            return False
+
+    # The three steps of signal() that work outside a request (RunTelemetry) does its own way.
+
+    #: How the caller reaches this helper, for the log line when a signal fails.
     _caller = "request.telemetry"
 
     def _live_client(self) -> TelemetryDeck | None:
-        """Outside a request, under GPC or DNT, opted out, without a required consent, or
-        sampled out: None."""
+        """The client this helper's signals go to; None when it sends nothing."""
         web = self._web
         return None if web is None or self._silenced is not None else web.client
 
     def _log_dropped(self, signal_type: str) -> None:
+        """Say why a signal of a helper that sends nothing was dropped."""
         reason = self._silenced or self._inert_reason
         if reason is not None:
             logger.debug("td_web: signal(%r) dropped: %s", signal_type, reason)
@@ -181,6 +217,7 @@ class Telemetry(SignalScope):
             )
 
     def _custom_record(self, client: TelemetryDeck, call: SignalCall) -> Record:
+        """The signal as the sender queues it, with this helper's session and user."""
         web = self._web
         assert web is not None  # _live_client returned its client
         user = call.client_user if call.client_user is not None else self._current_user(web)
