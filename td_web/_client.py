@@ -6,16 +6,16 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any
 
 from ._config import ClientConfig, app_id_problem, build_config, config_key
+from ._custom import SignalCall, custom_record
 from ._log import logger
 from ._presets import Presets
 from ._properties import request_properties
 from ._sanitize import SignalError
 from ._sender import Sender, Stats
-from ._signal import BuiltSignal, CustomSignal, Record, SignalBuilder
+from ._signal import Record, SignalBuilder
 
 #: Builds a sender for a configuration and its builder (``td_web.serverless`` has its own).
 SenderFactory = Callable[[ClientConfig, SignalBuilder], Sender]
@@ -196,28 +196,18 @@ class TelemetryDeck(Presets):
         if self._closed:
             return self._sender.refuse()
         try:
-            record: Record
             make_properties = self.config.default_payload
             # A callable default_payload outside a request is given None (no request).
             properties = (
                 request_properties(make_properties, None) if callable(make_properties) else None
             )
-            if self.config.strict:
-                built = self._builder.build(
-                    signal_type,
-                    payload,
-                    float_value=float_value,
-                    client_user=client_user,
-                    session_id=session_id,
-                    extra_payload=properties,
-                    strict=True,
-                )
-                assert built is not None  # strict building raises instead of returning None
-                record = BuiltSignal(built)
-            else:
-                record = CustomSignal(
-                    signal_type, payload, float_value, client_user, session_id, None, properties
-                )
+            record = custom_record(
+                self._builder,
+                self.config.strict,
+                SignalCall(signal_type, payload, float_value, client_user),
+                session_id=session_id,
+                extra_payload=properties,
+            )
             return self._sender.put(record)
         except SignalError:
             raise
@@ -285,12 +275,7 @@ class TelemetryDeck(Presets):
     def __enter__(self) -> TelemetryDeck:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._client import TelemetryDeck
+from ._custom import SignalCall
 from ._log import logger, throttled
-from ._signal import SAMPLE_RATE_KEY, CustomSignal, Signal, SignalBuilder
+from ._signal import SAMPLE_RATE_KEY, CustomSignal, Record, Signal, SignalBuilder
 from ._web.telemetry import Telemetry, _current, current
 
 _CLIENT_USER = re.compile(r"^[0-9a-f]{64}$")
@@ -55,10 +56,6 @@ class RunTelemetry(Telemetry):
         return self._client
 
     @property
-    def active(self) -> bool:
-        return self._client.enabled and not self._quiet
-
-    @property
     def session_id(self) -> str:
         return self._run_session_id or self._client.builder.process_session_id
 
@@ -66,60 +63,38 @@ class RunTelemetry(Telemetry):
     def client_user_hash(self) -> str:
         return self._run_user_hash or self._client.builder.anonymous_user(self.session_id)
 
-    def signal(
-        self,
-        signal_type: str,
-        payload: Mapping[str, Any] | None = None,
-        *,
-        float_value: float | int | str | None = None,
-        client_user: object = None,
-    ) -> bool:
-        """Queue a signal for the visitor and session this work belongs to; never blocks.
+    # Telemetry.signal() with this work's client, session and user.
 
-        ``client_user`` (hashed before sending) overrides the carried user.
-        """
-        if self._quiet:
-            logger.debug(
-                "td_web: signal(%r) dropped: the request that started it sends nothing", signal_type
-            )
-            return False
-        try:
-            record = CarriedSignal(
-                signal_type,
-                payload,
-                float_value,
-                client_user,
-                self._run_session_id,
-                None if client_user is not None else self._run_user_hash,
-                None if self._sample_rate is None else {SAMPLE_RATE_KEY: repr(self._sample_rate)},
-            )
-            return self._client.enqueue(record)
-        except Exception:
-            if self._client.config.strict:
-                raise
-            logger.exception("td_web: current().signal(%r) failed", signal_type)
-            return False
+    _caller = "current()"
+
+    def _live_client(self) -> TelemetryDeck | None:
+        return None if self._quiet else self._client
+
+    def _log_dropped(self, signal_type: str) -> None:
+        logger.debug(
+            "td_web: signal(%r) dropped: the request that started it sends nothing", signal_type
+        )
+
+    def _custom_record(self, client: TelemetryDeck, call: SignalCall) -> Record:
+        rate = self._sample_rate
+        record = CarriedSignal(
+            *call,
+            self._run_session_id,
+            None,
+            None if rate is None else {SAMPLE_RATE_KEY: repr(rate)},
+        )
+        # A caller's client_user overrides the user carried from the request.
+        record.client_user_hash = None if call.client_user is not None else self._run_user_hash
+        return record
 
 
 class CarriedSignal(CustomSignal):
-    """A custom signal whose clientUser was hashed where the work was started."""
+    """A custom signal whose clientUser was hashed where the work was started (None: hashed
+    from its client_user on the sender's thread, as any custom signal's)."""
 
     __slots__ = ("client_user_hash",)
 
-    def __init__(
-        self,
-        signal_type: object,
-        payload: Mapping[str, Any] | None,
-        float_value: object,
-        client_user: object,
-        session_id: str | None,
-        client_user_hash: str | None,
-        extra_payload: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            signal_type, payload, float_value, client_user, session_id, None, extra_payload
-        )
-        self.client_user_hash = client_user_hash
+    client_user_hash: str | None
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         built = super().signals(builder)

@@ -84,11 +84,7 @@ def sanitize_type(signal_type: object, reporter: Reporter) -> str | None:
         reporter.problem("type-empty", "the signal type must be a non-empty string")
         return None
     if len(cleaned) > MAX_TYPE_LENGTH:
-        reporter.problem(
-            "type-too-long",
-            f"the signal type is {len(cleaned)} characters; cut to {MAX_TYPE_LENGTH}",
-        )
-        cleaned = cleaned[:MAX_TYPE_LENGTH]
+        cleaned = _cut(cleaned, MAX_TYPE_LENGTH, "type-too-long", "the signal type", reporter)
     return cleaned
 
 
@@ -97,10 +93,7 @@ def sanitize_session_id(session_id: object, reporter: Reporter) -> str:
     text = session_id if isinstance(session_id, str) else _safe_str(session_id)
     text = _valid_text(text, "session_id", reporter)
     if len(text) > MAX_KEY_LENGTH:
-        reporter.problem(
-            "session-id-too-long", f"session_id is {len(text)} characters; cut to {MAX_KEY_LENGTH}"
-        )
-        text = text[:MAX_KEY_LENGTH]
+        text = _cut(text, MAX_KEY_LENGTH, "session-id-too-long", "session_id", reporter)
     return text
 
 
@@ -340,12 +333,15 @@ def _to_text(value: object, key: str, r: Reporter) -> str | None:
         return None
     text = _valid_text(text, key, r)
     if len(text) > MAX_VALUE_LENGTH:
-        r.problem(
-            "value-too-long",
-            f"payload value of {key!r} is {len(text)} characters; cut to {MAX_VALUE_LENGTH}",
-        )
-        text = text[:MAX_VALUE_LENGTH]
+        text = _cut(text, MAX_VALUE_LENGTH, "value-too-long", f"payload value of {key!r}", r)
     return text
+
+
+def _cut(text: str, limit: int, code: str, what: str, r: Reporter) -> str:
+    """``text`` cut to ``limit`` characters, with the one warning every cut gives. Callers test
+    the length first: values within their limit, nearly all of them, cost no call."""
+    r.problem(code, f"{what} is {len(text)} characters; cut to {limit}")
+    return text[:limit]
 
 
 def _convert(value: object, key: str, r: Reporter) -> str | None:

@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextvars import Token
-from types import TracebackType
 from typing import Any, TypeVar
 
 from ._client import TelemetryDeck
@@ -78,24 +77,14 @@ class Job:
         self._runs.append(self._begin())
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         if self._runs:
             self._end(self._runs.pop(), exc)
 
     async def __aenter__(self) -> Job:
         return self.__enter__()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         if self._runs:
             run = self._runs.pop()
             self._finish(run, exc)

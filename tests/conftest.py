@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +20,18 @@ _OWN_PREFIX = "TELEMETRYDECK_"
 def environment_without_telemetrydeck() -> dict[str, str]:
     """``os.environ`` for a subprocess, without any ``TELEMETRYDECK_*`` variable."""
     return {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIX)}
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``code`` (dedented) in a fresh interpreter, its output captured as text, in the
+    environment without ``TELEMETRYDECK_*`` variables plus ``env``."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**environment_without_telemetrydeck(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(autouse=True)

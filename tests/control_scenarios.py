@@ -1,8 +1,9 @@
 """The "users in control" options (issue #16), as scenarios every adapter runs the same way.
 
-Each adapter's test module builds a :class:`Site` from its framework's real machinery (Django's
-test client, Flask's test client, Starlette's test client over real ASGI calls), configured the
-framework's way and sending to the real local ingest server. The site serves:
+Each adapter's ``tests/test_adapters/control_*.py`` builds a :class:`Site` from its
+framework's real machinery (Django's test client, Flask's test client, Starlette's test client
+over real ASGI calls), configured the framework's way and sending to the real local ingest
+server. The site serves:
 
 ``/page`` an HTML page; ``/items/<int:item_id>`` a page under a route template; ``/missing``
 nothing (404); ``/custom`` a page that sends ``Custom.done``; ``/boom`` an exception;

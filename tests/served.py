@@ -7,13 +7,9 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 
-from td_web._transport import http_library
-
-# httpx2 where it is installed, else httpx: the same API, as for the sender.
-httpx = http_library()
+from td_web.demo.serving import wait_until_answering
 
 
 @contextlib.contextmanager
@@ -23,7 +19,8 @@ def answering(
     output: Callable[[], str],
     timeout: float = 30.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``process`` once ``GET {url}/healthz`` answers 200; killed on the way out.
+    """``process`` once ``GET {url}/healthz`` answers 200 (``td_web.demo.serving``, which the
+    demo's site uses too); killed on the way out.
 
     ``output`` gives what the server wrote, for the failure message when it exits while
     starting or stays silent for ``timeout`` seconds. A server started in its own session
@@ -34,7 +31,7 @@ def answering(
     except ProcessLookupError:  # already gone: the wait below says so
         own_group = False
     try:
-        _wait_for_health(process, url, output, timeout)
+        wait_until_answering(process, url, timeout, output)
         yield process
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -43,22 +40,3 @@ def answering(
             elif process.poll() is None:
                 process.kill()
         process.wait(10)
-
-
-def _wait_for_health(
-    process: subprocess.Popen[bytes], url: str, output: Callable[[], str], timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise AssertionError(
-                f"the server exited while starting ({process.returncode}):\n{output()}"
-            )
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the server did not answer within {timeout:g} s:\n{output()}")
-        time.sleep(0.1)

@@ -9,10 +9,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._before_send import RequestOrigin
+from .._custom import SignalCall, custom_record
 from .._log import logger, throttled
 from .._presets import Presets
 from .._properties import request_properties
-from .._signal import RECORD_OVERHEAD, BuiltSignal, CustomSignal, Signal, SignalBuilder
+from .._signal import (
+    RECORD_OVERHEAD,
+    Record,
+    Signal,
+    SignalBuilder,
+)
 from .consent import DENIED, GRANTED
 from .payload import request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
@@ -20,6 +26,7 @@ from .sessions import shared_cacheable
 from .visitors import NEW_VISITOR_SIGNAL
 
 if TYPE_CHECKING:
+    from .._client import TelemetryDeck
     from . import RequestView, WebTelemetry
     from .visitors import Visit
 
@@ -141,7 +148,8 @@ class Telemetry(Presets):
     def active(self) -> bool:
         """Whether signals from this helper are sent (False outside a request, under GPC or
         DNT, opted out, without a required consent, or sampled out)."""
-        return self._web is not None and self._silenced is None and self._web.client.enabled
+        client = self._live_client()
+        return client is not None and client.enabled
 
     def opt_out(self) -> None:
         """Opt this browser out: the response sets the opt-out cookie, and from now on
@@ -168,55 +176,65 @@ class Telemetry(Presets):
         float_value: float | int | str | None = None,
         client_user: object = None,
     ) -> bool:
-        """Queue a custom signal with this request's session and user; never blocks."""
-        web = self._web
-        if web is None or self._silenced is not None:
-            reason = self._silenced or self._inert_reason
-            if reason is not None:
-                logger.debug("td_web: signal(%r) dropped: %s", signal_type, reason)
-            else:
-                throttled.warning(
-                    "no-request",
-                    "td_web: current().signal(%r) was called outside a request handled by a "
-                    "td_web middleware; dropped. Outside requests, call signal() on the client.",
-                    signal_type,
-                )
+        """Queue a custom signal with this request's session and user; never blocks.
+
+        ``client_user`` (hashed before sending) overrides the request's user. In strict mode a
+        bad signal raises here; otherwise it is logged and dropped."""
+        client = self._live_client()
+        if client is None:
+            self._log_dropped(signal_type)
             return False
         try:
-            user = client_user if client_user is not None else self._current_user(web)
-            if user is not None:
-                user = _text(user)
-            view = self._view
-            origin = (
-                None
-                if view is None or web.client.builder.before_send is None
-                else self._origin(web, view)
-            )
-            extra = self._extra_payload()
-            record: CustomSignal | BuiltSignal
-            if web.client.config.strict:
-                # As TelemetryDeck.signal: built now, so a bad signal raises in the view.
-                built = web.client.builder.build(
-                    signal_type,
-                    payload,
-                    float_value=float_value,
-                    client_user=user,
-                    session_key=self._session_key,
-                    extra_payload=extra,
-                    strict=True,
-                )
-                assert built is not None  # strict building raises instead of returning None
-                record = BuiltSignal(built, origin)
-            else:
-                record = CustomSignal(
-                    signal_type, payload, float_value, user, None, self._session_key, extra, origin
-                )
-            return web.client.enqueue(record)
+            call = SignalCall(signal_type, payload, float_value, client_user)
+            return client.enqueue(self._custom_record(client, call))
         except Exception:
-            if web.client.config.strict:
+            if client.config.strict:
                 raise
-            logger.exception("td_web: request.telemetry.signal(%r) failed", signal_type)
+            logger.exception("td_web: %s.signal(%r) failed", self._caller, signal_type)
             return False
+
+    # The three steps of signal() that work outside a request (RunTelemetry) does its own way.
+
+    #: How the caller reaches this helper, for the log line when a signal fails.
+    _caller = "request.telemetry"
+
+    def _live_client(self) -> TelemetryDeck | None:
+        """The client this helper's signals go to; None when it sends nothing."""
+        web = self._web
+        return None if web is None or self._silenced is not None else web.client
+
+    def _log_dropped(self, signal_type: str) -> None:
+        """Say why a signal of a helper that sends nothing was dropped."""
+        reason = self._silenced or self._inert_reason
+        if reason is not None:
+            logger.debug("td_web: signal(%r) dropped: %s", signal_type, reason)
+        else:
+            throttled.warning(
+                "no-request",
+                "td_web: current().signal(%r) was called outside a request handled by a "
+                "td_web middleware; dropped. Outside requests, call signal() on the client.",
+                signal_type,
+            )
+
+    def _custom_record(self, client: TelemetryDeck, call: SignalCall) -> Record:
+        """The signal as the sender queues it, with this helper's session and user."""
+        web = self._web
+        assert web is not None  # _live_client returned its client
+        user = call.client_user if call.client_user is not None else self._current_user(web)
+        if user is not None:
+            user = _text(user)
+        view = self._view
+        origin = (
+            None if view is None or client.builder.before_send is None else self._origin(web, view)
+        )
+        return custom_record(
+            client.builder,
+            client.config.strict,
+            call._replace(client_user=user),
+            session_key=self._session_key,
+            extra_payload=self._extra_payload(),
+            origin=origin,
+        )
 
     def _origin(self, web: WebTelemetry, view: RequestView) -> RequestOrigin:
         """The request a custom signal came from, as ``before_send`` sees it: path and route

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import IO
 
 import td_web
 
-from .._transport import http_library
+from .serving import free_port, wait_until_answering
 
 DEMO_APP_ID = "5A5E1F1E-DE70-4D7A-9F1B-2C3D4E5F6A7B"
 
@@ -31,12 +29,6 @@ def find_site() -> Path:
         "the example Django site was not found (looked beside the td_web package and inside "
         "it); run the demo from a checkout of the repository"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Site:
@@ -81,18 +73,7 @@ class Site:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        deadline = time.monotonic() + timeout
-        http = http_library()
-        while True:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the example site exited early ({self._process.returncode})")
-            try:
-                http.get(f"{self.url}/healthz", timeout=1)
-                return
-            except http.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_until_answering(self._process, self.url, timeout)
 
     def stop(self, timeout: float = 15.0) -> int:
         """Ctrl-C, as a developer would: the site's exit flush delivers what is queued."""

@@ -44,6 +44,20 @@ def closed_port() -> int:
     return port
 
 
+def good_options(collector: Collector) -> list[str]:
+    """A configuration that passes every check, sending to ``collector``."""
+    return [
+        "--app-id",
+        APP_ID,
+        "--endpoint",
+        collector.url,
+        "--namespace",
+        "com.example",
+        "--salt",
+        "pepper",
+    ]
+
+
 # -- send ------------------------------------------------------------------------------------
 
 
@@ -57,14 +71,7 @@ def test_send_delivers_one_signal_to_a_running_collector(
             "Example.color=blue",
             "floatValue=2.5",
             "note=a=b",
-            "--app-id",
-            APP_ID,
-            "--endpoint",
-            collector.url,
-            "--namespace",
-            "com.example",
-            "--salt",
-            "pepper",
+            *good_options(collector),
             "--user",
             "alice",
             "--session",
@@ -148,19 +155,7 @@ def check_lines(out: str) -> dict[str, str]:
 def test_check_passes_for_a_good_configuration(
     collector: Collector, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        [
-            "check",
-            "--app-id",
-            APP_ID,
-            "--endpoint",
-            collector.url,
-            "--namespace",
-            "com.example",
-            "--salt",
-            "pepper",
-        ]
-    )
+    code = main(["check", *good_options(collector)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert check_lines(out) == {

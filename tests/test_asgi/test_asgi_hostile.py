@@ -1,8 +1,6 @@
-"""Hostile requests through a Starlette app, as raw ASGI calls: huge and malformed headers,
-invalid and forged cookies, odd Accept-Language, Referer and Host values, invalid UTF-8 in
-paths, plus what only ASGI hands over as bytes: header values that are not valid UTF-8 and raw
-paths with invalid UTF-8. Each is answered exactly as the same app answers it without td_web;
-td_web logs no error, drops nothing, and what it sends passes the collector's validation."""
+"""Hostile requests only the ASGI adapter meets: a client that disconnects before the app
+answers, and a flood of unique huge headers (what td_web keeps of them). The hostile-request
+cases every adapter shares are in ``test_adapters/test_hostile.py``."""
 
 from __future__ import annotations
 
@@ -12,59 +10,11 @@ from typing import Any
 
 import pytest
 from ingest_server import IngestServer
-from privacy_canaries import (
-    HOSTILE_REQUESTS,
-    HostileRequest,
-    IngestWindow,
-    asgi_cases,
-    asgi_scope,
-    call_asgi,
-    check_hostile_outcome,
-)
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from privacy_canaries import HOSTILE_REQUESTS, HostileRequest, IngestWindow, asgi_scope, call_asgi
+from test_adapters.hostile_starlette import starlette_app
 
 from td_web import TelemetryDeck
 from td_web.asgi import TelemetryDeckMiddleware
-
-
-async def echo(request: Request) -> Response:
-    """What Starlette made of the request: td_web must not change any of it."""
-    facts = {
-        "method": request.method,
-        "path": request.scope["path"],
-        "raw_path": request.scope.get("raw_path"),
-        "query": request.query_params.multi_items(),
-        "cookies": sorted(request.cookies.items()),
-        "headers": request.headers.items(),
-        "body": await request.body(),
-    }
-    return HTMLResponse(f"<pre>{facts!a}</pre>")
-
-
-def _make_app(client: TelemetryDeck | None) -> Starlette:
-    """The same app, with td_web (sending through ``client``) or without."""
-    middleware = []
-    if client is not None:
-        middleware.append(Middleware(TelemetryDeckMiddleware, client=client, respect_gpc=True))
-    return Starlette(routes=[Route("/{rest:path}", echo)], middleware=middleware)
-
-
-@pytest.mark.parametrize("case", asgi_cases())
-async def test_hostile_request(
-    case: HostileRequest,
-    module_ingest: IngestServer,
-    module_client: TelemetryDeck,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    window = IngestWindow(module_ingest)
-    without = await call_asgi(_make_app(None), asgi_scope(case))
-    with_td_web = await call_asgi(_make_app(module_client), asgi_scope(case))
-
-    check_hostile_outcome(case, with_td_web, without, module_client, window, caplog.records)
 
 
 async def test_a_disconnecting_client_with_a_hostile_request(
@@ -106,7 +56,7 @@ async def test_unique_huge_headers_leave_no_memory_behind(
 ) -> None:
     """A module_client sending a new 4 KB User-Agent and session cookie with every request: td_web
     keeps a few hundred bytes per session it has seen, not the kilobytes it was sent."""
-    app = TelemetryDeckMiddleware(_make_app(None), client=module_client, **options)
+    app = TelemetryDeckMiddleware(starlette_app(None), client=module_client, **options)
 
     def case(i: int) -> HostileRequest:
         filler = b"%06d" % i + b"x" * 4096

@@ -3,6 +3,7 @@ Flask app sending tasks from its views, and the real local ingest server receivi
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -37,19 +38,55 @@ def broker(redis_url: str) -> str:
     return redis_url
 
 
-@pytest.fixture
-def celery_app(broker: str, ingest: IngestServer) -> Iterator[Celery]:
-    """The web side's Celery app (sends tasks; td_web carries the request's context)."""
-    app = make_app(broker, ingest.url, salt=WEB_SALT)
-    yield app
-    td_web.celery.teardown(app)
+class CelerySide:
+    """The broker, workers started on it, and the web side (its Celery app and td_web client,
+    built at first use: a test of a web side without td_web must not have td_web's hooks)."""
+
+    def __init__(self, broker: str, ingest: IngestServer, start_worker: StartWorker) -> None:
+        self.broker = broker
+        self.ingest = ingest
+        self._start_worker = start_worker
+
+    def start_worker(self, **options: str) -> Worker:
+        return self._start_worker(self.broker, self.ingest.url, **options)
+
+    @functools.cached_property
+    def app(self) -> Celery:
+        """The web side's Celery app (sends tasks; td_web carries the request's context)."""
+        return make_app(self.broker, self.ingest.url, salt=WEB_SALT)
+
+    @functools.cached_property
+    def web_client(self) -> TelemetryDeck:
+        return TelemetryDeck(app_id=APP_ID, salt=WEB_SALT, endpoint=self.ingest.url)
+
+    def from_view(
+        self,
+        path: str,
+        user: str | None = None,
+        headers: dict[str, str] | None = None,
+        **config: Any,
+    ) -> AsyncResult:
+        """A visitor's POST to a view that sends a task; the web side's signals are delivered."""
+        site = flask_site(self.app, self.web_client, **config).test_client()
+        headers = {**(headers or {}), **({"X-User": user} if user else {})}
+        answer = site.post(path, headers=headers)
+        assert self.web_client.flush(5)
+        return self.app.AsyncResult(answer.json["task"])  # type: ignore[index]
+
+    def close(self) -> None:
+        if "app" in self.__dict__:
+            td_web.celery.teardown(self.app)
+        if "web_client" in self.__dict__:
+            self.web_client.close(5)
 
 
-@pytest.fixture
-def web_client(ingest: IngestServer) -> Iterator[TelemetryDeck]:
-    client = TelemetryDeck(app_id=APP_ID, salt=WEB_SALT, endpoint=ingest.url)
-    yield client
-    client.close(5)
+@pytest.fixture(name="celery")
+def celery_side(
+    broker: str, ingest: IngestServer, start_worker: StartWorker
+) -> Iterator[CelerySide]:
+    side = CelerySide(broker, ingest, start_worker)
+    yield side
+    side.close()
 
 
 def flask_site(celery_app: Celery, client: TelemetryDeck, **config: Any) -> Flask:
@@ -92,22 +129,6 @@ def flask_site(celery_app: Celery, client: TelemetryDeck, **config: Any) -> Flas
     return app
 
 
-def start_from_view(
-    celery_app: Celery,
-    web_client: TelemetryDeck,
-    path: str,
-    user: str | None = None,
-    headers: dict[str, str] | None = None,
-    **config: Any,
-) -> AsyncResult:
-    """A visitor's POST to a view that sends a task; the web side's signals are delivered."""
-    site = flask_site(celery_app, web_client, **config).test_client()
-    headers = {**(headers or {}), **({"X-User": user} if user else {})}
-    answer = site.post(path, headers=headers)
-    assert web_client.flush(5)
-    return celery_app.AsyncResult(answer.json["task"])  # type: ignore[index]
-
-
 def of_type(signals: list[dict[str, Any]], signal_type: str) -> list[dict[str, Any]]:
     return [s for s in signals if s["type"] == signal_type]
 
@@ -117,14 +138,10 @@ def wait_for_type(ingest: IngestServer, signal_type: str, count: int = 1) -> lis
 
 
 def test_a_task_started_from_a_view_counts_for_the_visitors_session(
-    broker: str,
-    ingest: IngestServer,
-    celery_app: Celery,
-    web_client: TelemetryDeck,
-    start_worker: StartWorker,
+    ingest: IngestServer, celery: CelerySide
 ) -> None:
-    worker = start_worker(broker, ingest.url)
-    start_from_view(celery_app, web_client, "/report", user="user-7").get(timeout=30)
+    worker = celery.start_worker()
+    celery.from_view("/report", user="user-7").get(timeout=30)
     request_signal = ingest.wait_for_signals(1) and of_type(ingest.accepted_signals, "HTTP.request")
     assert len(request_signal) == 1
     session_id = request_signal[0]["sessionID"]
@@ -150,47 +167,33 @@ def test_a_task_started_from_a_view_counts_for_the_visitors_session(
 
 
 def test_an_anonymous_visitors_task_shares_the_anonymous_user_of_the_session(
-    broker: str,
-    ingest: IngestServer,
-    celery_app: Celery,
-    web_client: TelemetryDeck,
-    start_worker: StartWorker,
+    ingest: IngestServer, celery: CelerySide
 ) -> None:
-    start_worker(broker, ingest.url)
-    seen = start_from_view(celery_app, web_client, "/start/session").get(timeout=30)
+    celery.start_worker()
+    seen = celery.from_view("/start/session").get(timeout=30)
     [request_signal] = of_type(ingest.wait_for_signals(1), "HTTP.request")
     assert seen == {"session": request_signal["sessionID"], "user": request_signal["clientUser"]}
 
 
 def test_a_task_started_by_a_request_td_web_sends_nothing_for_sends_nothing(
-    broker: str,
-    ingest: IngestServer,
-    celery_app: Celery,
-    web_client: TelemetryDeck,
-    start_worker: StartWorker,
+    ingest: IngestServer, celery: CelerySide
 ) -> None:
-    worker = start_worker(broker, ingest.url)
+    worker = celery.start_worker()
     opted_out = {"Sec-GPC": "1"}
-    started = start_from_view(celery_app, web_client, "/report", "user-7", opted_out)
+    started = celery.from_view("/report", "user-7", opted_out)
     assert started.get(timeout=30) == 3  # the task itself runs as ever
     assert worker.stop() == 0  # everything the worker held is delivered by now
     assert ingest.accepted_signals == []
 
 
 def test_a_task_of_a_sampled_session_carries_the_sample_rate(
-    broker: str,
-    ingest: IngestServer,
-    celery_app: Celery,
-    web_client: TelemetryDeck,
-    start_worker: StartWorker,
+    ingest: IngestServer, celery: CelerySide
 ) -> None:
     """Counts divided by Sampling.rate estimate the unsampled counts: the task's signals
     must carry the rate their session was kept at, like the request's."""
-    worker = start_worker(broker, ingest.url)
+    worker = celery.start_worker()
     rate = 0.999999999  # every session is kept, and carries the rate
-    started = start_from_view(
-        celery_app, web_client, "/report", "user-7", TELEMETRYDECK_SAMPLE_RATE=rate
-    )
+    started = celery.from_view("/report", "user-7", TELEMETRYDECK_SAMPLE_RATE=rate)
     assert started.get(timeout=30) == 3
     [request_signal] = of_type(ingest.wait_for_signals(1), "HTTP.request")
     assert request_signal["payload"]["Sampling.rate"] == repr(rate)
@@ -203,13 +206,13 @@ def test_a_task_of_a_sampled_session_carries_the_sample_rate(
 
 
 def test_outcomes_failed_and_retried_without_arguments_or_messages(
-    broker: str, ingest: IngestServer, celery_app: Celery, start_worker: StartWorker
+    ingest: IngestServer, celery: CelerySide
 ) -> None:
-    start_worker(broker, ingest.url)
-    failing = celery_app.tasks["tests.fail"].delay(CANARY)
+    celery.start_worker()
+    failing = celery.app.tasks["tests.fail"].delay(CANARY)
     with pytest.raises(ValueError, match=CANARY):
         failing.get(timeout=30)
-    assert celery_app.tasks["tests.retry"].delay().get(timeout=30) == "second time lucky"
+    assert celery.app.tasks["tests.retry"].delay().get(timeout=30) == "second time lucky"
 
     runs = wait_for_type(ingest, "Celery.task", 3)
     outcomes = sorted(
@@ -232,13 +235,11 @@ def test_outcomes_failed_and_retried_without_arguments_or_messages(
 
 
 def test_child_exits_and_warm_shutdown_deliver_every_signal_once(
-    broker: str, ingest: IngestServer, celery_app: Celery, start_worker: StartWorker
+    ingest: IngestServer, celery: CelerySide
 ) -> None:
     # A minute between sends: only the deliveries at process exits can bring these in.
-    worker = start_worker(
-        broker, ingest.url, max_tasks_per_child="3", TD_CELERY_FLUSH_INTERVAL="60"
-    )
-    numbered = celery_app.tasks["tests.numbered"]
+    worker = celery.start_worker(max_tasks_per_child="3", TD_CELERY_FLUSH_INTERVAL="60")
+    numbered = celery.app.tasks["tests.numbered"]
     results = [numbered.delay(n) for n in range(10)]
     assert sorted(r.get(timeout=60) for r in results) == list(range(10))
     assert worker.stop() == 0
@@ -252,16 +253,12 @@ def test_child_exits_and_warm_shutdown_deliver_every_signal_once(
 
 
 def test_a_task_that_kills_its_worker_is_reported_by_the_main_process(
-    broker: str,
-    ingest: IngestServer,
-    celery_app: Celery,
-    web_client: TelemetryDeck,
-    start_worker: StartWorker,
+    ingest: IngestServer, celery: CelerySide
 ) -> None:
     from billiard.exceptions import WorkerLostError
 
-    start_worker(broker, ingest.url)
-    dying = start_from_view(celery_app, web_client, "/start/die", user="user-9")
+    celery.start_worker()
+    dying = celery.from_view("/start/die", user="user-9")
     with pytest.raises(WorkerLostError):
         dying.get(timeout=60)
     [run] = wait_for_type(ingest, "Celery.task")
@@ -270,29 +267,25 @@ def test_a_task_that_kills_its_worker_is_reported_by_the_main_process(
     assert run["payload"]["TelemetryDeck.Error.id"] == "billiard.exceptions.WorkerLostError"
     assert "TelemetryDeck.Signal.durationInSeconds" not in run["payload"]
     # The pool replaced the child: the next task runs and is delivered.
-    assert celery_app.tasks["tests.numbered"].delay(1).get(timeout=60) == 1
+    assert celery.app.tasks["tests.numbered"].delay(1).get(timeout=60) == 1
     assert wait_for_type(ingest, "Test.numbered")
 
 
 def test_a_worker_without_td_web_runs_tasks_that_carry_the_header(
-    broker: str,
-    ingest: IngestServer,
-    celery_app: Celery,
-    web_client: TelemetryDeck,
-    start_worker: StartWorker,
+    ingest: IngestServer, celery: CelerySide
 ) -> None:
-    start_worker(broker, ingest.url, TD_CELERY_WITH_TD_WEB="0")
-    assert start_from_view(celery_app, web_client, "/report", user="user-7").get(timeout=30) == 3
+    celery.start_worker(TD_CELERY_WITH_TD_WEB="0")
+    assert celery.from_view("/report", user="user-7").get(timeout=30) == 3
     sent = {s["type"] for s in ingest.accepted_signals}
     assert "HTTP.request" in sent
     assert not sent & {"Report.built", "Celery.task"}  # nothing from the plain worker
 
 
 def test_a_malformed_header_is_ignored_with_a_warning(
-    broker: str, ingest: IngestServer, celery_app: Celery, start_worker: StartWorker
+    ingest: IngestServer, celery: CelerySide
 ) -> None:
-    worker = start_worker(broker, ingest.url)
-    task = celery_app.tasks["tests.session"]
+    worker = celery.start_worker()
+    task = celery.app.tasks["tests.session"]
     forged = task.apply_async(headers={"td_web": {"sessionID": "x" * 300, "clientUser": "raw"}})
     seen = forged.get(timeout=30)
     assert len(seen["session"]) == 32  # the worker's own process session
@@ -302,10 +295,10 @@ def test_a_malformed_header_is_ignored_with_a_warning(
 
 
 def test_a_task_sent_without_td_web_on_the_web_side_uses_the_workers_session(
-    broker: str, ingest: IngestServer, start_worker: StartWorker
+    ingest: IngestServer, celery: CelerySide
 ) -> None:
-    start_worker(broker, ingest.url)
-    plain = make_app(broker, None, with_td_web=False)
+    celery.start_worker()
+    plain = make_app(celery.broker, None, with_td_web=False)
     assert plain.tasks["tests.visit"].delay(5).get(timeout=30) == 5
     [custom] = wait_for_type(ingest, "Report.built")
     [run] = wait_for_type(ingest, "Celery.task")
@@ -314,9 +307,9 @@ def test_a_task_sent_without_td_web_on_the_web_side_uses_the_workers_session(
 
 @pytest.mark.parametrize("with_td_web", [False, True], ids=["without td_web", "with td_web"])
 def test_publishing_errors_are_exactly_those_without_td_web(
-    broker: str, ingest: IngestServer, web_client: TelemetryDeck, with_td_web: bool
+    ingest: IngestServer, celery: CelerySide, with_td_web: bool
 ) -> None:
-    working = make_app(broker, ingest.url, with_td_web=with_td_web)
+    working = make_app(celery.broker, ingest.url, with_td_web=with_td_web)
     down = make_app(
         f"redis://127.0.0.1:{free_port()}/0",
         ingest.url,
@@ -325,8 +318,8 @@ def test_publishing_errors_are_exactly_those_without_td_web(
     )
     try:
         for app, expected in ((working, "EncodeError"), (down, "OperationalError")):
-            site = flask_site(app, web_client).test_client()
-            answer = site.post("/publishing-error", query_string={"broker": broker})
+            site = flask_site(app, celery.web_client).test_client()
+            answer = site.post("/publishing-error", query_string={"broker": celery.broker})
             assert answer.json == {"error": expected}
     finally:
         td_web.celery.teardown(working)

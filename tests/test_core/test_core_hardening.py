@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import logging
 import signal
-import subprocess
-import sys
-import textwrap
 
 import pytest
-from conftest import APP_ID, environment_without_telemetrydeck
+from conftest import APP_ID, run_python
 from ingest_server import IngestServer, Reply
 
 from td_web import TelemetryDeck
@@ -119,14 +116,7 @@ def test_sigterm_while_the_main_thread_is_in_the_log_throttler_still_delivers(
     warning: with a lock held by the interrupted main thread, both would wait for ever."""
     ingest.script(Reply(status=503))
     code = SIGTERM_WHILE_LOGGING.format(app_id=APP_ID, url=ingest.url)
-    env = environment_without_telemetrydeck()
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python(code)
     assert result.returncode == -signal.SIGTERM, result.stderr
     assert sorted(int(s["payload"]["i"]) for s in ingest.accepted_signals) == list(range(10))
 

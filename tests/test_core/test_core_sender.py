@@ -5,14 +5,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from conftest import APP_ID
+from conftest import APP_ID, run_python
 from ingest_server import IngestServer, Reply, free_port
 
 from td_web import TelemetryDeck, __version__
@@ -382,14 +381,7 @@ def test_many_threads_lose_and_duplicate_nothing(ingest: IngestServer, make_clie
 
 
 def run_script(code: str, ingest: IngestServer) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TELEMETRYDECK_APP_ID": APP_ID, "TELEMETRYDECK_ENDPOINT": ingest.url}
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python(code, TELEMETRYDECK_APP_ID=APP_ID, TELEMETRYDECK_ENDPOINT=ingest.url)
 
 
 def test_atexit_delivers_what_is_queued(ingest: IngestServer) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import textwrap
 import threading
 
-from conftest import APP_ID, environment_without_telemetrydeck
+from conftest import APP_ID, run_python
 from ingest_server import IngestServer
 
 from td_web._shutdown import exit_cleanly_on_sigterm
@@ -29,15 +27,7 @@ sys.exit(3)  # never reached: SIGTERM ends the process either way
 
 
 def run(ingest: IngestServer, handle: bool) -> subprocess.CompletedProcess[str]:
-    code = SCRIPT.format(app_id=APP_ID, url=ingest.url, handle=handle)
-    env = environment_without_telemetrydeck()
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python(SCRIPT.format(app_id=APP_ID, url=ingest.url, handle=handle))
 
 
 def test_sigterm_delivers_queued_signals_then_ends_as_the_default_would(
@@ -90,9 +80,6 @@ sender = web.client._sender
 with sender._settled:  # where flush() waits
     os.kill(os.getpid(), signal.SIGTERM)
 """
-    env = environment_without_telemetrydeck()
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
-    )
+    result = run_python(code)
     assert result.returncode == -signal.SIGTERM, result.stderr
     assert [s["type"] for s in ingest.accepted_signals] == ["Before.sigterm"]

@@ -3,54 +3,10 @@ site in ``td_django_testsite`` and td_web's middleware first in ``MIDDLEWARE``."
 
 from __future__ import annotations
 
-import shutil
-import sys
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import django
 import pytest
-from django.conf import settings
-
-# Appended, not prepended: `tests/` must stay first (other suites import its conftest by name).
-sys.path.append(str(Path(__file__).parent))
-
-from td_django_helpers import BASE_SETTINGS
-
-_database_dir = tempfile.mkdtemp(prefix="td_web_django_tests_")
-
-if not settings.configured:
-    settings.configure(
-        **BASE_SETTINGS,
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": str(Path(_database_dir) / "db.sqlite3"),
-            }
-        },
-    )
-    django.setup()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _database() -> Iterator[None]:
-    from django.core.management import call_command
-
-    call_command("migrate", run_syncdb=True, verbosity=0)
-    yield
-    shutil.rmtree(_database_dir, ignore_errors=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test builds anew (the suite's conftest keeps TELEMETRYDECK_* variables out)."""
-    from td_web.django import runtime
-
-    runtime.reset()
-    yield
-    runtime.reset()
+from test_django.django_setup import _database, _fresh_telemetry  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

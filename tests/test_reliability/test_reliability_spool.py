@@ -33,17 +33,38 @@ def send_paced(td: TelemetryDeck, count: int, queue_cap: int) -> None:
         assert td.signal("Outage.signal", {"i": i})
 
 
+class Outage:
+    """A spool file, and the port of an ingest server that is down until ``drain``."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.spool = str(tmp_path / "spool.db")
+        self.port = free_port()
+
+    def client(self, **options: Any) -> TelemetryDeck:
+        """A client sending to the server that is down, spooling what it cannot send."""
+        return TelemetryDeck(
+            app_id=APP_ID,
+            endpoint=f"http://127.0.0.1:{self.port}",
+            spool_path=self.spool,
+            **{**FAST, **options},
+        )
+
+    def drain(self, count: int) -> list[dict[str, Any]]:
+        """The server is back: a new client sends the ``count`` signals the spool holds; what
+        the server accepted, in order."""
+        with IngestServer(port=self.port) as server:
+            reader = TelemetryDeck(
+                app_id=APP_ID, endpoint=server.url, spool_path=self.spool, **FAST
+            )
+            server.wait_for_signals(count)
+            wait_until(lambda: reader.stats().spooled == 0)
+            reader.close(2)
+        return server.accepted_signals
+
+
 def test_outage_longer_than_the_queue_spools_and_resends_oldest_first(tmp_path: Path) -> None:
-    spool = str(tmp_path / "spool.db")
-    port = free_port()
-    td = TelemetryDeck(
-        app_id=APP_ID,
-        endpoint=f"http://127.0.0.1:{port}",
-        spool_path=spool,
-        max_queue_size=20,
-        max_batch_size=5,
-        **FAST,
-    )
+    outage = Outage(tmp_path)
+    td = outage.client(max_queue_size=20, max_batch_size=5)
     send_paced(td, 100, 20)
     assert td.flush(0.2) is False  # nothing can be delivered yet...
     assert td.close(0.5) is False
@@ -51,12 +72,7 @@ def test_outage_longer_than_the_queue_spools_and_resends_oldest_first(tmp_path: 
     assert stats.dropped == {}  # ...and nothing was lost: all of it is on disk
     assert stats.spooled == 100
 
-    with IngestServer(port=port) as server:
-        again = TelemetryDeck(app_id=APP_ID, endpoint=server.url, spool_path=spool, **FAST)
-        server.wait_for_signals(100)
-        wait_until(lambda: again.stats().spooled == 0)
-        again.close(2)
-    order = [int(s["payload"]["i"]) for s in server.accepted_signals]
+    order = [int(s["payload"]["i"]) for s in outage.drain(100)]
     assert order == list(range(100))
 
 
@@ -116,19 +132,20 @@ def run_until_spool_is_sent(url: str, env: dict[str, str]) -> subprocess.Complet
 
 
 def test_two_processes_sharing_a_spool_send_each_row_once(tmp_path: Path) -> None:
-    spool = str(tmp_path / "spool.db")
-    port = free_port()
-    writer = TelemetryDeck(
-        app_id=APP_ID, endpoint=f"http://127.0.0.1:{port}", spool_path=spool, **FAST
-    )
+    outage = Outage(tmp_path)
+    writer = outage.client()
     for i in range(300):
         writer.signal("Shared.spool", {"i": i})
     writer.close(0.2)
     assert writer.stats().spooled == 300
-    with IngestServer(port=port) as ingest:
+    with IngestServer(port=outage.port) as ingest:
         readers = [
             TelemetryDeck(
-                app_id=APP_ID, endpoint=ingest.url, spool_path=spool, max_batch_size=7, **FAST
+                app_id=APP_ID,
+                endpoint=ingest.url,
+                spool_path=outage.spool,
+                max_batch_size=7,
+                **FAST,
             )
             for _ in range(3)
         ]
@@ -141,27 +158,15 @@ def test_two_processes_sharing_a_spool_send_each_row_once(tmp_path: Path) -> Non
 
 
 def test_spool_cap_keeps_the_newest_and_counts_the_overflow(tmp_path: Path) -> None:
-    spool = str(tmp_path / "spool.db")
-    port = free_port()
-    td = TelemetryDeck(
-        app_id=APP_ID,
-        endpoint=f"http://127.0.0.1:{port}",
-        spool_path=spool,
-        spool_max_signals=30,
-        **FAST,
-    )
+    outage = Outage(tmp_path)
+    td = outage.client(spool_max_signals=30)
     for i in range(50):
         td.signal("Capped", {"i": i})
     td.close(0.2)
     stats = td.stats()
     assert stats.spooled == 30
     assert stats.dropped == {"spool_full": 20}
-    with IngestServer(port=port) as server:
-        reader = TelemetryDeck(app_id=APP_ID, endpoint=server.url, spool_path=spool, **FAST)
-        server.wait_for_signals(30)
-        wait_until(lambda: reader.stats().spooled == 0)
-        reader.close(1)
-    assert [int(s["payload"]["i"]) for s in server.accepted_signals] == list(range(20, 50))
+    assert [int(s["payload"]["i"]) for s in outage.drain(30)] == list(range(20, 50))
 
 
 def test_an_unusable_spool_path_is_logged_and_the_client_still_works(

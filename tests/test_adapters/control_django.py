@@ -1,19 +1,15 @@
-"""The "users in control" options (issue #16) through Django's real machinery: each option set
-as a key of ``settings.TELEMETRYDECK``, requests made with Django's test client through the
-middleware, signals read from the real local ingest server. The scenarios are shared by every
-adapter (control_scenarios).
+"""The control site on Django: each option a key of ``settings.TELEMETRYDECK``, requests
+made with Django's test client through the middleware.
 
-This module is its own ROOT_URLCONF (``urlpatterns`` below)."""
+This module is the site's ROOT_URLCONF (``urlpatterns`` below)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
-import control_scenarios
 import integration_scenarios
-import pytest
 from control_scenarios import SALT, Reply
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
@@ -120,37 +116,20 @@ class DjangoSite:
         assert get_web_telemetry().client.flush(10)
 
 
-@pytest.fixture
-def make_site(ingest: IngestServer) -> Iterator[Callable[..., DjangoSite]]:
-    with ExitStack() as stack:
+def site_maker(ingest: IngestServer, stack: ExitStack) -> Callable[..., DjangoSite]:
+    """``make(**options)``: a site with those options, torn down by ``stack``."""
 
-        def make(**options: Any) -> DjangoSite:
-            telemetrydeck = {
-                "APP_ID": APP_ID,
-                "SALT": SALT,
-                "ENDPOINT": ingest.url,
-                "HANDLE_SIGTERM": False,
-                "SHUTDOWN_TIMEOUT": 1,
-                **{name.upper(): value for name, value in options.items()},
-            }
-            stack.enter_context(
-                override_settings(TELEMETRYDECK=telemetrydeck, ROOT_URLCONF=__name__)
-            )
-            get_web_telemetry()  # builds now: a bad setting raises here, at start-up
-            return DjangoSite()
+    def make(**options: Any) -> DjangoSite:
+        telemetrydeck = {
+            "APP_ID": APP_ID,
+            "SALT": SALT,
+            "ENDPOINT": ingest.url,
+            "HANDLE_SIGTERM": False,
+            "SHUTDOWN_TIMEOUT": 1,
+            **{name.upper(): value for name, value in options.items()},
+        }
+        stack.enter_context(override_settings(TELEMETRYDECK=telemetrydeck, ROOT_URLCONF=__name__))
+        get_web_telemetry()  # builds now: a bad setting raises here, at start-up
+        return DjangoSite()
 
-        yield make
-
-
-@pytest.mark.parametrize(
-    "scenario",
-    [*control_scenarios.SCENARIOS, *integration_scenarios.SCENARIOS],
-    ids=lambda s: s.__name__,
-)
-def test_control(
-    scenario: Callable[..., None],
-    make_site: Callable[..., DjangoSite],
-    ingest: IngestServer,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    control_scenarios.run(scenario, make_site, ingest, caplog)
+    return make

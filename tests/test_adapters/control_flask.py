@@ -1,16 +1,13 @@
-"""The "users in control" options (issue #16) through Flask's real machinery: each option set
-as a ``TELEMETRYDECK_*`` config key, requests made with Flask's test client, signals read from
-the real local ingest server. The scenarios are shared by every adapter (control_scenarios)."""
+"""The control site on Flask: each option a ``TELEMETRYDECK_*`` config key, requests made
+with Flask's test client."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
-import control_scenarios
 import integration_scenarios
-import pytest
 from conftest import APP_ID
 from control_scenarios import SALT, Reply
 from flask import Flask, Request, request
@@ -126,27 +123,12 @@ class FlaskSite:
         assert TelemetryDeck.state_for(self.app).client.flush(10)
 
 
-@pytest.fixture
-def make_site(ingest: IngestServer) -> Iterator[Callable[..., FlaskSite]]:
-    with ExitStack() as stack:
+def site_maker(ingest: IngestServer, stack: ExitStack) -> Callable[..., FlaskSite]:
+    """``make(**options)``: a site with those options, torn down by ``stack``."""
 
-        def make(**options: Any) -> FlaskSite:
-            site = FlaskSite(build_app(ingest, options))
-            stack.callback(lambda: TelemetryDeck.state_for(site.app).client.close(1))
-            return site
+    def make(**options: Any) -> FlaskSite:
+        site = FlaskSite(build_app(ingest, options))
+        stack.callback(lambda: TelemetryDeck.state_for(site.app).client.close(1))
+        return site
 
-        yield make
-
-
-@pytest.mark.parametrize(
-    "scenario",
-    [*control_scenarios.SCENARIOS, *integration_scenarios.SCENARIOS],
-    ids=lambda s: s.__name__,
-)
-def test_control(
-    scenario: Callable[..., None],
-    make_site: Callable[..., FlaskSite],
-    ingest: IngestServer,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    control_scenarios.run(scenario, make_site, ingest, caplog)
+    return make

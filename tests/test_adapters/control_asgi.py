@@ -1,17 +1,13 @@
-"""The "users in control" options (issue #16) through real ASGI calls: each option a keyword
-argument of ``TelemetryDeckMiddleware`` around a Starlette app, requests made with Starlette's
-test client, signals read from the real local ingest server. The scenarios are shared by every
-adapter (control_scenarios)."""
+"""The control site on Starlette: each option a keyword argument of
+``TelemetryDeckMiddleware``, requests made with Starlette's test client (real ASGI calls)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
-import control_scenarios
 import integration_scenarios
-import pytest
 from control_scenarios import SALT, Reply
 from ingest_server import IngestServer
 from starlette.applications import Starlette
@@ -112,33 +108,18 @@ class ASGISite:
         assert self.app.client.flush(10)
 
 
-@pytest.fixture
-def make_site(ingest: IngestServer) -> Iterator[Callable[..., ASGISite]]:
-    with ExitStack() as stack:
+def site_maker(ingest: IngestServer, stack: ExitStack) -> Callable[..., ASGISite]:
+    """``make(**options)``: a site with those options, torn down by ``stack``."""
 
-        def make(**options: Any) -> ASGISite:
-            defaults = {
-                "app_id": APP_ID,
-                "salt": SALT,
-                "endpoint": ingest.url,
-                "handle_sigterm": False,
-            }
-            app = TelemetryDeckMiddleware(Starlette(routes=ROUTES), **{**defaults, **options})
-            stack.callback(app.client.close, 1)
-            return ASGISite(app)
+    def make(**options: Any) -> ASGISite:
+        defaults = {
+            "app_id": APP_ID,
+            "salt": SALT,
+            "endpoint": ingest.url,
+            "handle_sigterm": False,
+        }
+        app = TelemetryDeckMiddleware(Starlette(routes=ROUTES), **{**defaults, **options})
+        stack.callback(app.client.close, 1)
+        return ASGISite(app)
 
-        yield make
-
-
-@pytest.mark.parametrize(
-    "scenario",
-    [*control_scenarios.SCENARIOS, *integration_scenarios.SCENARIOS],
-    ids=lambda s: s.__name__,
-)
-def test_control(
-    scenario: Callable[..., None],
-    make_site: Callable[..., ASGISite],
-    ingest: IngestServer,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    control_scenarios.run(scenario, make_site, ingest, caplog)
+    return make

@@ -1,0 +1,51 @@
+"""A custom signal, from the call to the record the sender queues: one path for
+``TelemetryDeck.signal`` and ``td_web.current().signal`` (in a request, a task, a job)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ._signal import BuiltSignal, CustomSignal
+
+if TYPE_CHECKING:
+    from ._before_send import RequestOrigin
+    from ._signal import Record, SignalBuilder
+
+
+class SignalCall(NamedTuple):
+    """A ``signal()`` call's arguments, as the caller passed them."""
+
+    signal_type: str
+    payload: Mapping[str, Any] | None
+    float_value: float | int | str | None
+    client_user: object
+
+
+def custom_record(
+    builder: SignalBuilder,
+    strict: bool,
+    call: SignalCall,
+    *,
+    session_id: str | None = None,
+    session_key: str | None = None,
+    extra_payload: Mapping[str, Any] | None = None,
+    origin: RequestOrigin | None = None,
+) -> Record:
+    """A custom signal as the sender queues it: in strict mode built now, so that a bad signal
+    raises in the caller (``TelemetryDeck.signal``, a view); otherwise as described, built on
+    the sender's thread."""
+    if strict:
+        built = builder.build(
+            call.signal_type,
+            call.payload,
+            float_value=call.float_value,
+            client_user=call.client_user,
+            session_id=session_id,
+            session_key=session_key,
+            extra_payload=extra_payload,
+            strict=True,
+        )
+        assert built is not None  # strict building raises instead of returning None
+        return BuiltSignal(built, origin)
+    return CustomSignal(*call, session_id, session_key, extra_payload, origin)
