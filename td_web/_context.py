@@ -15,7 +15,7 @@ from typing import Any
 from ._client import TelemetryDeck
 from ._custom import SignalCall
 from ._log import logger, throttled
-from ._signal import SAMPLE_RATE_KEY, CustomSignal, Record, Signal, SignalBuilder
+from ._signal import SAMPLE_RATE_KEY, BuiltSignal, CustomSignal, Record, Signal, SignalBuilder
 from ._web.telemetry import Telemetry, _current, current
 
 _CLIENT_USER = re.compile(r"^[0-9a-f]{64}$")
@@ -75,16 +75,31 @@ class RunTelemetry(Telemetry):
             "td_web: signal(%r) dropped: the request that started it sends nothing", signal_type
         )
 
+    def _strict(self) -> bool:
+        return self._client.config.strict
+
     def _custom_record(self, client: TelemetryDeck, call: SignalCall) -> Record:
         rate = self._sample_rate
-        record = CarriedSignal(
-            *call,
-            self._run_session_id,
-            None,
-            None if rate is None else {SAMPLE_RATE_KEY: repr(rate)},
-        )
+        extra = None if rate is None else {SAMPLE_RATE_KEY: repr(rate)}
         # A caller's client_user overrides the user carried from the request.
-        record.client_user_hash = None if call.client_user is not None else self._run_user_hash
+        carried_hash = None if call.client_user is not None else self._run_user_hash
+        if client.config.strict:
+            # Built now, as a request's or the client's signal is, so a bad one raises here.
+            built = client.builder.build(
+                call.signal_type,
+                call.payload,
+                float_value=call.float_value,
+                client_user=call.client_user,
+                session_id=self._run_session_id,
+                extra_payload=extra,
+                strict=True,
+            )
+            assert built is not None  # strict building raises instead of returning None
+            if carried_hash is not None:
+                built["clientUser"] = carried_hash
+            return BuiltSignal(built)
+        record = CarriedSignal(*call, self._run_session_id, None, extra)
+        record.client_user_hash = carried_hash
         return record
 
 

@@ -146,3 +146,42 @@ def test_a_script_configured_by_the_environment_delivers_before_exit(
     }
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
     assert [s["type"] for s in ingest.accepted_signals] == ["Job.started", "Job.finished"]
+
+
+def test_strict_mode_raises_a_bad_signal_in_the_job_like_the_client(
+    ingest: IngestServer,
+) -> None:
+    strict = TelemetryDeck(app_id=APP_ID, salt="pepper", endpoint=ingest.url, strict=True, **SLOW)
+    try:
+        with td_web.job("Strict.job", client=strict):
+            with pytest.raises(td_web.SignalError):
+                td_web.current().signal("")
+            with pytest.raises(td_web.SignalError):
+                td_web.current().purchase(9.99, currency_code="EURO")
+            td_web.current().signal("Strict.fine", {"Strict.key": "value"})
+    finally:
+        strict.close(1)
+    sent = by_type(ingest)
+    assert set(sent) == {"Job.started", "Strict.fine", "Job.finished"}
+    assert sent["Strict.fine"]["payload"]["Strict.key"] == "value"
+    assert sent["Strict.fine"]["sessionID"] == sent["Job.started"]["sessionID"]
+
+
+def test_strict_mode_keeps_the_user_and_session_carried_from_the_request(
+    ingest: IngestServer,
+) -> None:
+    from td_web._context import helper_for
+
+    strict = TelemetryDeck(app_id=APP_ID, salt="pepper", endpoint=ingest.url, strict=True, **SLOW)
+    carried = {"sessionID": "carried-session", "clientUser": "ab" * 32}
+    try:
+        helper_for(strict, carried, "test").signal("Carried.strict")
+        helper_for(strict, carried, "test").signal("Carried.override", client_user="someone")
+        assert strict.flush(5)
+    finally:
+        strict.close(1)
+    sent = by_type(ingest)
+    assert sent["Carried.strict"]["clientUser"] == "ab" * 32
+    assert sent["Carried.strict"]["sessionID"] == "carried-session"
+    assert sent["Carried.override"]["clientUser"] not in ("ab" * 32, "someone")
+    assert sent["Carried.override"]["sessionID"] == "carried-session"
