@@ -141,7 +141,11 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="DIR")
     parser.add_argument("--views", type=int, default=20_000)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--mix", nargs="+", choices=("site", "unique"), default=["site", "unique"])
     parser.add_argument("--child", choices=("site", "unique"))
+    parser.add_argument(
+        "--no-stdlib", action="store_true", help="skip the current tree without orjson"
+    )
     args = parser.parse_args()
     if args.child:
         view, signal = child(args.views, args.child)
@@ -153,16 +157,16 @@ def main() -> None:
     )
     variants = ["baseline", "stdlib json", "current"]
     fast = importlib.util.find_spec("orjson") is not None
-    if not fast:
+    if not fast or args.no_stdlib:
         variants.remove("stdlib json")  # "current" is the standard library's encoder then
     print("µs of sender-thread CPU per page view (per signal in brackets)")
     print(f"{'User-Agent mix':<16}" + "".join(f"{name:>20}" for name in variants) + f"{'ratio':>8}")
-    for mix in ("site", "unique"):
+    for mix in args.mix:
         runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         for _ in range(args.reps):
             if args.baseline:
                 runs["baseline"].append(run_child(args.baseline, args.views, mix))
-            if fast:
+            if "stdlib json" in runs:
                 runs["stdlib json"].append(run_child(None, args.views, mix, orjson=False))
             runs["current"].append(run_child(None, args.views, mix))
         medians = {
