@@ -126,6 +126,9 @@ def locale_keys(accept_language: str | None) -> dict[str, str]:
 _CACHED_LENGTH = 512
 _referer_cache = lru_cache(maxsize=512)(referer_parts)
 _locale_cache = lru_cache(maxsize=256)(locale_keys)
+# The queued query string holds only the campaign parameters: the few links a site's
+# newsletters and ads use, again and again.
+_campaign_cache = lru_cache(maxsize=512)(campaign_parameters)
 
 
 def _cached_referer_parts(referer: str) -> tuple[str, str, str] | None:
@@ -138,6 +141,12 @@ def _cached_locale_keys(accept_language: str) -> dict[str, str]:
     if len(accept_language) > _CACHED_LENGTH:
         return locale_keys(accept_language)
     return _locale_cache(accept_language)
+
+
+def _cached_campaign_parameters(query_string: str) -> dict[str, str]:
+    if len(query_string) > _CACHED_LENGTH:
+        return campaign_parameters(query_string)
+    return _campaign_cache(query_string)
 
 
 def request_payload(
@@ -174,7 +183,7 @@ def request_payload(
         referer_split = (referer_split[0], referer_split[1], clean_referer_path(referer_split[2]))
         payload["referer"] = url_without_query(*referer_split)
     if query_string:
-        payload.update(campaign_parameters(query_string))
+        payload.update(_cached_campaign_parameters(query_string))
     if accept_language:
         payload.update(_cached_locale_keys(accept_language))
     if page_view:
