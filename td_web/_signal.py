@@ -122,6 +122,8 @@ class SignalBuilder:
             base.update(sanitize_payload(config.default_payload, Reporter(config.strict, "*")))
         self.base_payload = base
         self.calendar = CalendarKeys(config.time_zone)
+        #: The calendar keys and the base payload merged, for the calendar keys they hold.
+        self._prefix: tuple[Mapping[str, str], Payload] = ({}, {})
         salt = self.salt
         self._user_hash: BoundedMemo[str] = BoundedMemo(lambda user: hash_client_user(user, salt))
         self._session_id: BoundedMemo[str] = BoundedMemo(lambda key: derive_session_id(key, salt))
@@ -201,7 +203,10 @@ class SignalBuilder:
         reporter.signal_type = cleaned_type
         # Calendar keys first: a default or signal payload may override them.
         calendar = self.calendar()
-        body = {**calendar, **self.base_payload}
+        prefix = self._prefix
+        if prefix[0] is not calendar:  # a new quarter hour (one tuple: safe across threads)
+            prefix = self._prefix = (calendar, {**calendar, **self.base_payload})
+        body = prefix[1].copy()  # a quarter of the cost of merging the two each time
         if clean_payload:
             body.update(clean_payload)
         own: Mapping[str, str | float] = {}

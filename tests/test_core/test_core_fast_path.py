@@ -220,8 +220,9 @@ def test_fast_path_equals_the_sanitizer(
         {"path": "p" * (MAX_VALUE_LENGTH + 1)},
         {"path": "/a", "floatValue": float("inf")},
         {"path": "/a", "floatValue": "0.5"},
-        {"path": "/a", "count": "3"},
         {"path": "/a", "Items": 3},
+        {"path": "/a", "floatValue": 0.5, "other": 0.5},
+        {"path": "/a", "Items": None},
     ],
 )
 def test_plain_payload_means_the_sanitizer_changes_nothing(
