@@ -30,16 +30,12 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def child(views: int, mix: str) -> tuple[float, float]:
-    """µs of this thread's CPU per page view and per signal, measured in this process."""
+def _page_views(views: int, mix: str) -> tuple[Any, list[Any]]:
+    """A client's signal builder and the records of ``views`` handled HTML requests."""
     sys.path.insert(0, str(HERE.parent / "tests"))
     from user_agent_cases import CASES
 
     from td_web import RequestView
-
-    if os.environ.get("BENCH_NO_ORJSON"):
-        sys.modules["orjson"] = None  # type: ignore[assignment]  # as if not installed
-    encode = _built_signal_encoder()
     from td_web._web import WebTelemetry
     from td_web._web.telemetry import RequestSignals
 
@@ -86,6 +82,15 @@ def child(views: int, mix: str) -> tuple[float, float]:
                 None,
             )
         )
+    return builder, records
+
+
+def child(views: int, mix: str) -> tuple[float, float]:
+    """µs of this thread's CPU per page view and per signal, measured in this process."""
+    if os.environ.get("BENCH_NO_ORJSON"):
+        sys.modules["orjson"] = None  # type: ignore[assignment]  # as if not installed
+    encode = _built_signal_encoder()
+    builder, records = _page_views(views, mix)
     # Warm-up: the rules' compilation and the caches are not what is measured.
     for record in records[:200]:
         for signal in record.signals(builder):
@@ -98,6 +103,27 @@ def child(views: int, mix: str) -> tuple[float, float]:
             signals += 1
     elapsed = time.thread_time() - start
     return elapsed / views * 1e6, elapsed / signals * 1e6
+
+
+def post_share(url: str, batch_size: int, posts: int) -> tuple[float, float]:
+    """µs of this thread's CPU per POST of ``batch_size`` encoded page-view signals to a local
+    sink (the HTTP library's work only: the signals are built and encoded beforehand), and
+    per signal."""
+    from td_web._transport import Transport
+
+    encode = _built_signal_encoder()
+    builder, records = _page_views(batch_size, "site")
+    signals = [encode(s) for record in records for s in record.signals(builder)][:batch_size]
+    body = b"[" + b",".join(signals) + b"]"
+    transport = Transport(url + "/v2/", timeout=10)
+    for _ in range(20):  # warm-up: the client, its connection, the library's imports
+        transport.post(body)
+    start = time.thread_time()
+    for _ in range(posts):
+        transport.post(body)
+    elapsed = time.thread_time() - start
+    transport.close()
+    return elapsed / posts * 1e6, elapsed / posts / len(signals) * 1e6
 
 
 def _built_signal_encoder() -> Callable[[dict[str, Any]], bytes]:
@@ -144,6 +170,9 @@ def main() -> None:
     parser.add_argument("--mix", nargs="+", choices=("site", "unique"), default=["site", "unique"])
     parser.add_argument("--child", choices=("site", "unique"))
     parser.add_argument(
+        "--posts", type=int, default=0, help="also measure the POST's share with this many POSTs"
+    )
+    parser.add_argument(
         "--no-stdlib", action="store_true", help="skip the current tree without orjson"
     )
     args = parser.parse_args()
@@ -180,6 +209,17 @@ def main() -> None:
         ratio = medians["current"][0] / medians["baseline"][0]
         print(f"{mix:<16}{cells}{ratio:>8.2f}")
     print(f"# load average at the end: {os.getloadavg()[0]:.2f}")
+    if args.posts:
+        from _sink import serve
+
+        print("\nthe POST's share: µs of sender-thread CPU per POST to a local sink (current)")
+        print(f"{'signals per POST':<18}{'per POST':>10}{'per signal':>12}")
+        with serve("sink") as url:
+            for size in (100, 500, 1000):
+                results = [post_share(url, size, args.posts) for _ in range(args.reps)]
+                per_post = statistics.median(post for post, _ in results)
+                per_signal = statistics.median(signal for _, signal in results)
+                print(f"{size:<18}{per_post:>10.0f}{per_signal:>12.1f}")
 
 
 if __name__ == "__main__":
