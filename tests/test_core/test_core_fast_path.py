@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import APP_ID
+from test_core.test_core_web import view
 
 from td_web import RequestView
 from td_web._calendar import CalendarKeys
@@ -59,17 +60,9 @@ def _records(
 
 
 def _view(path: str = "/", **fields: Any) -> RequestView:
-    values: dict[str, Any] = {
-        "method": "GET",
-        "scheme": "https",
-        "host": "shop.example",
-        "path": path,
-        "user_agent": BROWSER,
-        "accept_language": "de-CH,de;q=0.9",
-        "client_addr": "203.0.113.9",
-    }
-    values.update(fields)
-    return RequestView(**values)
+    """test_core_web's request, with the headers the dashboard keys read."""
+    headers = {"user_agent": BROWSER, "accept_language": "de-CH,de;q=0.9"}
+    return view(path, **{**headers, "client_addr": "203.0.113.9", **fields})
 
 
 Case = tuple[dict[str, Any], Callable[[], RequestView], dict[str, Any]]
