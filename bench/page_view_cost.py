@@ -5,7 +5,9 @@ signals (session start, page view) and serializing them, td_web now against an e
 
 DIR holds an earlier td_web package (``git archive <commit> td_web | tar -x -C DIR``). Each
 repetition runs the baseline and the current td_web in fresh processes, one after the other
-(A B A B ...), and reports the median thread CPU time per page view of each, and their ratio.
+(A B A B ...), and reports the median thread CPU time per page view of each (and per signal: a
+page view of a new session is two signals), and their ratio. With orjson installed (the ``fast``
+extra) the current td_web runs twice, with and without it ("stdlib json": as if not installed).
 Two User-Agent mixes: "site" cycles through the 37 real headers of tests/user_agent_cases.py
 that are not crawlers (a site sees the same few again and again, so the parse cache answers),
 "unique" makes every header distinct (each one parsed: the worst case).
@@ -14,30 +16,26 @@ that are not crawlers (a site sees the same few again and again, so the parse ca
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
 
-def child(views: int, mix: str) -> float:
-    """µs of this thread's CPU per page view, measured in this process."""
+def _page_views(views: int, mix: str) -> tuple[Any, list[Any]]:
+    """A client's signal builder and the records of ``views`` handled HTML requests."""
     sys.path.insert(0, str(HERE.parent / "tests"))
     from user_agent_cases import CASES
 
     from td_web import RequestView
-
-    try:
-        from td_web._encoding import encode_built_json
-    except ImportError:  # a --baseline tree from before the encoding had its own module
-        from td_web._sender import (  # type: ignore[attr-defined,no-redef]
-            _encode_built_json as encode_built_json,
-        )
     from td_web._web import WebTelemetry
     from td_web._web.telemetry import RequestSignals
 
@@ -84,19 +82,73 @@ def child(views: int, mix: str) -> float:
                 None,
             )
         )
+    return builder, records
+
+
+def child(views: int, mix: str) -> tuple[float, float]:
+    """µs of this thread's CPU per page view and per signal, measured in this process."""
+    if os.environ.get("BENCH_NO_ORJSON"):
+        sys.modules["orjson"] = None  # type: ignore[assignment]  # as if not installed
+    encode = _built_signal_encoder()
+    builder, records = _page_views(views, mix)
     # Warm-up: the rules' compilation and the caches are not what is measured.
     for record in records[:200]:
         for signal in record.signals(builder):
-            encode_built_json(signal)
+            encode(signal)
+    signals = 0
     start = time.thread_time()
     for record in records:
         for signal in record.signals(builder):
-            encode_built_json(signal)
-    return (time.thread_time() - start) / views * 1e6
+            encode(signal)
+            signals += 1
+    elapsed = time.thread_time() - start
+    return elapsed / views * 1e6, elapsed / signals * 1e6
 
 
-def run_child(baseline: str | None, views: int, mix: str) -> float:
+def post_share(url: str, batch_size: int, posts: int) -> tuple[float, float]:
+    """µs of this thread's CPU per POST of ``batch_size`` encoded page-view signals to a local
+    sink (the HTTP library's work only: the signals are built and encoded beforehand), and
+    per signal."""
+    from td_web._transport import Transport
+
+    encode = _built_signal_encoder()
+    builder, records = _page_views(batch_size, "site")
+    signals = [encode(s) for record in records for s in record.signals(builder)][:batch_size]
+    body = b"[" + b",".join(signals) + b"]"
+    transport = Transport(url + "/v2/", timeout=10)
+    for _ in range(20):  # warm-up: the client, its connection, the library's imports
+        transport.post(body)
+    start = time.thread_time()
+    for _ in range(posts):
+        transport.post(body)
+    elapsed = time.thread_time() - start
+    transport.close()
+    return elapsed / posts * 1e6, elapsed / posts / len(signals) * 1e6
+
+
+def _built_signal_encoder() -> Callable[[dict[str, Any]], bytes]:
+    """What the sender does to a built signal, in whichever td_web is on the path."""
+    try:
+        from td_web._encoding import encode_built_bytes
+
+        return encode_built_bytes
+    except ImportError:  # a --baseline tree from before the sender took bytes
+        pass
+    try:
+        from td_web._encoding import encode_built_json
+    except ImportError:  # a --baseline tree from before the encoding had its own module
+        from td_web._sender import (  # type: ignore[attr-defined,no-redef]
+            _encode_built_json as encode_built_json,
+        )
+    return lambda signal: encode_built_json(signal).encode("utf-8", "surrogatepass")
+
+
+def run_child(
+    baseline: str | None, views: int, mix: str, orjson: bool = True
+) -> tuple[float, float]:
     env = dict(os.environ)
+    if not orjson:
+        env["BENCH_NO_ORJSON"] = "1"
     if baseline:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline, env.get("PYTHONPATH")]))
     output = subprocess.run(
@@ -106,7 +158,8 @@ def run_child(baseline: str | None, views: int, mix: str) -> float:
         env=env,
         check=True,
     ).stdout
-    return float(json.loads(output.splitlines()[-1])["us"])
+    result = json.loads(output.splitlines()[-1])
+    return float(result["view"]), float(result["signal"])
 
 
 def main() -> None:
@@ -114,25 +167,59 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="DIR")
     parser.add_argument("--views", type=int, default=20_000)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--mix", nargs="+", choices=("site", "unique"), default=["site", "unique"])
     parser.add_argument("--child", choices=("site", "unique"))
+    parser.add_argument(
+        "--posts", type=int, default=0, help="also measure the POST's share with this many POSTs"
+    )
+    parser.add_argument(
+        "--no-stdlib", action="store_true", help="skip the current tree without orjson"
+    )
     args = parser.parse_args()
     if args.child:
-        print(json.dumps({"us": child(args.views, args.child)}))
+        view, signal = child(args.views, args.child)
+        print(json.dumps({"view": view, "signal": signal}))
         return
     print(
         f"# sender CPU per page view, {time.strftime('%Y-%m-%d')}, {args.views:,} page views "
         f"per process, {args.reps} interleaved repetitions; medians"
     )
-    print(f"{'User-Agent mix':<16}{'baseline µs':>13}{'current µs':>12}{'ratio':>8}")
-    for mix in ("site", "unique"):
-        before, after = [], []
+    variants = ["baseline", "stdlib json", "current"]
+    fast = importlib.util.find_spec("orjson") is not None
+    if not fast or args.no_stdlib:
+        variants.remove("stdlib json")  # "current" is the standard library's encoder then
+    print("µs of sender-thread CPU per page view (per signal in brackets)")
+    print(f"{'User-Agent mix':<16}" + "".join(f"{name:>20}" for name in variants) + f"{'ratio':>8}")
+    for mix in args.mix:
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         for _ in range(args.reps):
             if args.baseline:
-                before.append(run_child(args.baseline, args.views, mix))
-            after.append(run_child(None, args.views, mix))
-        base = statistics.median(before) if before else float("nan")
-        now = statistics.median(after)
-        print(f"{mix:<16}{base:>13.1f}{now:>12.1f}{now / base:>8.2f}")
+                runs["baseline"].append(run_child(args.baseline, args.views, mix))
+            if "stdlib json" in runs:
+                runs["stdlib json"].append(run_child(None, args.views, mix, orjson=False))
+            runs["current"].append(run_child(None, args.views, mix))
+        medians = {
+            name: (
+                statistics.median(view for view, _ in results) if results else float("nan"),
+                statistics.median(signal for _, signal in results) if results else float("nan"),
+            )
+            for name, results in runs.items()
+        }
+        cells = "".join(f"{view:>11.1f} [{signal:>5.1f}]" for view, signal in medians.values())
+        ratio = medians["current"][0] / medians["baseline"][0]
+        print(f"{mix:<16}{cells}{ratio:>8.2f}")
+    print(f"# load average at the end: {os.getloadavg()[0]:.2f}")
+    if args.posts:
+        from _sink import serve
+
+        print("\nthe POST's share: µs of sender-thread CPU per POST to a local sink (current)")
+        print(f"{'signals per POST':<18}{'per POST':>10}{'per signal':>12}")
+        with serve("sink") as url:
+            for size in (100, 500, 1000):
+                results = [post_share(url, size, args.posts) for _ in range(args.reps)]
+                per_post = statistics.median(post for post, _ in results)
+                per_signal = statistics.median(signal for _, signal in results)
+                print(f"{size:<18}{per_post:>10.0f}{per_signal:>12.1f}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from . import _capture, _shutdown
 from ._batches import Batch, Entry, Outbox
 from ._config import ClientConfig
-from ._encoding import encode_built_json, encode_json
+from ._encoding import encode_built_bytes, encode_json_bytes
 from ._log import logger, throttled
 from ._policy import Outcome, backoff_delay
 from ._posters import Posters
@@ -534,10 +534,10 @@ class Sender:
 
     def _serialize(self, signals: Iterable[Signal], seq: int) -> list[Entry]:
         entries = []
-        encode = encode_json if self._config.on_signal is not None else encode_built_json
+        encode = encode_json_bytes if self._config.on_signal is not None else encode_built_bytes
         for signal in signals:
             try:
-                data = encode(signal).encode("utf-8", "surrogatepass")
+                data = encode(signal)
             except (TypeError, ValueError) as exc:
                 logger.error(
                     "td_web: signal %r could not be serialized (%s); dropped",

@@ -122,6 +122,8 @@ class SignalBuilder:
             base.update(sanitize_payload(config.default_payload, Reporter(config.strict, "*")))
         self.base_payload = base
         self.calendar = CalendarKeys(config.time_zone)
+        #: The calendar keys and the base payload merged, for the calendar keys they hold.
+        self._prefix: tuple[Mapping[str, str], Payload] = ({}, {})
         salt = self.salt
         self._user_hash: BoundedMemo[str] = BoundedMemo(lambda user: hash_client_user(user, salt))
         self._session_id: BoundedMemo[str] = BoundedMemo(lambda key: derive_session_id(key, salt))
@@ -182,6 +184,7 @@ class SignalBuilder:
         extra_payload: Mapping[str, Any] | None = None,
         strict: bool | None = None,
         clean_payload: Mapping[str, str] | None = None,
+        clean_own_payload: Mapping[str, str | float] | None = None,
     ) -> Signal | None:
         """One wire signal, or None (reported) when the type makes it unsendable.
 
@@ -189,6 +192,8 @@ class SignalBuilder:
         over it, and both win over the client's default payload. ``clean_payload`` holds keys
         td_web derived itself, already plain ASCII text within the limits (device, country,
         visitor keys): merged as they are, without another pass through the sanitizer.
+        ``clean_own_payload`` stands for ``payload`` when td_web made it and found it to be
+        what the sanitizer would return unchanged (``_web.payload.plain_payload``).
         """
         reporter = Reporter(self.strict if strict is None else strict)
         cleaned_type = self._signal_type(signal_type, reporter)
@@ -198,11 +203,19 @@ class SignalBuilder:
         reporter.signal_type = cleaned_type
         # Calendar keys first: a default or signal payload may override them.
         calendar = self.calendar()
-        body = {**calendar, **self.base_payload}
+        prefix = self._prefix
+        if prefix[0] is not calendar:  # a new quarter hour (one tuple: safe across threads)
+            prefix = self._prefix = (calendar, {**calendar, **self.base_payload})
+        body = prefix[1].copy()  # a quarter of the cost of merging the two each time
         if clean_payload:
             body.update(clean_payload)
-        own: Payload = {}
-        if extra_payload and payload:
+        own: Mapping[str, str | float] = {}
+        if clean_own_payload is not None:  # as below, without sanitizing it
+            if extra_payload:
+                body.update(sanitize_payload(extra_payload, reporter))
+                own = clean_own_payload
+            body.update(clean_own_payload)
+        elif extra_payload and payload:
             # Sanitized apart, so that a default payload of many keys cannot push the signal's
             # own keys (td_web's request keys, a custom signal's payload) past the key limit.
             own = sanitize_payload(payload, reporter)

@@ -45,8 +45,8 @@ class DashboardKeys:
             keys.update(device)
         if self.geo.enabled:
             keys.update(self.geo.keys(view.countries, view.client_addr))
-        if payload:
+        if payload and view.query_string:  # both come from the query's parameters only
             payload.update(combined_source(payload))
-            if self._click_ids and view.query_string:
+            if self._click_ids:
                 payload.update(click_ids(view.query_string))
         return keys

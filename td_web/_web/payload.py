@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from math import isfinite
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .._sanitize import FLOAT_VALUE_KEY, MAX_VALUE_LENGTH
 from .sources import CLICK_ID_PARAMETERS
 
 #: Query parameters TelemetryDeck's web dashboard reads; every other parameter is dropped.
@@ -124,6 +126,9 @@ def locale_keys(accept_language: str | None) -> dict[str, str]:
 _CACHED_LENGTH = 512
 _referer_cache = lru_cache(maxsize=512)(referer_parts)
 _locale_cache = lru_cache(maxsize=256)(locale_keys)
+# The queued query string holds only the campaign parameters: the few links a site's
+# newsletters and ads use, again and again.
+_campaign_cache = lru_cache(maxsize=512)(campaign_parameters)
 
 
 def _cached_referer_parts(referer: str) -> tuple[str, str, str] | None:
@@ -136,6 +141,12 @@ def _cached_locale_keys(accept_language: str) -> dict[str, str]:
     if len(accept_language) > _CACHED_LENGTH:
         return locale_keys(accept_language)
     return _locale_cache(accept_language)
+
+
+def _cached_campaign_parameters(query_string: str) -> dict[str, str]:
+    if len(query_string) > _CACHED_LENGTH:
+        return campaign_parameters(query_string)
+    return _campaign_cache(query_string)
 
 
 def request_payload(
@@ -172,7 +183,7 @@ def request_payload(
         referer_split = (referer_split[0], referer_split[1], clean_referer_path(referer_split[2]))
         payload["referer"] = url_without_query(*referer_split)
     if query_string:
-        payload.update(campaign_parameters(query_string))
+        payload.update(_cached_campaign_parameters(query_string))
     if accept_language:
         payload.update(_cached_locale_keys(accept_language))
     if page_view:
@@ -183,3 +194,25 @@ def request_payload(
         payload["TelemetryDeck.Navigation.destinationPath"] = path
         payload["TelemetryDeck.Navigation.identifier"] = f"{source} -> {path}"
     return payload
+
+
+def plain_payload(payload: dict[str, Any]) -> bool:
+    """Whether a payload td_web built is what the sanitizer would return unchanged: every
+    value ASCII text within the length limit, ``floatValue`` a finite float. (Its keys are
+    td_web's own names: short, ASCII, none reserved.) Then it skips the sanitizer
+    (SignalBuilder.build's ``clean_own_payload``), which costs the sender thread four times
+    this check for a page view's twenty keys."""
+    values = list(payload.values())
+    number = payload.get(FLOAT_VALUE_KEY)
+    if number is not None:
+        if type(number) is not float or not isfinite(number):
+            return False
+        values.remove(number)
+    try:
+        # One join and one scan in C instead of a test per value (measured 2.5x faster).
+        joined = "".join(values)
+    except TypeError:  # a value that is not text
+        return False
+    return joined.isascii() and (
+        len(joined) <= MAX_VALUE_LENGTH or max(map(len, values)) <= MAX_VALUE_LENGTH
+    )

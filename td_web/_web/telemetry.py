@@ -20,7 +20,7 @@ from .._signal import (
     SignalBuilder,
 )
 from .consent import DENIED, GRANTED
-from .payload import request_payload
+from .payload import plain_payload, request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
 from .sessions import shared_cacheable
 from .visitors import NEW_VISITOR_SIGNAL
@@ -677,24 +677,28 @@ class RequestSignals:
                 error_payload["HTTP.route"] = route
             if self.error_message is not None:
                 error_payload["TelemetryDeck.Error.message"] = self.error_message
+            plain = plain_payload(error_payload)
             built.append(
                 builder.build(
                     settings.error_signal,
-                    error_payload,
+                    None if plain else error_payload,
                     client_user=user,
                     session_key=key,
                     extra_payload=extra,
+                    clean_own_payload=error_payload if plain else None,
                 )
             )
         if signal_type and derived is not None:
+            plain = plain_payload(payload)
             built.append(
                 builder.build(
                     signal_type,
-                    payload,
+                    None if plain else payload,
                     extra_payload=extra,
                     clean_payload=derived,
                     client_user=user,
                     session_key=key,
+                    clean_own_payload=payload if plain else None,
                 )
             )
         return builder.release(built, origin)
