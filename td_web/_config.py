@@ -12,7 +12,7 @@ from typing import Any
 # are imported from this module throughout the package.
 from ._option_values import HTTP_CLIENTS as HTTP_CLIENTS
 from ._option_values import ConfigurationError as ConfigurationError
-from ._options import CLIENT_OPTION_NAMES, OPTIONS, default, resolve, unknown_names_error
+from ._options import CLIENT, CLIENT_OPTION_NAMES, default, parse_options, unknown_names_error
 
 
 @dataclass(frozen=True)
@@ -94,13 +94,10 @@ def build_config(
     unknown = sorted(set(options) - OPTION_NAMES)
     if unknown:
         raise unknown_names_error("option", "TelemetryDeck(...)", unknown, OPTION_NAMES)
-    resolved: dict[str, Any] = {}
-    for name in OPTION_NAMES:
-        option = OPTIONS[name]
-        setting, value = resolve(option, options, fallbacks, environ)
-        if value is not None:
-            resolved[name] = option.parse(value, setting)
-    config = ClientConfig(**resolved)
+    parsed, problems = parse_options(CLIENT, options, fallbacks, environ)
+    if problems:
+        raise problems[0]
+    config = ClientConfig(**parsed)
     require_app_id(config.enabled, config.app_id)
     return config
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import inspect
+import math
+import os
 import re
 import urllib.parse
 import zoneinfo
@@ -33,6 +35,12 @@ _UUID_LIKE = re.compile(
 )
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
+#: The edge headers of the common hosts, for the README and error messages.
+KNOWN_COUNTRY_HEADERS = ("CF-IPCountry", "CloudFront-Viewer-Country", "X-Vercel-IP-Country")
+#: What ``before_send_errors`` may say.
+ON_ERROR_CHOICES = ("send", "drop")
 
 
 class ConfigurationError(ValueError):
@@ -187,6 +195,14 @@ def sync_callable(value: object, setting: str) -> Any:
     return value
 
 
+def before_send_errors(value: object, setting: str) -> str:
+    if isinstance(value, str) and value.strip().lower() in ON_ERROR_CHOICES:
+        return value.strip().lower()
+    raise ConfigurationError(
+        f"{setting} must be 'send' (the signal goes out unchanged) or 'drop', got {value!r}"
+    )
+
+
 def default_payload(value: Any, setting: str) -> Any:
     if isinstance(value, Mapping):
         return value
@@ -264,6 +280,89 @@ def patterns(value: Any, setting: str) -> tuple[re.Pattern[str], ...]:
 
 def methods(value: Any, setting: str) -> frozenset[str]:
     return frozenset(method.upper() for method in _strings(setting, value))
+
+
+def sample_rate(value: object, setting: str) -> float:
+    """A sampling rate: a finite number from 0.0 to 1.0 (a numeric string from settings)."""
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise ConfigurationError(f"{setting} must be a number from 0.0 to 1.0, got {value!r}")
+    return number
+
+
+def statuses(value: object, setting: str) -> frozenset[int]:
+    """Status codes (404, "404") and classes ("4xx") as the set of codes they cover."""
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        value = [value]
+    codes: set[int] = set()
+    for item in _items(setting, value):
+        if isinstance(item, int) and not isinstance(item, bool) and 100 <= item <= 599:
+            codes.add(item)
+            continue
+        if isinstance(item, str):
+            text = item.strip()
+            status_class = _STATUS_CLASS.match(text)
+            if status_class:
+                base = int(status_class.group(1)) * 100
+                codes.update(range(base, base + 100))
+                continue
+            if text.isdigit() and 100 <= int(text) <= 599:
+                codes.add(int(text))
+                continue
+        raise ConfigurationError(
+            f"{setting} entries must be status codes (404) or classes ('4xx'), got {item!r}"
+        )
+    return frozenset(codes)
+
+
+def route_templates(value: object, setting: str) -> list[str]:
+    """One route template or a list of them, as given (``_web.response_filter.route_key``
+    normalises them)."""
+    if isinstance(value, str):
+        value = [value]
+    found = _items(setting, value)
+    for item in found:
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigurationError(f"{setting} entries must be route templates, got {item!r}")
+    return [item for item in found if isinstance(item, str)]
+
+
+def country_headers(value: Any, setting: str) -> tuple[str, ...]:
+    """Header names, in the order they are trusted (a comma-separated string from settings)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, bytes) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"{setting} must be a list of header names such as {list(KNOWN_COUNTRY_HEADERS)}"
+            f", got {value!r}"
+        )
+    names = []
+    for name in value:
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ConfigurationError(
+                f"{setting}: {name!r} is not an HTTP header name (e.g. 'CF-IPCountry')"
+            )
+        names.append(name)
+    return tuple(names)
+
+
+def geoip_database(value: Any, setting: str) -> str:
+    """A readable MaxMind-format file."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigurationError(
+            f"{setting} must be the path of a .mmdb file, got {type(value).__name__}"
+        )
+    path = os.fspath(value)
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise ConfigurationError(f"{setting} {path!r} is not a readable file")
+    return str(path)
 
 
 def plain_callable(value: Any, setting: str) -> Any:

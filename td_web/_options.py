@@ -53,11 +53,6 @@ class Option:
     #: None switches a feature off (a signal type) instead of meaning "the default".
     none_is_a_value: bool = False
 
-    def is_given(self, value: Any) -> bool:
-        """Whether a value was given for this option (None means "the default" unless None
-        switches the feature off)."""
-        return value is not None or self.none_is_a_value
-
     @property
     def django_key(self) -> str:
         return django_key(self.name)
@@ -81,8 +76,9 @@ def flask_key(name: str) -> str:
     return FLASK_PREFIX + name.upper()
 
 
-# Parsers that live with their feature. Those modules import the client's configuration,
-# which is built from this table, so each is imported when a value is parsed, not above.
+# Parsers that need their feature's code (the HTTP libraries, route normalisation, the
+# proxies' type). Those modules import the client's configuration, which is built from this
+# table, so each is imported when a value is parsed, not above.
 
 
 def _transport(value: Any, setting: str) -> Any:
@@ -96,46 +92,16 @@ def _transport(value: Any, setting: str) -> Any:
     return value
 
 
-def _before_send_errors(value: Any, setting: str) -> str:
-    from ._before_send import parse_on_error
-
-    return parse_on_error(value, setting)
-
-
-def _sample_rate(value: Any, setting: str) -> float:
-    from ._web.sampling import parse_rate
-
-    return parse_rate(value, setting)
-
-
-def _statuses(value: Any, setting: str) -> frozenset[int]:
-    from ._web.response_filter import parse_statuses
-
-    return parse_statuses(value, setting)
-
-
 def _routes(value: Any, setting: str) -> frozenset[str]:
-    from ._web.response_filter import route_key, route_templates
+    from ._web.response_filter import route_key
 
-    return frozenset(route_key(route) for route in route_templates(value, setting))
+    return frozenset(route_key(route) for route in values.route_templates(value, setting))
 
 
 def _trusted_proxies(value: Any, setting: str) -> Any:
     from ._web.proxies import TrustedProxies
 
     return TrustedProxies.parse(value, setting)
-
-
-def _country_headers(value: Any, setting: str) -> tuple[str, ...]:
-    from ._web.geo import country_header_names
-
-    return country_header_names(value)
-
-
-def _geoip_database(value: Any, setting: str) -> str:
-    from ._web.geo import geoip_database_path
-
-    return geoip_database_path(value)
 
 
 _CALLABLE = "Callable[[dict[str, Any]], Any] | None"
@@ -211,7 +177,7 @@ _TABLE = (
     Option("before_send", CLIENT, _CALLABLE, None, values.sync_callable,
            "Sees each finished signal on the sender thread; returns it, a changed copy, or "
            "None."),
-    Option("before_send_errors", CLIENT, "str", "send", _before_send_errors,
+    Option("before_send_errors", CLIENT, "str", "send", values.before_send_errors,
            'What happens to a signal when before_send raises or returns junk: "send" or '
            '"drop".'),
     Option("build_number", CLIENT, "str | None", None, values.text,
@@ -281,7 +247,7 @@ _TABLE = (
     Option("client_user", WEB, _REQUEST_CALLABLE, None, values.plain_callable,
            "Overrides the adapter's user lookup: called with the framework's request, returns "
            "the user identifier (hashed before sending) or None for anonymous."),
-    Option("sample_rate", WEB, "float", 1.0, _sample_rate,
+    Option("sample_rate", WEB, "float", 1.0, values.sample_rate,
            "The share of *sessions* tracked, 0.0 to 1.0."),
     Option("sampler", WEB, _REQUEST_CALLABLE, None, values.sync_callable,
            "A callable given the `td_web.RequestView`, returns the rate for the request's "
@@ -292,7 +258,7 @@ _TABLE = (
            "The first-party cookie that remembers opt-out (`no`) or consent (`yes`)."),
     Option("respect_dnt", WEB, "bool", False, values.parse_bool,
            "Send nothing for requests carrying `DNT: 1`."),
-    Option("exclude_status", WEB, "frozenset[int]", frozenset(), _statuses,
+    Option("exclude_status", WEB, "frozenset[int]", frozenset(), values.statuses,
            'Statuses whose request signal is not sent: `{404}`, `["4xx", 503]`.'),
     Option("exclude_routes", WEB, "frozenset[str]", frozenset(), _routes,
            'Route templates whose request signal is not sent: `["/items/{item_id}"]`.'),
@@ -307,12 +273,12 @@ _TABLE = (
            "`{redacted}`."),
     Option("device_keys", WEB, "bool", True, values.parse_bool,
            "Browser, system and device keys parsed from the User-Agent on the sender thread."),
-    Option("country_headers", WEB, "tuple[str, ...]", (), _country_headers,
+    Option("country_headers", WEB, "tuple[str, ...]", (), values.country_headers,
            "Edge headers holding the client's country, trusted in this order "
            "(`CF-IPCountry`, `CloudFront-Viewer-Country`, `X-Vercel-IP-Country` or any name): "
            "only those the app really sits behind, since a client can send any of them "
            "itself."),
-    Option("geoip_database", WEB, "str | None", None, _geoip_database,
+    Option("geoip_database", WEB, "str | None", None, values.geoip_database,
            "A MaxMind-format (.mmdb) country or city database, asked after the headers."),
     Option("send_click_ids", WEB, "bool", False, values.parse_bool,
            "Send the per-click ad identifiers `GCLID` and `MSCLKID` from the query string."),
@@ -354,6 +320,30 @@ def resolve(
     if option.env is not None and option.env in env:
         return option.env, env[option.env]
     return option.name, (fallbacks or {}).get(option.name)
+
+
+def parse_options(
+    layer: Layer,
+    options: Mapping[str, Any],
+    fallbacks: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], list[ConfigurationError]]:
+    """Each option of one layer resolved (given, environment, fallback) and parsed by its
+    row: (the parsed values, one error for each bad setting). What nothing sets is left out,
+    so its field keeps the default."""
+    parsed: dict[str, Any] = {}
+    problems: list[ConfigurationError] = []
+    for name, option in OPTIONS.items():
+        if option.layer != layer:
+            continue
+        setting, value = resolve(option, options, fallbacks, environ)
+        if value is None and not (option.none_is_a_value and name in options):
+            continue
+        try:
+            parsed[name] = option.parse(value, setting)
+        except ConfigurationError as exc:
+            problems.append(exc)
+    return parsed, problems
 
 
 def unknown_names_error(

@@ -18,9 +18,10 @@ from .._options import (
     ADAPTER_NAMES,
     CLIENT_HAND_OFF,
     CLIENT_OPTION_NAMES,
-    OPTIONS,
+    WEB,
     WEB_OPTION_NAMES,
     default,
+    parse_options,
     unknown_names_error,
 )
 from .proxies import TrustedProxies
@@ -134,18 +135,13 @@ def handed_over_client(client_options: dict[str, Any]) -> TelemetryDeck | None:
     return client
 
 
-def parse_web_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Each given option through its row's parser; None means the default, except where the
-    row says None switches a feature off (a signal type)."""
-    return {
-        name: OPTIONS[name].parse(value, name)
-        for name, value in options.items()
-        if OPTIONS[name].is_given(value)
-    }
-
-
 def build_web_settings(options: Mapping[str, Any]) -> WebSettings:
-    settings = WebSettings(**parse_web_options(options))
+    """None means the default, except where the row says None switches a feature off (a
+    signal type)."""
+    parsed, problems = parse_options(WEB, options)
+    if problems:
+        raise problems[0]
+    settings = WebSettings(**parsed)
     refuse_shared_cookie_names(settings)
     return settings
 

@@ -28,7 +28,7 @@ from django.core.checks import CheckMessage, Error
 
 from .._config import ConfigurationError, require_app_id
 from .._option_values import app_id_problem
-from .._options import CLIENT, OPTIONS, resolve
+from .._options import CLIENT, OPTIONS, WEB, parse_options
 from .._web.settings import (
     WebSettings,
     handed_over_client,
@@ -71,24 +71,16 @@ def check_settings(
         return [Error(conf.unknown_keys_message(unknown), id="td_web.E002")]
     options = conf.options()
     client_options, web_options = split_options(options, conf.SOURCE)
-    problems: list[ConfigurationError] = []
     try:
         client = handed_over_client(client_options)
     except ConfigurationError as exc:
         return [_invalid(exc)]
     client_values: dict[str, Any] = {}
+    problems: list[ConfigurationError] = []
     if client is None:
-        fallbacks = conf.fallbacks()
-        for name, option in OPTIONS.items():
-            if option.layer != CLIENT:
-                continue
-            setting, value = resolve(option, client_options, fallbacks)
-            if value is not None:
-                _parse(name, value, setting, client_values, problems)
-    web_values: dict[str, Any] = {}
-    for name, value in web_options.items():
-        if OPTIONS[name].is_given(value):
-            _parse(name, value, name, web_values, problems)
+        client_values, problems = parse_options(CLIENT, client_options, conf.fallbacks())
+    web_values, web_problems = parse_options(WEB, web_options)
+    problems += web_problems
     if not problems:
         try:
             refuse_shared_cookie_names(WebSettings(**web_values))
@@ -114,15 +106,6 @@ def check_settings(
     if problem:
         return [checks.Warning(f"td_web: {problem}.", id="td_web.W001")]
     return []
-
-
-def _parse(
-    name: str, value: Any, setting: str, into: dict[str, Any], problems: list[ConfigurationError]
-) -> None:
-    try:
-        into[name] = OPTIONS[name].parse(value, setting)
-    except ConfigurationError as exc:
-        problems.append(exc)
 
 
 def _invalid(problem: ConfigurationError) -> CheckMessage:
