@@ -218,8 +218,8 @@ OPTIONS: dict[str, tuple[Callable[[], Any], Any]] = {
     # The library that is installed: 3.11+ has httpx2 only, 3.10 httpx only.
     "http_client": (lambda: http_library().__name__, "curl"),
     "max_batch_size": (lambda: 10, -1),
+    "max_in_flight": (lambda: 4, 0),
     "max_batch_bytes": (lambda: 10_000, "big"),
-    "max_in_flight": (lambda: 2, 0),
     "flush_interval": (lambda: 1.0, -1),
     "timeout": (lambda: 2, "slow"),
     "max_retries": (lambda: 3, -1),
