@@ -170,6 +170,19 @@ def at_least(minimum: int) -> Parser:
     return parse
 
 
+def between(minimum: int, maximum: int) -> Parser:
+    """A whole number from ``minimum`` to ``maximum``."""
+    lower = at_least(minimum)
+
+    def parse(value: Any, setting: str) -> int:
+        number = int(lower(value, setting))
+        if number > maximum:
+            raise ConfigurationError(f"{setting} must be at most {maximum}, got {number}")
+        return number
+
+    return parse
+
+
 def positive_count(value: Any, setting: str) -> int:
     return int(at_least(1)(value, setting))
 

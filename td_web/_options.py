@@ -150,8 +150,11 @@ _TABLE = (
            "size)."),
     Option("max_batch_size", CLIENT, "int", 100, values.positive_count,
            "Signals per POST at most."),
-    Option("max_in_flight", CLIENT, "int", 1, values.positive_count,
-           "Batches POSTed at the same time at most."),
+    # Each batch in flight holds a thread and a connection to the ingest: at most 64.
+    Option("max_in_flight", CLIENT, "int", 32, values.between(1, 64),
+           "Batches posted at once at most, each on its own connection, when full batches "
+           "wait (or a flush, close or the interval sends what is queued); a quiet site sends "
+           "one at a time. What is in flight counts against the queue's caps."),
     Option("max_batch_bytes", CLIENT, "int", 500_000, values.at_least(1024),
            "Bytes per POST at most."),
     Option("flush_interval", CLIENT, "float", 5.0, values.duration,

@@ -84,11 +84,13 @@ def test_a_bad_environment_value_names_the_variable() -> None:
         build_config({"app_id": APP_ID}, environ={"TELEMETRYDECK_ENDPOINT": "ftp://x"})
 
 
-def test_max_in_flight_is_a_client_option_of_at_least_one() -> None:
+def test_max_in_flight_is_a_client_option_from_1_to_64() -> None:
     assert build_config({"app_id": APP_ID, "max_in_flight": 3}, environ={}).max_in_flight == 3
-    assert ClientConfig().max_in_flight == 1
+    assert ClientConfig().max_in_flight == 32
     with pytest.raises(ConfigurationError, match="max_in_flight must be at least 1, got 0"):
         build_config({"app_id": APP_ID, "max_in_flight": 0}, environ={})
+    with pytest.raises(ConfigurationError, match="max_in_flight must be at most 64, got 65"):
+        build_config({"app_id": APP_ID, "max_in_flight": 65}, environ={})
 
 
 @pytest.mark.parametrize(
