@@ -14,12 +14,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._config import ConfigurationError
 from ._log import throttled
 from ._sanitize import Reporter, describe, sanitize_payload, sanitize_type
 
 BeforeSendHook = Callable[[dict[str, Any]], "Mapping[str, Any] | None"]
-ON_ERROR_CHOICES = ("send", "drop")
 
 
 @dataclass(frozen=True)
@@ -31,14 +29,6 @@ class RequestOrigin:
     path: str
     route: str | None = None
     status: int | None = None
-
-
-def parse_on_error(value: object, setting: str = "before_send_errors") -> str:
-    if isinstance(value, str) and value.strip().lower() in ON_ERROR_CHOICES:
-        return value.strip().lower()
-    raise ConfigurationError(
-        f"{setting} must be 'send' (the signal goes out unchanged) or 'drop', got {value!r}"
-    )
 
 
 class BeforeSend:

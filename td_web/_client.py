@@ -8,9 +8,11 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._config import ClientConfig, app_id_problem, build_config, config_key
+from ._config import ClientConfig, build_config, config_key
 from ._custom import SignalCall, custom_record
 from ._log import logger
+from ._option_values import app_id_problem
+from ._options import NO_SALT
 from ._presets import Presets
 from ._properties import request_properties
 from ._sanitize import SignalError
@@ -35,10 +37,7 @@ class _Shared:
         if problem:
             logger.warning("td_web: %s", problem)
         if not config.salt:
-            logger.info(
-                "td_web: no salt configured; user hashes are then plain SHA-256 of the id, "
-                "which a dictionary attack can reverse. Set a salt (TELEMETRYDECK_SALT)."
-            )
+            logger.info("td_web: %s. Set a salt (TELEMETRYDECK_SALT).", NO_SALT)
         self.key = key
         self.builder = SignalBuilder(config)
         self.sender = sender_type(config, self.builder)

@@ -12,20 +12,14 @@ the configuration cannot build a client at all.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ._config import (
-    DEFAULT_ENDPOINT,
-    ENVIRONMENT_VARIABLES,
-    OPTION_NAMES,
-    ConfigurationError,
-    app_id_problem,
-    build_config,
-    parse_bool,
-)
+from ._config import OPTION_NAMES, ClientConfig, ConfigurationError
+from ._option_values import DEFAULT_ENDPOINT, app_id_problem
+from ._options import NO_SALT, OPTIONS
+from ._options import resolve as resolve_option
 from ._transport import http_library
 
 EXIT_OK = 0
@@ -65,17 +59,12 @@ class Front:
 
 def resolve(options: Mapping[str, Any], fallbacks: Mapping[str, Any] | None, name: str) -> Any:
     """One option as the client would see it: given, else the environment, else the
-    fallback. An existing client given as ``client`` answers from its configuration."""
+    fallback (the option table's order). An existing client given as ``client`` answers from
+    its configuration."""
     client = options.get("client")
     if client is not None:
         return getattr(client.config, name)
-    value = options.get(name)
-    variable = ENVIRONMENT_VARIABLES.get(name)
-    if value is None and variable is not None:
-        value = os.environ.get(variable)
-    if value is None and fallbacks:
-        value = fallbacks.get(name)
-    return value
+    return resolve_option(OPTIONS[name], options, fallbacks)[1]
 
 
 def client_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -159,13 +148,11 @@ class ConfigurationCheck:
         if problem:
             return [("fail", "endpoint", problem)]
         namespace_ok = self.namespace and not _config_problem(namespace=self.namespace)
-        ingest_url = build_config(
-            {
-                "enabled": False,
-                "endpoint": self.endpoint,
-                "namespace": self.namespace if namespace_ok else None,
-            },
-            environ={},
+        ingest_url = ClientConfig(
+            endpoint=OPTIONS["endpoint"].parse(self.endpoint, "endpoint"),
+            namespace=OPTIONS["namespace"].parse(self.namespace, "namespace")
+            if namespace_ok
+            else None,
         ).ingest_url
         # Any answer proves the server is there; a GET sends no signal (ingest wants POST).
         # The sender's HTTP library (httpx2 or httpx), imported only when a check runs.
@@ -188,22 +175,22 @@ class ConfigurationCheck:
             return (
                 "warn",
                 "salt",
-                f"none: user hashes are then plain SHA-256 of the id; {self.front.salt_hint}",
+                f"none: {NO_SALT}; {self.front.salt_hint}",
             )
         return "ok", "salt", f"set ({len(self.salt)} characters)"
 
     def check_test_mode(self) -> Result:
         if self.test_mode is None:
-            return "ok", "test mode", "off (TELEMETRYDECK_TEST_MODE not set)"
+            return "ok", "test mode", f"off ({_setting('test_mode')} not set)"
         try:
-            enabled = parse_bool(self.test_mode, ENVIRONMENT_VARIABLES["test_mode"])
+            enabled = OPTIONS["test_mode"].parse(self.test_mode, _setting("test_mode"))
         except ConfigurationError as exc:
             return "fail", "test mode", str(exc)
         return "ok", "test mode", "on" if enabled else "off"
 
     def check_enabled(self) -> Result:
         try:
-            enabled = parse_bool(self.enabled, "enabled")
+            enabled = OPTIONS["enabled"].parse(self.enabled, "enabled")
         except ConfigurationError as exc:
             return "fail", "enabled", str(exc)
         if enabled:
@@ -215,10 +202,17 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _setting(name: str) -> str:
+    """How messages name an option: by its environment variable where it has one."""
+    return OPTIONS[name].env or name
+
+
 def _config_problem(**options: str) -> str | None:
-    """The client's own verdict on one setting (the same rules as at start-up)."""
+    """The client's own verdict on one setting (its parser in the option table, as at
+    start-up)."""
     try:
-        build_config({"enabled": False, **options}, environ={})
+        for name, value in options.items():
+            OPTIONS[name].parse(value, name)
     except ConfigurationError as exc:
         return str(exc)
     return None

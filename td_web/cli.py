@@ -25,7 +25,7 @@ from types import FrameType
 from typing import TextIO
 
 from . import _commands
-from ._config import DEFAULT_ENDPOINT
+from ._option_values import DEFAULT_ENDPOINT
 from ._transport import http_library
 from ._version import __version__
 

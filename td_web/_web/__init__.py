@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._client import TelemetryDeck
-from .._config import ConfigurationError
 from .._log import logger
 from .._shutdown import exit_cleanly_on_sigterm
 from .consent import ConsentPolicy, opt_in, opt_out
@@ -25,7 +24,7 @@ from .response_filter import ResponseFilter
 from .routes import normalize_route
 from .sampling import SessionSampler
 from .sessions import SessionPolicy, derivation_secret
-from .settings import WebSettings, build_web_settings, split_options
+from .settings import WebSettings, build_web_settings, handed_over_client, split_options
 from .telemetry import Telemetry, current
 from .visitors import VisitorPolicy
 
@@ -252,18 +251,9 @@ class WebTelemetry:
     ) -> WebTelemetry:
         """From one flat mapping of client and web options (``client=`` reuses a client)."""
         client_options, web_options = split_options(options, source)
-        client = client_options.pop("client", None)
+        client = handed_over_client(client_options)
         if client is None:
             client = TelemetryDeck.from_options(client_options, fallbacks)
-        elif not isinstance(client, TelemetryDeck):
-            raise ConfigurationError(
-                f"client must be a td_web.TelemetryDeck, got {type(client).__name__}"
-            )
-        elif client_options:
-            raise ConfigurationError(
-                "pass either client= or client options "
-                f"({', '.join(sorted(client_options))}), not both"
-            )
         return cls(client, build_web_settings(web_options), excluded_prefixes, framework_secret)
 
     def flush_at_shutdown(self) -> bool:

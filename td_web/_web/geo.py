@@ -8,50 +8,14 @@ anything malformed) give no keys.
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .._config import ConfigurationError
 from .._log import logger, throttled
 from .countries import CONTINENT_OF, EUROPEAN_UNION
 
-#: The edge headers of the common hosts, for the README and error messages.
-KNOWN_COUNTRY_HEADERS = ("CF-IPCountry", "CloudFront-Viewer-Country", "X-Vercel-IP-Country")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _NO_KEYS: Mapping[str, str] = {}
-
-
-def country_header_names(value: Any) -> tuple[str, ...]:
-    """The ``country_headers`` option: header names, in the order they are trusted."""
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, bytes) or not isinstance(value, Iterable):
-        raise ConfigurationError(
-            f"country_headers must be a list of header names such as {list(KNOWN_COUNTRY_HEADERS)}"
-            f", got {value!r}"
-        )
-    names = []
-    for name in value:
-        if not isinstance(name, str) or not _HEADER_NAME.match(name):
-            raise ConfigurationError(
-                f"country_headers: {name!r} is not an HTTP header name (e.g. 'CF-IPCountry')"
-            )
-        names.append(name)
-    return tuple(names)
-
-
-def geoip_database_path(value: Any) -> str:
-    """The ``geoip_database`` option: a readable MaxMind-format file."""
-    if not isinstance(value, (str, os.PathLike)):
-        raise ConfigurationError(
-            f"geoip_database must be the path of a .mmdb file, got {type(value).__name__}"
-        )
-    path = os.fspath(value)
-    if not os.path.isfile(path) or not os.access(path, os.R_OK):
-        raise ConfigurationError(f"geoip_database {path!r} is not a readable file")
-    return str(path)
 
 
 def country_keys(code: str) -> Mapping[str, str]:

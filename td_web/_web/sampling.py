@@ -12,7 +12,6 @@ import hashlib
 import math
 from typing import TYPE_CHECKING, Any
 
-from .._config import ConfigurationError
 from .._log import throttled
 from .._signal import SAMPLE_RATE_KEY as SAMPLE_RATE_KEY
 
@@ -84,18 +83,3 @@ class SessionSampler:
         if session_key is None:
             return True
         return session_fraction(session_key) < rate
-
-
-def parse_rate(value: object, setting: str) -> float:
-    """A sampling rate: a finite number from 0.0 to 1.0 (a numeric string from settings)."""
-    number: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    if number is None or not math.isfinite(number) or not 0.0 <= number <= 1.0:
-        raise ConfigurationError(f"{setting} must be a number from 0.0 to 1.0, got {value!r}")
-    return number

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .._client import TelemetryDeck
-from .._config import ConfigurationError, parse_bool
+from .._option_values import ConfigurationError, parse_bool
 from .._web.settings import split_options
 
 #: The Django setting with this integration's own keys (and client keys that override

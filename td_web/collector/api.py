@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
-from .._config import ConfigurationError, parse_bool
+from .._option_values import ConfigurationError, parse_bool
 from .dashboard import dashboard
 from .store import SignalFilter, SignalStore
 from .validate import RULES

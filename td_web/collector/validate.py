@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._config import NAMESPACE
+from .._option_values import NAMESPACE
 from .._sanitize import (
     FLOAT_VALUE_KEY,
     MAX_KEY_LENGTH,

@@ -12,7 +12,8 @@
   middleware, so the per-site cache would store td_web's session cookie with the page; td_web
   then sets no cookie on pages the cache stores (see ``td_web.django.caching``).
 
-They validate without building a client, so they start no thread and log nothing.
+Each setting is validated by its option's parser in the table (``td_web._options``), without
+building a client, so the checks start no thread and log nothing; one E003 per bad setting.
 """
 
 from __future__ import annotations
@@ -25,9 +26,15 @@ from django.conf import settings
 from django.core import checks
 from django.core.checks import CheckMessage, Error
 
-from .._config import ConfigurationError, app_id_problem, build_config
-from .._web import WebTelemetry
-from .._web.settings import build_web_settings, split_options
+from .._config import ConfigurationError, require_app_id
+from .._option_values import app_id_problem
+from .._options import CLIENT, OPTIONS, WEB, parse_options
+from .._web.settings import (
+    WebSettings,
+    handed_over_client,
+    refuse_shared_cookie_names,
+    split_options,
+)
 from . import conf
 from .caching import storing_caches_before
 
@@ -62,28 +69,31 @@ def check_settings(
     unknown = conf.unknown_keys(raw or {})
     if unknown:
         return [Error(conf.unknown_keys_message(unknown), id="td_web.E002")]
+    options = conf.options()
+    client_options, web_options = split_options(options, conf.SOURCE)
     try:
-        options = conf.options()
-        client_options, web_options = split_options(options, conf.SOURCE)
-        build_web_settings(web_options)
-        if client_options.get("client") is not None:
-            WebTelemetry.from_options(options, conf.fallbacks(), source=conf.SOURCE)
-            return []
-        client_options.pop("client", None)
-        fallbacks = conf.fallbacks()
-        # Everything but the app id requirement, which only applies to an enabled client.
-        build_config({**client_options, "enabled": False}, fallbacks)
+        client = handed_over_client(client_options)
     except ConfigurationError as exc:
-        return [
-            Error(
-                f"Invalid td_web setting: {exc}",
-                hint="Options are named in lower case in messages; the TELEMETRYDECK key is "
-                "the same name in upper case (flush_interval: TELEMETRYDECK['FLUSH_INTERVAL']).",
-                id="td_web.E003",
-            )
-        ]
+        return [_invalid(exc)]
+    client_values: dict[str, Any] = {}
+    problems: list[ConfigurationError] = []
+    if client is None:
+        client_values, problems = parse_options(CLIENT, client_options, conf.fallbacks())
+    web_values, web_problems = parse_options(WEB, web_options)
+    problems += web_problems
+    if not problems:
+        try:
+            refuse_shared_cookie_names(WebSettings(**web_values))
+        except ConfigurationError as exc:
+            problems.append(exc)
+    if problems:
+        return [_invalid(problem) for problem in problems]
+    if client is not None:
+        return []  # an existing client was configured (and checked) where it was built
+    enabled = client_values.get("enabled", OPTIONS["enabled"].default)
+    app_id = client_values.get("app_id", OPTIONS["app_id"].default)
     try:
-        config = build_config(client_options, fallbacks)
+        require_app_id(enabled, app_id)
     except ConfigurationError:
         return [
             Error(
@@ -92,10 +102,19 @@ def check_settings(
                 id="td_web.E001",
             )
         ]
-    problem = app_id_problem(config.app_id) if config.enabled else None
+    problem = app_id_problem(app_id) if enabled else None
     if problem:
         return [checks.Warning(f"td_web: {problem}.", id="td_web.W001")]
     return []
+
+
+def _invalid(problem: ConfigurationError) -> CheckMessage:
+    return Error(
+        f"Invalid td_web setting: {problem}",
+        hint="Options are named in lower case in messages; the TELEMETRYDECK key is "
+        "the same name in upper case (flush_interval: TELEMETRYDECK['FLUSH_INTERVAL']).",
+        id="td_web.E003",
+    )
 
 
 def check_middleware(

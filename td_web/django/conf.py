@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from .._config import ConfigurationError
-from .._web.settings import ALL_OPTION_NAMES
+from .._options import ADAPTER_NAMES, django_key, unknown_names_error
 
 #: td_web's middleware as ``MIDDLEWARE`` may name it.
 MIDDLEWARE_PATHS = frozenset(
@@ -38,8 +38,9 @@ WATCHED_SETTINGS = frozenset(
         "MIDDLEWARE",
     }
 )
-#: ``TELEMETRYDECK`` keys: the option names, upper-cased.
-KNOWN_KEYS = frozenset(name.upper() for name in ALL_OPTION_NAMES)
+#: ``TELEMETRYDECK`` key -> option name (``CLIENT`` -> ``client`` too).
+OPTION_OF_KEY = {django_key(name): name for name in ADAPTER_NAMES}
+KNOWN_KEYS = frozenset(OPTION_OF_KEY)
 SOURCE = "settings.TELEMETRYDECK"
 
 
@@ -55,11 +56,7 @@ def unknown_keys(raw: Mapping[Any, Any]) -> list[str]:
 
 
 def unknown_keys_message(unknown: list[str]) -> str:
-    message = f"unknown key(s) in {SOURCE}: {', '.join(unknown)}."
-    upper = [key.upper() for key in unknown if key.upper() in KNOWN_KEYS]
-    if upper:
-        message += f" Keys are upper-case: did you mean {', '.join(upper)}?"
-    return message + f" Known keys: {', '.join(sorted(KNOWN_KEYS))}"
+    return str(unknown_names_error("key", SOURCE, unknown, KNOWN_KEYS))
 
 
 def options() -> dict[str, Any]:
@@ -72,7 +69,7 @@ def options() -> dict[str, Any]:
     unknown = unknown_keys(raw)
     if unknown:
         raise ConfigurationError(unknown_keys_message(unknown))
-    return {key.lower(): value for key, value in raw.items()}
+    return {OPTION_OF_KEY[key]: value for key, value in raw.items()}
 
 
 def fallbacks() -> dict[str, Any]:

@@ -9,14 +9,10 @@ from typing import Any
 
 from flask import Flask
 
-from .._config import ConfigurationError
-from .._web.settings import ALL_OPTION_NAMES
+from .._options import ADAPTER_NAMES, FLASK_PREFIX, flask_key, unknown_names_error
 
-PREFIX = "TELEMETRYDECK_"
-
-
-def config_key(name: str) -> str:
-    return PREFIX + name.upper()
+#: Flask config key -> option name (``TELEMETRYDECK_CLIENT`` -> ``client`` too).
+OPTION_OF_KEY = {flask_key(name): name for name in ADAPTER_NAMES}
 
 
 def options_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -25,19 +21,15 @@ def options_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     unknown: list[str] = []
     for key, value in config.items():
-        if not key.startswith(PREFIX):
+        if not key.startswith(FLASK_PREFIX):
             continue
-        name = key[len(PREFIX) :].lower()
-        if name in ALL_OPTION_NAMES:
+        name = OPTION_OF_KEY.get(key.upper())  # TELEMETRYDECK_app_id counts, as it always has
+        if name is not None:
             options[name] = value
         else:
             unknown.append(key)
     if unknown:
-        known = sorted(config_key(name) for name in ALL_OPTION_NAMES)
-        raise ConfigurationError(
-            f"unknown td_web key(s) in the Flask config: {', '.join(sorted(unknown))}. "
-            f"Known: {', '.join(known)}"
-        )
+        raise unknown_names_error("key", "the Flask config", sorted(unknown), OPTION_OF_KEY)
     return options
 
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 from flask import Flask, current_app
 
 from .._client import TelemetryDeck as Client
+from .._option_values import require_sync_callable
 from .._web import WebTelemetry
-from .._web.settings import require_sync_callable
 from .cli import telemetrydeck as telemetrydeck_commands
 from .config import fallbacks, resolve_options
 from .state import EXTENSION_KEY, AppTelemetry, state_for

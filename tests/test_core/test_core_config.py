@@ -76,6 +76,9 @@ def test_every_request_option_has_exactly_one_parser() -> None:
     """The option table and WebSettings name the same options: none escapes validation."""
     from dataclasses import fields
 
-    from td_web._web.settings import OPTION_PARSERS, WebSettings
+    from td_web._options import OPTIONS, WEB
+    from td_web._web.settings import WebSettings
 
-    assert set(OPTION_PARSERS) == {field.name for field in fields(WebSettings)}
+    web_rows = {name for name, option in OPTIONS.items() if option.layer == WEB}
+    assert web_rows == {field.name for field in fields(WebSettings)}
+    assert all(callable(OPTIONS[name].parse) for name in web_rows)

@@ -10,6 +10,7 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 from td_django_helpers import MIDDLEWARE, TELEMETRYDECK, telemetry_settings
 
+from td_web import TelemetryDeck
 from td_web.django.checks import check_middleware, check_settings
 
 
@@ -133,3 +134,38 @@ def test_w003_middleware_missing() -> None:
 def test_a_subclass_of_the_middleware_counts() -> None:
     with override_settings(MIDDLEWARE=["td_django_testsite.middleware.CustomTelemetry"]):
         assert check_middleware() == []
+
+
+def test_e003_one_error_for_each_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each setting is checked by its own parser: every bad one is reported, not the first."""
+    monkeypatch.setenv("TELEMETRYDECK_TEST_MODE", "perhaps")
+    bad = telemetry_settings(FLUSH_INTERVAL=-1, SESSION_COOKIE_SAMESITE="sometimes")
+    with override_settings(TELEMETRYDECK=bad):
+        messages = check_settings()
+
+    assert [message.id for message in messages] == ["td_web.E003"] * 3
+    text = "\n".join(message.msg for message in messages)
+    for named in ("TELEMETRYDECK_TEST_MODE", "flush_interval", "session_cookie_samesite"):
+        assert named in text
+
+
+def test_e003_cookie_names_that_collide() -> None:
+    with override_settings(TELEMETRYDECK=telemetry_settings(SESSION_COOKIE_NAME="td_consent")):
+        [message] = check_settings()
+
+    assert message.id == "td_web.E003"
+    assert "consent_cookie_name and session_cookie_name" in message.msg
+
+
+def test_e003_a_client_and_client_options_together() -> None:
+    client = TelemetryDeck(app_id=TELEMETRYDECK["APP_ID"], enabled=False)
+    try:
+        with override_settings(TELEMETRYDECK={"CLIENT": client, "FLUSH_INTERVAL": 1}):
+            [message] = check_settings()
+        with override_settings(TELEMETRYDECK={"CLIENT": client, "SAMPLE_RATE": 0.5}):
+            assert check_settings() == []
+    finally:
+        client.close(0)
+
+    assert message.id == "td_web.E003"
+    assert "pass either client= or client options (flush_interval)" in message.msg
