@@ -19,12 +19,14 @@ skips health-check paths by default, so asking adds no signal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import sys
 import tempfile
 import threading
+import time
 from typing import Any
 
 from _worker import _td_web_counters
@@ -72,8 +74,30 @@ def _view() -> str:
     return view
 
 
+def _sender_cpu_seconds() -> float:
+    """CPU time of td_web's sender threads so far (the rest of the server's CPU is the
+    request path and the server itself)."""
+    total = 0.0
+    for thread in threading.enumerate():
+        if thread.name.startswith("td_web") and thread.ident is not None:
+            with contextlib.suppress(OSError):  # it ended meanwhile
+                total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+    return total
+
+
 def _counters_json() -> str:
-    return json.dumps(_td_web_counters() or {})
+    counters = _td_web_counters()
+    if counters is None:
+        return "{}"
+    return json.dumps({**counters, "sender_cpu_s": _sender_cpu_seconds()})
+
+
+def _experiment() -> None:
+    # An experiment knob, not a deployment setting: the interpreter's thread switch interval
+    # decides how long the event loop may wait for the lock the sender thread holds.
+    interval = os.environ.get("BENCH_SWITCH_INTERVAL")
+    if interval:
+        sys.setswitchinterval(float(interval))
 
 
 def _create_database() -> str:
@@ -118,6 +142,7 @@ class _Shop:
 
 
 def starlette_app() -> Any:
+    _experiment()
     import jinja2
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -151,6 +176,7 @@ def starlette_app() -> Any:
 
 
 def flask_app() -> Any:
+    _experiment()
     import jinja2
     from flask import Flask, render_template
 
@@ -177,6 +203,7 @@ def flask_app() -> Any:
 
 
 def django_app() -> Any:
+    _experiment()
     import django
     from django.conf import settings
     from django.http import HttpRequest, HttpResponse

@@ -16,13 +16,17 @@ interleaved within each repetition (a fresh server for each run):
   remote ingest would, without charging an ingest's CPU to the two cores;
 * td_web, ingest black-holed: a server that accepts connections and never answers;
 * with ``--baseline DIR``: td_web, ingest healthy, with the td_web found in DIR (a tree
-  exported from main), for a same-run A/B of a change.
+  exported from main), for a same-run A/B of a change;
+* with ``--switch-interval S``: bare, and td_web with the ingest healthy, the server's
+  interpreter switching threads every S seconds instead of 0.005 (an experiment, see
+  BENCHMARKS.md); ratios are still to the plain bare.
 
 Figures are medians over the repetitions: requests per second, p50 and p99 latency, each with
-its ratio to bare; the server's CPU per request (master and worker, every thread) and resident
-memory; and td_web's share of the requests it delivered: what the sink received once the
-server had shut down gracefully, with td_web's own counters at the end of the load (sent by
-then, dropped). The load average is printed with each table: the machine may be shared.
+its ratio to bare; the server's CPU per request (master and worker, every thread), and of it
+td_web's sender thread's; its resident memory; and td_web's share of the requests it
+delivered: what the sink received once the server had shut down gracefully, with td_web's own
+counters at the end of the load (sent by then, dropped). The load average is printed with
+each table: the machine may be shared.
 ``--profile DIR`` also samples the server (py-spy, every thread, idle frames left out) during
 the first repetition's measured load of each td_web variant, into collapsed-stack files.
 """
@@ -52,6 +56,8 @@ SERVED = ("uvicorn/starlette", "gunicorn/flask", "gunicorn/django")
 VIEWS = ("hello", "page")
 BARE, HEALTHY, BLACK_HOLED = "bare", "td_web, ingest healthy", "td_web, ingest black-holed"
 BASELINE = "td_web@baseline, ingest healthy"
+BARE_SWITCH_INTERVAL = "bare, --switch-interval"
+SWITCH_INTERVAL = "td_web, ingest healthy, --switch-interval"
 #: Issue #14 goal 5: (view, variant) -> the least req/s ratio to bare; p99 at most 1.1x bare.
 GOALS = {("hello", HEALTHY): 0.90, ("hello", BLACK_HOLED): 0.95, ("page", HEALTHY): 0.98}
 P99_GOAL = 1.10
@@ -64,6 +70,8 @@ class Run:
     p99_ms: float
     #: CPU the server process (and its workers) used per measured request, sender included.
     server_cpu_us: float
+    #: Of that, what td_web's sender thread used.
+    sender_cpu_us: float | None
     rss_mib: float
     #: Requests served, warm-up included: what td_web should deliver one signal for each of.
     served: int
@@ -135,12 +143,15 @@ def running(
     view: str,
     endpoint: str | None,
     td_web_path: str | None,
+    switch_interval: str | None,
     stopping: list[subprocess.Popen[bytes]],
 ) -> Iterator[tuple[str, int]]:
     """A server for one run. On leaving, SIGTERM lets td_web deliver within its shutdown
     timeout; a server whose exit need not be waited for is left in ``stopping``."""
     port = _sink.free_port()
     env = dict(os.environ, BENCH_VIEW=view)
+    if switch_interval is not None:
+        env["BENCH_SWITCH_INTERVAL"] = switch_interval
     if endpoint is not None:
         env.update(
             BENCH_TD_WEB="1",
@@ -222,30 +233,34 @@ def profiling(pid: int, output: str | None) -> Iterator[None]:
 def one_run(
     served: str, view: str, variant: str, ingests: dict[str, str], args: argparse.Namespace
 ) -> Run:
-    healthy = variant in (HEALTHY, BASELINE)
+    healthy = variant not in (BARE, BARE_SWITCH_INTERVAL, BLACK_HOLED)
     # Each server has a path of its own on the sink, so its signals are counted apart.
     run_path = f"run{args.run_number}"
     args.run_number += 1
-    endpoint = {
-        BARE: None,
-        HEALTHY: f"{ingests['sink']}/{run_path}",
-        BASELINE: f"{ingests['sink']}/{run_path}",
-        BLACK_HOLED: ingests["blackhole"],
-    }[variant]
+    endpoint = {BARE: None, BARE_SWITCH_INTERVAL: None, BLACK_HOLED: ingests["blackhole"]}.get(
+        variant, f"{ingests['sink']}/{run_path}"
+    )
     profile = None
-    if args.profile and variant != BARE and args.rep == 0:
+    if args.profile and endpoint is not None and args.rep == 0:
         name = f"{served.replace('/', '-')}-{view}-{variant.split(', ')[-1].replace(' ', '-')}"
         profile = os.path.join(args.profile, f"{name}.txt")
     stopping: list[subprocess.Popen[bytes]] = []
     td_web_path = args.baseline if variant == BASELINE else None
-    with running(served, view, endpoint, td_web_path, stopping) as (url, pid):
+    switch_interval = None
+    if variant in (BARE_SWITCH_INTERVAL, SWITCH_INTERVAL):
+        switch_interval = args.switch_interval
+    with running(served, view, endpoint, td_web_path, switch_interval, stopping) as (url, pid):
         warm = load(url, args.connections, args.warmup, 60)
+        sender_before = td_web_counters(url).get("sender_cpu_s")
         cpu_before = cpu_seconds(pid)
         with profiling(pid, profile):
             result = load(url, args.connections, args.requests, args.seconds)
         server_cpu = cpu_seconds(pid) - cpu_before
         memory = rss_mib(pid)
-        counters = td_web_counters(url) if variant != BARE else {}
+        counters = td_web_counters(url)
+    sender_cpu = None
+    if isinstance(sender_before, float):
+        sender_cpu = float(counters["sender_cpu_s"]) - sender_before  # type: ignore[arg-type]
     if healthy:
         wait_stopped(stopping)  # the graceful shutdown delivers what was still queued
         delivered = _sink.counts(ingests["sink"], "signals").get(run_path, 0)
@@ -259,6 +274,7 @@ def one_run(
         p50_ms=result["p50_ms"],
         p99_ms=result["p99_ms"],
         server_cpu_us=server_cpu / max(result["requests"], 1) * 1e6,
+        sender_cpu_us=None if sender_cpu is None else sender_cpu / max(result["requests"], 1) * 1e6,
         rss_mib=memory,
         served=int(warm["requests"] + result["requests"]),
         errors=int(warm["errors"] + result["errors"]),
@@ -293,9 +309,10 @@ def report(served: str, view: str, runs: dict[str, list[Run]], loads: list[str])
     print(f"\n## {served}, {view} (load average before each repetition: {'; '.join(loads)})\n")
     print(
         "| variant | req/s | ratio | p50 ms | ratio | p99 ms | ratio | server CPU µs/req | "
-        "ratio | RSS MiB | delivered (sink) | td_web at the end of the load | errors |"
+        "ratio | of which td_web's sender | RSS MiB | delivered (sink) | "
+        "td_web at the end of the load | errors |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     verdicts = []
     for variant, results in runs.items():
         rps = statistics.median(r.rps for r in results)
@@ -303,10 +320,12 @@ def report(served: str, view: str, runs: dict[str, list[Run]], loads: list[str])
         p99 = statistics.median(r.p99_ms for r in results)
         memory = statistics.median(r.rss_mib for r in results)
         cpu = statistics.median(r.server_cpu_us for r in results)
-        share, state = delivery(results) if variant != BARE else ("-", "-")
+        senders = [r.sender_cpu_us for r in results if r.sender_cpu_us is not None]
+        sender = f"{statistics.median(senders):.0f}" if senders else "-"
+        share, state = delivery(results) if variant.startswith("td_web") else ("-", "-")
         print(
             f"| {variant} | {rps:,.0f} | {rps / base_rps:.2f} | {p50:.2f} | {p50 / base_p50:.2f} "
-            f"| {p99:.2f} | {p99 / base_p99:.2f} | {cpu:.0f} | {cpu / base_cpu:.2f} "
+            f"| {p99:.2f} | {p99 / base_p99:.2f} | {cpu:.0f} | {cpu / base_cpu:.2f} | {sender} "
             f"| {memory:.0f} | {share} | {state} | {sum(r.errors for r in results)} |"
         )
         goal = GOALS.get((view, variant))
@@ -331,6 +350,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="time bound per run")
     parser.add_argument("--baseline", metavar="DIR", help="a tree with the td_web to compare")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the td_web runs into DIR")
+    parser.add_argument(
+        "--switch-interval",
+        metavar="SECONDS",
+        help="also run td_web, ingest healthy, with sys.setswitchinterval(SECONDS) in the server",
+    )
     args = parser.parse_args(argv)
     args.requests = args.requests or (800 if args.quick else 4000)
     args.reps = args.reps or (1 if args.quick else 3)
@@ -339,13 +363,17 @@ def main(argv: list[str] | None = None) -> None:
     args.stopping = []
     if args.profile:
         os.makedirs(args.profile, exist_ok=True)
-    variants = [BARE, HEALTHY, *([BASELINE] if args.baseline else []), BLACK_HOLED]
+    variants = [BARE, HEALTHY, *([BASELINE] if args.baseline else [])]
+    if args.switch_interval:
+        variants += [BARE_SWITCH_INTERVAL, SWITCH_INTERVAL]
+    variants.append(BLACK_HOLED)
     print(
         f"# td_web under real servers, {time.strftime('%Y-%m-%d %H:%M')}, Python "
         f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
         f"{args.connections} keep-alive connections from a second process, "
         f"{args.requests:,} requests per run after {args.warmup:,} warm-up, "
         f"{args.reps} interleaved repetitions, medians; load average {load_average()}"
+        + (f"; --switch-interval {args.switch_interval}" if args.switch_interval else "")
     )
     started = time.monotonic()
     with _sink.serve("sink") as sink, _sink.serve("blackhole") as blackhole:
