@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import signal
 import socket
 import statistics
@@ -242,7 +243,7 @@ def one_run(
     )
     profile = None
     if args.profile and endpoint is not None and args.rep == 0:
-        name = f"{served.replace('/', '-')}-{view}-{variant.split(', ')[-1].replace(' ', '-')}"
+        name = re.sub(r"[^a-z0-9@_]+", "-", f"{served} {view} {variant}").strip("-")
         profile = os.path.join(args.profile, f"{name}.txt")
     stopping: list[subprocess.Popen[bytes]] = []
     td_web_path = args.baseline if variant == BASELINE else None
