@@ -5,6 +5,8 @@
   is not charged to the process being measured). It counts requests by the first segment of
   their path (each SDK is given its own, ``/posthog``, ``/otel``, ...); ``GET /__counts``
   returns those counts as JSON, so a report can show that each SDK really sent something;
+  ``GET /__signals`` returns, by the same segment, how many signals arrived in JSON-array
+  bodies (what td_web's Ingest API v2 batches are), for a delivered share;
 * ``blackhole``: accepts connections and reads them, and never answers (an ingest that hangs).
 
     python bench/_sink.py sink|blackhole PORT
@@ -26,6 +28,7 @@ from collections.abc import Iterator
 _JSON_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 _EMPTY_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 _counts: dict[str, int] = {}
+_signals: dict[str, int] = {}
 
 
 def free_port() -> int:
@@ -34,16 +37,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> None:
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
     if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks = []
         while True:
             size = int((await reader.readline()).split(b";", 1)[0], 16)
-            await reader.readexactly(size + 2)  # the chunk and its CRLF
+            chunks.append((await reader.readexactly(size + 2))[:size])  # less its CRLF
             if size == 0:
-                return
+                return b"".join(chunks)
     length = int(headers.get("content-length") or 0)
-    if length:
-        await reader.readexactly(length)
+    return await reader.readexactly(length) if length else b""
+
+
+def _signals_in(body: bytes) -> int:
+    if not body.startswith(b"["):
+        return 0
+    try:
+        return len(json.loads(body))
+    except ValueError:
+        return 0
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -59,11 +71,11 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                     break
                 name, _, value = line.decode("latin-1").partition(":")
                 headers[name.strip().lower()] = value.strip()
-            await _read_body(reader, headers)
+            body = await _read_body(reader, headers)
             parts = request_line.split(b" ")
             path = parts[1].decode("latin-1") if len(parts) > 1 else "/"
-            if path == "/__counts":
-                body = json.dumps(_counts).encode()
+            if path in ("/__counts", "/__signals"):
+                body = json.dumps(_counts if path == "/__counts" else _signals).encode()
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -72,6 +84,8 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 segment = path.split("/")[1].split("?")[0] if path.count("/") else ""
                 _counts[segment] = _counts.get(segment, 0) + 1
                 is_json = "json" in headers.get("content-type", "")
+                if is_json:
+                    _signals[segment] = _signals.get(segment, 0) + _signals_in(body)
                 writer.write(_JSON_ANSWER if is_json else _EMPTY_ANSWER)
             await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError, ValueError):
@@ -95,11 +109,12 @@ async def _main(kind: str, port: int) -> None:
         await server.serve_forever()
 
 
-def counts(url: str) -> dict[str, int]:
-    """Requests a sink has answered so far, by the first segment of their path."""
+def counts(url: str, what: str = "counts") -> dict[str, int]:
+    """Requests a sink has answered so far (or, ``what="signals"``, the signals in them), by
+    the first segment of their path."""
     from td_web._transport import http_library  # only the parent needs it
 
-    answer: dict[str, int] = http_library().get(f"{url}/__counts", timeout=10).json()
+    answer: dict[str, int] = http_library().get(f"{url}/__{what}", timeout=10).json()
     return answer
 
 
