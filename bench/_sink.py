@@ -5,6 +5,9 @@
   is not charged to the process being measured). It counts requests by the first segment of
   their path (each SDK is given its own, ``/posthog``, ``/otel``, ...); ``GET /__counts``
   returns those counts as JSON, so a report can show that each SDK really sent something;
+  ``GET /__events`` the events inside those uploads, where the sink can read them (a JSON
+  array: td_web's signals; a JSON ``batch``: posthog's events; OTLP protobuf: spans), so a
+  report can compare what an SDK queued with what arrived;
 * ``blackhole``: accepts connections and reads them, and never answers (an ingest that hangs).
 
     python bench/_sink.py sink|blackhole PORT
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import socket
 import subprocess
@@ -26,6 +30,7 @@ from collections.abc import Iterator
 _JSON_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 _EMPTY_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 _counts: dict[str, int] = {}
+_events: dict[str, int] = {}
 
 
 def free_port() -> int:
@@ -34,16 +39,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> None:
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
     if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks = []
         while True:
             size = int((await reader.readline()).split(b";", 1)[0], 16)
-            await reader.readexactly(size + 2)  # the chunk and its CRLF
+            chunks.append((await reader.readexactly(size + 2))[:size])  # the chunk, its CRLF
             if size == 0:
-                return
+                return b"".join(chunks)
     length = int(headers.get("content-length") or 0)
-    if length:
-        await reader.readexactly(length)
+    return await reader.readexactly(length) if length else b""
+
+
+def _count_events(body: bytes, headers: dict[str, str]) -> int | None:
+    """The events in one upload, or None when this sink cannot read the format."""
+    try:
+        if headers.get("content-encoding", "").lower() == "gzip":
+            body = gzip.decompress(body)
+        if "protobuf" in headers.get("content-type", ""):
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+                ExportTraceServiceRequest,
+            )
+
+            request = ExportTraceServiceRequest.FromString(body)
+            return sum(
+                len(scope.spans) for spans in request.resource_spans for scope in spans.scope_spans
+            )
+        data = json.loads(body)
+    except Exception:
+        return None
+    if isinstance(data, list):
+        return len(data)
+    if isinstance(data, dict) and isinstance(data.get("batch"), list):
+        return len(data["batch"])
+    return None
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -59,11 +88,11 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                     break
                 name, _, value = line.decode("latin-1").partition(":")
                 headers[name.strip().lower()] = value.strip()
-            await _read_body(reader, headers)
+            body = await _read_body(reader, headers)
             parts = request_line.split(b" ")
             path = parts[1].decode("latin-1") if len(parts) > 1 else "/"
-            if path == "/__counts":
-                body = json.dumps(_counts).encode()
+            if path in ("/__counts", "/__events"):
+                body = json.dumps(_counts if path == "/__counts" else _events).encode()
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -71,6 +100,9 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             else:
                 segment = path.split("/")[1].split("?")[0] if path.count("/") else ""
                 _counts[segment] = _counts.get(segment, 0) + 1
+                events = _count_events(body, headers)
+                if events is not None:
+                    _events[segment] = _events.get(segment, 0) + events
                 is_json = "json" in headers.get("content-type", "")
                 writer.write(_JSON_ANSWER if is_json else _EMPTY_ANSWER)
             await writer.drain()
@@ -100,6 +132,14 @@ def counts(url: str) -> dict[str, int]:
     from td_web._transport import http_library  # only the parent needs it
 
     answer: dict[str, int] = http_library().get(f"{url}/__counts", timeout=10).json()
+    return answer
+
+
+def events(url: str) -> dict[str, int]:
+    """Events inside the uploads a sink has answered so far (see ``_count_events``)."""
+    from td_web._transport import http_library
+
+    answer: dict[str, int] = http_library().get(f"{url}/__events", timeout=10).json()
     return answer
 
 
