@@ -90,6 +90,116 @@ class RequestView:
         forwarded_proto: str | None = None,
         forwarded_host: str | None = None,
     ) -> None:
+        self._fill(
+            method,
+            scheme,
+            host,
+            path,
+            query_string,
+            user_agent,
+            referer,
+            accept_language,
+            cookies,
+            client_addr,
+            gpc,
+            dnt,
+            forwarded,
+            forwarded_for,
+            forwarded_proto,
+            forwarded_host,
+        )
+
+    # The adapters build a view on every request through the two constructors below: a call
+    # with sixteen keyword arguments costs 1-1.5 µs more than one with positional ones
+    # (timeit, 3.11), which is a tenth of the request path's budget.
+    @classmethod
+    def from_parts(
+        cls,
+        method: str,
+        scheme: str,
+        host: str,
+        path: str,
+        query_string: str,
+        user_agent: str | None,
+        referer: str | None,
+        accept_language: str | None,
+        cookies: Mapping[str, str] | str | None,
+        client_addr: str | None,
+        gpc: str | None,
+        dnt: str | None,
+        forwarded: str | None,
+        forwarded_for: str | None,
+        forwarded_proto: str | None,
+        forwarded_host: str | None,
+    ) -> RequestView:
+        """The view from its fields in ``__init__``'s order, positionally (the adapters)."""
+        view = cls.__new__(cls)
+        view._fill(
+            method,
+            scheme,
+            host,
+            path,
+            query_string,
+            user_agent,
+            referer,
+            accept_language,
+            cookies,
+            client_addr,
+            gpc,
+            dnt,
+            forwarded,
+            forwarded_for,
+            forwarded_proto,
+            forwarded_host,
+        )
+        return view
+
+    @classmethod
+    def from_meta(
+        cls, meta: Mapping[str, Any], method: str, scheme: str, host: str, path: str
+    ) -> RequestView:
+        """The view from a WSGI environ or Django's ``META`` (CGI-style header keys), given
+        what the adapter resolves its own way; the raw ``Cookie`` header is kept as it is."""
+        get = meta.get
+        return cls.from_parts(
+            method,
+            scheme,
+            host,
+            path,
+            get("QUERY_STRING", ""),
+            get("HTTP_USER_AGENT"),
+            get("HTTP_REFERER"),
+            get("HTTP_ACCEPT_LANGUAGE"),
+            get("HTTP_COOKIE"),
+            get("REMOTE_ADDR"),
+            get("HTTP_SEC_GPC"),
+            get("HTTP_DNT"),
+            # Read by the core only through trusted_proxies.
+            get("HTTP_FORWARDED"),
+            get("HTTP_X_FORWARDED_FOR"),
+            get("HTTP_X_FORWARDED_PROTO"),
+            get("HTTP_X_FORWARDED_HOST"),
+        )
+
+    def _fill(
+        self,
+        method: str,
+        scheme: str,
+        host: str,
+        path: str,
+        query_string: str,
+        user_agent: str | None,
+        referer: str | None,
+        accept_language: str | None,
+        cookies: Mapping[str, str] | str | None,
+        client_addr: str | None,
+        gpc: str | None,
+        dnt: str | None,
+        forwarded: str | None,
+        forwarded_for: str | None,
+        forwarded_proto: str | None,
+        forwarded_host: str | None,
+    ) -> None:
         self.method = method
         self.scheme = scheme
         self.host = host
@@ -167,7 +277,12 @@ class RequestView:
             + len(self.accept_language or "")
             + len(self.client_addr or "")
             + (len(cookies) if type(cookies) is str else 0)
-            + sum(len(country) for country in self.countries if country is not None)
+            # Guarded: a generator for the usual empty tuple costs half a microsecond.
+            + (
+                sum(len(country) for country in self.countries if country is not None)
+                if self.countries
+                else 0
+            )
         )
 
 
