@@ -53,7 +53,7 @@ def request_view(scope: Scope, country_names: tuple[bytes, ...] = ()) -> Request
     scheme: str = scope.get("scheme") or "http"
     client = scope.get("client")
     query: bytes = scope.get("query_string") or b""
-    view = RequestView.from_parts(
+    view = RequestView(  # positional: see RequestView.__init__
         scope["method"],
         scheme,
         values[_HOST] or server_host(scope, scheme),
