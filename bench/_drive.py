@@ -83,6 +83,10 @@ class WSGIDriver:
         for _ in range(count):
             request()
 
+    def forget_cookies(self) -> None:
+        """A new visitor on every request: no cookie is sent (and none kept)."""
+        self.environ.pop("HTTP_COOKIE", None)
+
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -143,6 +147,10 @@ class ASGIDriver:
 
     def run(self, count: int) -> None:
         self.loop.run_until_complete(self._many(count))
+
+    def forget_cookies(self) -> None:
+        """A new visitor on every request: no cookie is sent (and none kept)."""
+        self.scope["headers"] = [(n, v) for n, v in self.scope["headers"] if n != b"cookie"]
 
     def start_lifespan(self, timeout: float = 10.0) -> None:
         """Send ``lifespan.startup`` (some SDKs start their workers there) and leave the

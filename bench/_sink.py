@@ -5,8 +5,9 @@
   is not charged to the process being measured). It counts requests by the first segment of
   their path (each SDK is given its own, ``/posthog``, ``/otel``, ...); ``GET /__counts``
   returns those counts as JSON, so a report can show that each SDK really sent something;
-  ``GET /__signals`` returns, by the same segment, how many signals arrived in JSON-array
-  bodies (what td_web's Ingest API v2 batches are), for a delivered share;
+  ``GET /__events`` the events inside those uploads, where the sink can read them (a JSON
+  array: td_web's signals; a JSON ``batch``: posthog's events; OTLP protobuf: spans), so a
+  report can compare what an SDK queued with what arrived;
 * ``blackhole``: accepts connections and reads them, and never answers (an ingest that hangs).
 
     python bench/_sink.py sink|blackhole PORT
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import socket
 import subprocess
@@ -28,7 +30,7 @@ from collections.abc import Iterator
 _JSON_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 _EMPTY_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 _counts: dict[str, int] = {}
-_signals: dict[str, int] = {}
+_events: dict[str, int] = {}
 
 
 def free_port() -> int:
@@ -42,20 +44,35 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
         chunks = []
         while True:
             size = int((await reader.readline()).split(b";", 1)[0], 16)
-            chunks.append((await reader.readexactly(size + 2))[:size])  # less its CRLF
+            chunks.append((await reader.readexactly(size + 2))[:size])  # the chunk, its CRLF
             if size == 0:
                 return b"".join(chunks)
     length = int(headers.get("content-length") or 0)
     return await reader.readexactly(length) if length else b""
 
 
-def _signals_in(body: bytes) -> int:
-    if not body.startswith(b"["):
-        return 0
+def _count_events(body: bytes, headers: dict[str, str]) -> int | None:
+    """The events in one upload, or None when this sink cannot read the format."""
     try:
-        return len(json.loads(body))
-    except ValueError:
-        return 0
+        if headers.get("content-encoding", "").lower() == "gzip":
+            body = gzip.decompress(body)
+        if "protobuf" in headers.get("content-type", ""):
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+                ExportTraceServiceRequest,
+            )
+
+            request = ExportTraceServiceRequest.FromString(body)
+            return sum(
+                len(scope.spans) for spans in request.resource_spans for scope in spans.scope_spans
+            )
+        data = json.loads(body)
+    except Exception:
+        return None
+    if isinstance(data, list):
+        return len(data)
+    if isinstance(data, dict) and isinstance(data.get("batch"), list):
+        return len(data["batch"])
+    return None
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -74,8 +91,8 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             body = await _read_body(reader, headers)
             parts = request_line.split(b" ")
             path = parts[1].decode("latin-1") if len(parts) > 1 else "/"
-            if path in ("/__counts", "/__signals"):
-                body = json.dumps(_counts if path == "/__counts" else _signals).encode()
+            if path in ("/__counts", "/__events"):
+                body = json.dumps(_counts if path == "/__counts" else _events).encode()
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -83,9 +100,10 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             else:
                 segment = path.split("/")[1].split("?")[0] if path.count("/") else ""
                 _counts[segment] = _counts.get(segment, 0) + 1
+                events = _count_events(body, headers)
+                if events is not None:
+                    _events[segment] = _events.get(segment, 0) + events
                 is_json = "json" in headers.get("content-type", "")
-                if is_json:
-                    _signals[segment] = _signals.get(segment, 0) + _signals_in(body)
                 writer.write(_JSON_ANSWER if is_json else _EMPTY_ANSWER)
             await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError, ValueError):
@@ -109,12 +127,19 @@ async def _main(kind: str, port: int) -> None:
         await server.serve_forever()
 
 
-def counts(url: str, what: str = "counts") -> dict[str, int]:
-    """Requests a sink has answered so far (or, ``what="signals"``, the signals in them), by
-    the first segment of their path."""
+def counts(url: str) -> dict[str, int]:
+    """Requests a sink has answered so far, by the first segment of their path."""
     from td_web._transport import http_library  # only the parent needs it
 
-    answer: dict[str, int] = http_library().get(f"{url}/__{what}", timeout=10).json()
+    answer: dict[str, int] = http_library().get(f"{url}/__counts", timeout=10).json()
+    return answer
+
+
+def events(url: str) -> dict[str, int]:
+    """Events inside the uploads a sink has answered so far (see ``_count_events``)."""
+    from td_web._transport import http_library
+
+    answer: dict[str, int] = http_library().get(f"{url}/__events", timeout=10).json()
     return answer
 
 

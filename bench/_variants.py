@@ -31,6 +31,8 @@ class Variant:
     requires: tuple[str, ...] = ()
     #: The view sends one custom signal per request.
     custom_signal = False
+    #: Every request comes from a new visitor (no cookie): td_web starts a session each time.
+    new_visitor = False
 
     def missing(self) -> str | None:
         absent = [p for p in self.requires if importlib.util.find_spec(p) is None]
@@ -53,6 +55,15 @@ class Variant:
 
     def loop_started(self, driver: Any) -> None:
         """ASGI: the app is built and its event loop exists."""
+
+    def flush(self) -> None:
+        """Deliver what the SDK holds, as at a graceful exit (td_web's senders are flushed
+        by the worker itself)."""
+
+    def events_made(self, served: int) -> int | None:
+        """The events this SDK made for ``served`` requests, when it can tell (None: it sends
+        no per-request events, or aggregates them)."""
+        return None
 
 
 class TdWeb(Variant):
@@ -86,6 +97,12 @@ class TdWebSignal(TdWeb):
     custom_signal = True
 
 
+class TdWebNewVisitor(TdWeb):
+    name = "td_web-new"
+    label = "td_web, new visitor each request"
+    new_visitor = True
+
+
 class TdWebSampledOut(TdWeb):
     """td_web with the driver's visitor in a sampled-out session: the session is still
     resolved, hashed for the decision and its cookie kept, but nothing is queued."""
@@ -110,6 +127,12 @@ class Posthog(Variant):
     label = "posthog capture()"
     requires = ("posthog",)
     client: Any = None
+
+    def flush(self) -> None:
+        Posthog.client.flush()
+
+    def events_made(self, served: int) -> int | None:
+        return served  # one capture() per request
 
     def setup(self, sink: str, framework: str) -> None:
         from posthog import Posthog as Client
@@ -214,6 +237,11 @@ class Sentry(Variant):
         sink_url = urlsplit(sink)
         sentry_sdk.init(dsn=f"http://public@{sink_url.netloc}/sentry/1")
 
+    def flush(self) -> None:
+        import sentry_sdk
+
+        sentry_sdk.flush(30)
+
 
 class OpenTelemetry(Variant):
     """The OpenTelemetry SDK, a batch span processor and the OTLP/HTTP exporter, with the
@@ -239,7 +267,19 @@ class OpenTelemetry(Variant):
         provider.add_span_processor(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{sink}/otel/v1/traces"))
         )
+        provider.add_span_processor(_span_counter())
         trace.set_tracer_provider(provider)
+        OpenTelemetry.provider = provider
+
+    provider: Any = None
+    #: Spans that ended (and so went to the batch processor): what OpenTelemetry made.
+    ended = 0
+
+    def flush(self) -> None:
+        OpenTelemetry.provider.force_flush(30_000)
+
+    def events_made(self, served: int) -> int | None:
+        return OpenTelemetry.ended
 
     def asgi(self, app: Any, sink: str, framework: str) -> None:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
@@ -255,6 +295,17 @@ class OpenTelemetry(Variant):
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
         DjangoInstrumentor().instrument()
+
+
+def _span_counter() -> Any:
+    """A span processor that only counts the spans that ended."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class SpanCounter(SpanProcessor):
+        def on_end(self, span: Any) -> None:
+            OpenTelemetry.ended += 1
+
+    return SpanCounter()
 
 
 class Apitally(Variant):
@@ -291,6 +342,7 @@ VARIANTS: dict[str, Variant] = {
         Variant(),
         TdWeb(),
         TdWebSignal(),
+        TdWebNewVisitor(),
         TdWebSampledOut(),
         Posthog(),
         Sentry(),

@@ -8,6 +8,9 @@ stderr): the worker first answers ``{"ready": true}`` or ``{"skip": reason}``; t
 * ``run N``: N requests back to back; answers ``{"wall": s, "cpu": s}``: wall-clock seconds and
   the CPU seconds of the requesting thread alone (background threads excluded);
 * ``info``: connections refused by the loopback guard, and td_web's counters;
+* ``drain``: every SDK flushes what it holds (as a server does at a graceful exit), then
+  answers with the requests served, the events the SDK made (where it can tell) and td_web's
+  counters, so the parent can compare them with what the sink received;
 * ``quit``.
 """
 
@@ -33,15 +36,24 @@ def _td_web_counters() -> dict[str, Any] | None:
         return None
     from td_web._sender import _live_senders
 
-    queued = sent = 0
+    queued = sent = pending = 0
     dropped: dict[str, int] = {}
     for sender in list(_live_senders):
         stats = sender.stats()
         queued += stats.queued
         sent += stats.sent
+        pending += stats.pending
         for reason, count in stats.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + count
-    return {"queued": queued, "sent": sent, "dropped": dropped}
+    return {"queued": queued, "sent": sent, "dropped": dropped, "pending": pending}
+
+
+def _flush_td_web(timeout: float) -> bool | None:
+    if "td_web._sender" not in sys.modules:
+        return None
+    from td_web._sender import _live_senders
+
+    return all(sender.flush(timeout) for sender in list(_live_senders))
 
 
 def serve(framework: str, variant_name: str, sink: str) -> None:
@@ -60,6 +72,8 @@ def serve(framework: str, variant_name: str, sink: str) -> None:
         return
     try:
         driver = build(framework, variant, sink)
+        if variant.new_visitor:
+            driver.forget_cookies()
         status, body = driver.request()
     except Exception as exc:
         _answer(out, {"skip": f"could not be set up: {type(exc).__name__}: {exc}"})
@@ -68,6 +82,7 @@ def serve(framework: str, variant_name: str, sink: str) -> None:
         _answer(out, {"skip": f"the app answered {status} {body[:80]!r}"})
         return
     _answer(out, {"ready": True})
+    served = 1
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
         if command == "run":
@@ -75,9 +90,22 @@ def serve(framework: str, variant_name: str, sink: str) -> None:
             gc.collect()
             wall, cpu = time.perf_counter(), time.thread_time()
             driver.run(count)
+            served += count
             _answer(out, {"wall": time.perf_counter() - wall, "cpu": time.thread_time() - cpu})
         elif command == "info":
             _answer(out, {"blocked": _loopback.blocked, "td_web": _td_web_counters()})
+        elif command == "drain":
+            flushed = _flush_td_web(30.0)
+            variant.flush()
+            _answer(
+                out,
+                {
+                    "served": served,
+                    "made": variant.events_made(served),
+                    "flushed": flushed,
+                    "td_web": _td_web_counters(),
+                },
+            )
         else:
             return
 

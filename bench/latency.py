@@ -264,7 +264,7 @@ def one_run(
         sender_cpu = float(counters["sender_cpu_s"]) - sender_before  # type: ignore[arg-type]
     if healthy:
         wait_stopped(stopping)  # the graceful shutdown delivers what was still queued
-        delivered = _sink.counts(ingests["sink"], "signals").get(run_path, 0)
+        delivered = _sink.events(ingests["sink"]).get(run_path, 0)
     else:
         # Black-holed, the exit waits out td_web's shutdown timeout: let it, during the next run
         # (a sender waiting on a socket costs no CPU).

@@ -5,7 +5,8 @@
 For each framework (Starlette, FastAPI, Flask, Django under WSGI and under ASGI) a hello-world
 app with one parametrised route is called in-process (ASGI: a synthetic scope; WSGI: a prebuilt
 environ; see ``_drive.py``) in these variants: bare; td_web (the automatic signal and its
-session cookie); td_web plus one custom signal per request; td_web with the visitor's session
+session cookie); td_web plus one custom signal per request; td_web with a new visitor on every
+request (no cookie: a session starts each time); td_web with the visitor's session
 sampled out (``sample_rate`` below the session's share: decided, cookie kept, nothing queued);
 a naive ``posthog.capture()``
 middleware; sentry-sdk with tracing off; OpenTelemetry instrumentation with a batch span
@@ -18,6 +19,12 @@ one batch of requests per variant and repetition. Figures are medians over the r
 wall-clock µs per request (background threads in the same process included, as on a busy
 server), the µs added over bare (median of the paired differences within a repetition), the
 ratio to bare, and the CPU µs of the requesting thread alone.
+
+After the repetitions every worker flushes its SDK (as at a graceful exit) and the report gives
+each variant's delivered share: td_web exactly (the records its requests offered, those its
+sender dropped by reason or still held, against the signals the sink counted), posthog and
+OpenTelemetry from the events they made against the events the sink counted. Each worker
+uploads under a sink path of its own, so the sink tells them apart.
 """
 
 from __future__ import annotations
@@ -51,6 +58,10 @@ class Worker:
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    #: What the worker served and its SDK made, after a flush (``drain``).
+    drained: dict[str, Any] = field(default_factory=dict)
+    #: The first path segment of this worker's uploads to the sink (one per worker).
+    segment: str = ""
 
     def ask(self, command: str) -> dict[str, Any]:
         assert self.process.stdin is not None
@@ -90,14 +101,15 @@ def label(key: str) -> str:
     return VARIANTS[name].label + (f" [{tag}]" if tag else "")
 
 
-def start(framework: str, variant: str, sink: str, baseline: str | None) -> Worker:
+def start(framework: str, variant: str, sink: str, baseline: str | None, segment: str) -> Worker:
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by Worker.stop()
     name, _, tag = variant.partition("@")
     env = dict(os.environ)
     if tag:  # an earlier td_web, importable from that directory, shadows the working tree's
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline, env.get("PYTHONPATH")]))
     process = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "_worker.py"), framework, name, sink],
+        # A path of its own under the sink, so that the sink's counts tell the workers apart.
+        [sys.executable, os.path.join(HERE, "_worker.py"), framework, name, f"{sink}/{segment}"],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -105,7 +117,7 @@ def start(framework: str, variant: str, sink: str, baseline: str | None) -> Work
         text=True,
         cwd=HERE,
     )
-    return Worker(framework, variant, process, log)
+    return Worker(framework, variant, process, log, segment=segment)
 
 
 @dataclass
@@ -128,7 +140,10 @@ def batch_size(warm_us: list[float], budget: float) -> int:
 def measure(
     framework: str, variants: list[str], sink: str, args: argparse.Namespace
 ) -> tuple[list[Row], list[Worker], int]:
-    workers = [start(framework, v, sink, args.baseline) for v in variants]
+    workers = [
+        start(framework, v, sink, args.baseline, f"{framework}-{index}")
+        for index, v in enumerate(variants)
+    ]
     try:
         for worker in workers:
             answer = worker.read()
@@ -148,6 +163,7 @@ def measure(
                 worker.cpus.append(answer["cpu"] / requests * 1e6)
         for worker in live:
             worker.info = worker.ask("info")
+            worker.drained = worker.ask("drain")
     finally:
         for worker in workers:
             worker.stop()
@@ -171,6 +187,65 @@ def measure(
     return rows, workers, requests
 
 
+@dataclass
+class Delivery:
+    """One variant's delivered share: what its SDK made against what the sink received."""
+
+    variant: str
+    made: int | None
+    received: int | None
+    share: float | None
+    detail: str
+
+
+def deliveries(workers: list[Worker], events: dict[str, int]) -> dict[str, Delivery]:
+    """td_web exactly: the records its sender accepted and dropped (by reason), the signals it
+    reports sent, and the signals the sink received; the peers where they can tell what they
+    made (posthog: one event per request; OpenTelemetry: the spans that ended)."""
+    result = {}
+    for worker in workers:
+        if worker.skip is not None or not worker.drained or worker.variant == "bare":
+            continue
+        received = events.get(worker.segment, 0)
+        counters = worker.drained.get("td_web")
+        if worker.variant.startswith("td_web") and counters:
+            dropped: dict[str, int] = counters["dropped"] or {}
+            offered = counters["queued"] + dropped.get("queue_full", 0)
+            lost = sum(dropped.values()) + counters["pending"]
+            sent = counters["sent"]
+            # Records expand into one or more signals on the sender; the share is in records
+            # (what the requests offered), checked against the sink's count of signals.
+            share = (offered - lost) / offered if offered else None
+            if received != sent:
+                share = (share or 0.0) * received / sent if sent else 0.0
+            reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(dropped.items())) or "none"
+            detail = (
+                f"{offered:,} records offered, {counters['queued']:,} queued, dropped: {reasons}, "
+                f"{counters['pending']:,} still pending after a flush; {sent:,} signals sent, "
+                f"{received:,} received by the sink"
+            )
+            result[worker.variant] = Delivery(worker.variant, offered, received, share, detail)
+            continue
+        made = worker.drained.get("made")
+        if made is None:
+            result[worker.variant] = Delivery(
+                worker.variant,
+                None,
+                received or None,
+                None,
+                f"no per-request events to count (sink received {received:,} events)",
+            )
+        else:
+            result[worker.variant] = Delivery(
+                worker.variant,
+                made,
+                received,
+                received / made if made else None,
+                f"{made:,} made, {received:,} received by the sink",
+            )
+    return result
+
+
 def print_framework(framework: str, rows: list[Row], workers: list[Worker], requests: int) -> None:
     print(f"\n## {framework} ({requests:,} requests per batch)\n")
     print(
@@ -191,9 +266,16 @@ def print_framework(framework: str, rows: list[Row], workers: list[Worker], requ
         counters = worker.info.get("td_web")
         if counters and worker.variant.startswith("td_web"):
             print(
-                f"- {label(worker.variant)}: queued {counters['queued']:,}, "
-                f"sent {counters['sent']:,}, dropped {counters['dropped'] or 0}"
+                f"- {label(worker.variant)}: right after the last batch: queued "
+                f"{counters['queued']:,}, sent {counters['sent']:,}, dropped "
+                f"{counters['dropped'] or 0}"
             )
+
+
+def print_deliveries(delivered: dict[str, Delivery]) -> None:
+    for name, delivery in delivered.items():
+        share = "-" if delivery.share is None else f"{delivery.share:.1%}"
+        print(f"- delivered, {label(name)}: {share} ({delivery.detail})")
 
 
 def verdict(framework: str, rows: list[Row]) -> str:
@@ -230,7 +312,7 @@ def verdict(framework: str, rows: list[Row]) -> str:
     return text
 
 
-def summary(results: dict[str, list[Row]]) -> None:
+def summary(results: dict[str, list[Row]], delivered: dict[str, dict[str, Delivery]]) -> None:
     frameworks = list(results)
     for title, total, added in (
         ("wall-clock µs per request (added over bare)", "wall_us", "added_us"),
@@ -256,6 +338,18 @@ def summary(results: dict[str, list[Row]]) -> None:
                     )
             if any(cell != "-" for cell in cells):
                 print(f"| {label(name)} | " + " | ".join(cells) + " |")
+    print("\n## Summary: delivered share after a flush (the sink's count against what was made)\n")
+    print("| variant | " + " | ".join(frameworks) + " |")
+    print("|---|" + "---:|" * len(frameworks))
+    names = list(dict.fromkeys(n for shares in delivered.values() for n in shares))
+    for name in names:
+        cells = []
+        for framework in frameworks:
+            delivery = delivered.get(framework, {}).get(name)
+            cells.append(
+                "-" if delivery is None or delivery.share is None else f"{delivery.share:.1%}"
+            )
+        print(f"| {label(name)} | " + " | ".join(cells) + " |")
     print()
     for framework in frameworks:
         print("- " + verdict(framework, results[framework]))
@@ -285,7 +379,9 @@ def main(argv: list[str] | None = None) -> None:
     args.warmup = 300
     variants = ["bare", *(v for v in args.variants.split(",") if v and v != "bare")]
     if args.baseline:
-        variants[1:1] = [v + "@baseline" for v in ("td_web", "td_web+signal")]
+        # The baseline's twin of each td_web variant asked for (the plain one at least).
+        twins = [v for v in ("td_web", "td_web+signal", "td_web-new") if v in variants]
+        variants[1:1] = [v + "@baseline" for v in twins or ["td_web"]]
     unknown = [v for v in variants if v.partition("@")[0] not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
@@ -296,18 +392,21 @@ def main(argv: list[str] | None = None) -> None:
         "requests per variant; medians"
     )
     results: dict[str, list[Row]] = {}
+    delivered: dict[str, dict[str, Delivery]] = {}
     started = time.monotonic()
     with _sink.serve("sink") as sink:
         for framework in args.frameworks.split(","):
-            before = _sink.counts(sink)
             rows, workers, requests = measure(framework, variants, sink, args)
             results[framework] = rows
             print_framework(framework, rows, workers, requests)
-            after = _sink.counts(sink)
-            received = {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
-            print(f"- uploads the local sink received meanwhile: {received}")
+            uploads = _sink.counts(sink)
+            names = {worker.segment: label(worker.variant) for worker in workers}
+            received = {names[k]: v for k, v in uploads.items() if k in names}
+            print(f"- uploads the local sink received: {received}")
+            delivered[framework] = deliveries(workers, _sink.events(sink))
+            print_deliveries(delivered[framework])
             sys.stdout.flush()
-    summary(results)
+    summary(results, delivered)
     print(f"\n({time.monotonic() - started:.0f} s)")
 
 

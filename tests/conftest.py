@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import subprocess
@@ -81,3 +83,23 @@ def _td_web_logs_visible(caplog: pytest.LogCaptureFixture) -> None:
     """Every test sees td_web's log lines, including the first of each throttled warning."""
     caplog.set_level(logging.INFO, logger="td_web")
     throttled.reset()
+
+
+@contextlib.contextmanager
+def cyclic_garbage() -> Iterator[list[object]]:
+    """The objects the block left to the cyclic garbage collector (reachable only through
+    reference cycles) instead of freeing them at once; filled when the block ends."""
+    garbage: list[object] = []
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        yield garbage
+        gc.collect()
+        garbage.extend(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if was_enabled:
+            gc.enable()

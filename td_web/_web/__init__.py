@@ -69,9 +69,11 @@ class RequestView:
         "user_agent",
     )
 
+    # Positional parameters, and the adapters pass them positionally: a type call with
+    # sixteen keyword arguments costs 1-1.5 µs more per request (timeit, 3.11), a tenth of
+    # the request path's budget.
     def __init__(
         self,
-        *,
         method: str,
         scheme: str,
         host: str,
@@ -107,6 +109,33 @@ class RequestView:
         self.forwarded_host = forwarded_host
         #: The values of the trusted ``country_headers``, in their order (adapters fill it).
         self.countries: tuple[str | None, ...] = ()
+
+    @classmethod
+    def from_meta(
+        cls, meta: Mapping[str, Any], method: str, scheme: str, host: str, path: str
+    ) -> RequestView:
+        """The view from a WSGI environ or Django's ``META`` (CGI-style header keys), given
+        what the adapter resolves its own way; the raw ``Cookie`` header is kept as it is."""
+        get = meta.get
+        return cls(
+            method,
+            scheme,
+            host,
+            path,
+            get("QUERY_STRING", ""),
+            get("HTTP_USER_AGENT"),
+            get("HTTP_REFERER"),
+            get("HTTP_ACCEPT_LANGUAGE"),
+            get("HTTP_COOKIE"),
+            get("REMOTE_ADDR"),
+            get("HTTP_SEC_GPC"),
+            get("HTTP_DNT"),
+            # Read by the core only through trusted_proxies.
+            get("HTTP_FORWARDED"),
+            get("HTTP_X_FORWARDED_FOR"),
+            get("HTTP_X_FORWARDED_PROTO"),
+            get("HTTP_X_FORWARDED_HOST"),
+        )
 
     def for_queue(self, keep_address: bool = False, keep_click_ids: bool = False) -> RequestView:
         """Strip the view down to what the request's record keeps until the sender builds it
@@ -166,7 +195,12 @@ class RequestView:
             + len(self.accept_language or "")
             + len(self.client_addr or "")
             + (len(cookies) if type(cookies) is str else 0)
-            + sum(len(country) for country in self.countries if country is not None)
+            # Guarded: a generator for the usual empty tuple costs half a microsecond.
+            + (
+                sum(len(country) for country in self.countries if country is not None)
+                if self.countries
+                else 0
+            )
         )
 
 

@@ -378,9 +378,11 @@ class Telemetry(Presets):
             return None
         if not web.sessions.issues_cookie(key):
             return None
-        prefix = web.sessions.cookie_name + "="
-        if any(value.lstrip().startswith(prefix) for value in app_set_cookies):
-            return None
+        # Guarded: most responses set no cookie, and the generator alone costs ~0.3 µs.
+        if app_set_cookies:
+            prefix = web.sessions.cookie_name + "="
+            if any(value.lstrip().startswith(prefix) for value in app_set_cookies):
+                return None
         view = self._view
         assert view is not None
         if shared_cache or shared_cacheable(cache_control):
@@ -477,6 +479,13 @@ class Telemetry(Presets):
             if self._tracked:
                 self.settle_user(user)
                 self._record(web, status, content_type, route)
+                if self._properties is not False or web.make_properties is None:
+                    # The user is settled and the properties evaluated: nothing asks the
+                    # adapter's request again. Letting go of it (and of the lookup bound to
+                    # it) breaks the cycle request -> helper -> request (request.telemetry,
+                    # scope["state"]), which left every request to the cyclic garbage
+                    # collector (bench: 52 collections per 5,000 Starlette requests, bare 0).
+                    self._native = self._user_lookup = None
         finally:
             if self._in_flight:  # after the record is queued: a retired client closes now
                 self._in_flight = False

@@ -53,23 +53,23 @@ def request_view(scope: Scope, country_names: tuple[bytes, ...] = ()) -> Request
     scheme: str = scope.get("scheme") or "http"
     client = scope.get("client")
     query: bytes = scope.get("query_string") or b""
-    view = RequestView(
-        method=scope["method"],
-        scheme=scheme,
-        host=values[_HOST] or server_host(scope, scheme),
-        path=full_path(scope["path"], scope.get("root_path") or ""),
-        query_string=query.decode("latin-1"),
-        user_agent=values[_USER_AGENT],
-        referer=values[_REFERER],
-        accept_language=values[_ACCEPT_LANGUAGE],
-        cookies=values[_COOKIE],
-        client_addr=client[0] if client else None,
-        gpc=values[_GPC],
-        dnt=values[_DNT],
-        forwarded=values[_FORWARDED],
-        forwarded_for=values[_FORWARDED_FOR],
-        forwarded_proto=values[_FORWARDED_PROTO],
-        forwarded_host=values[_FORWARDED_HOST],
+    view = RequestView(  # positional: see RequestView.__init__
+        scope["method"],
+        scheme,
+        values[_HOST] or server_host(scope, scheme),
+        full_path(scope["path"], scope.get("root_path") or ""),
+        query.decode("latin-1"),
+        values[_USER_AGENT],
+        values[_REFERER],
+        values[_ACCEPT_LANGUAGE],
+        values[_COOKIE],
+        client[0] if client else None,
+        values[_GPC],
+        values[_DNT],
+        values[_FORWARDED],
+        values[_FORWARDED_FOR],
+        values[_FORWARDED_PROTO],
+        values[_FORWARDED_HOST],
     )
     if country_names:
         view.countries = tuple(countries)

@@ -42,26 +42,10 @@ def request_view(
             host = host_with_port(
                 meta.get("SERVER_NAME", ""), meta.get("SERVER_PORT"), scheme or ""
             )
-    view = RequestView(
-        method=request.method or "GET",
-        scheme=scheme or "http",
-        host=host,
-        # Includes SCRIPT_NAME (FORCE_SCRIPT_NAME), unlike path_info.
-        path=request.path,
-        query_string=meta.get("QUERY_STRING", ""),
-        user_agent=meta.get("HTTP_USER_AGENT"),
-        referer=meta.get("HTTP_REFERER"),
-        accept_language=meta.get("HTTP_ACCEPT_LANGUAGE"),
-        # The raw header: cheaper than parsing request.COOKIES for the one cookie td_web reads.
-        cookies=meta.get("HTTP_COOKIE"),
-        client_addr=meta.get("REMOTE_ADDR"),
-        gpc=meta.get("HTTP_SEC_GPC"),
-        dnt=meta.get("HTTP_DNT"),
-        # Read by the core only through trusted_proxies.
-        forwarded=meta.get("HTTP_FORWARDED"),
-        forwarded_for=meta.get("HTTP_X_FORWARDED_FOR"),
-        forwarded_proto=meta.get("HTTP_X_FORWARDED_PROTO"),
-        forwarded_host=meta.get("HTTP_X_FORWARDED_HOST"),
+    # Includes SCRIPT_NAME (FORCE_SCRIPT_NAME), unlike path_info; the raw Cookie header is
+    # cheaper than parsing request.COOKIES for the one cookie td_web reads.
+    view = RequestView.from_meta(
+        meta, request.method or "GET", scheme or "http", host, request.path
     )
     if country_keys:
         view.countries = tuple(meta.get(key) for key in country_keys)

@@ -24,24 +24,8 @@ def request_view(environ: dict[str, Any], country_keys: tuple[str, ...] = ()) ->
         host = host_with_port(
             get("SERVER_NAME", ""), get("SERVER_PORT"), get("wsgi.url_scheme", "")
         )
-    view = RequestView(
-        method=environ["REQUEST_METHOD"],
-        scheme=get("wsgi.url_scheme", "http"),
-        host=host,
-        path=path or "/",
-        query_string=get("QUERY_STRING", ""),
-        user_agent=get("HTTP_USER_AGENT"),
-        referer=get("HTTP_REFERER"),
-        accept_language=get("HTTP_ACCEPT_LANGUAGE"),
-        cookies=get("HTTP_COOKIE"),
-        client_addr=get("REMOTE_ADDR"),
-        gpc=get("HTTP_SEC_GPC"),
-        dnt=get("HTTP_DNT"),
-        # Read by the core only through trusted_proxies.
-        forwarded=get("HTTP_FORWARDED"),
-        forwarded_for=get("HTTP_X_FORWARDED_FOR"),
-        forwarded_proto=get("HTTP_X_FORWARDED_PROTO"),
-        forwarded_host=get("HTTP_X_FORWARDED_HOST"),
+    view = RequestView.from_meta(
+        environ, environ["REQUEST_METHOD"], get("wsgi.url_scheme", "http"), host, path or "/"
     )
     if country_keys:
         view.countries = tuple(get(key) for key in country_keys)

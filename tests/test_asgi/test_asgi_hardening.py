@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import cyclic_garbage
 from ingest_server import IngestServer
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from test_asgi.asgi_support import APP_ID, ASGIServer, TestClient, http_scope
 
-from td_web import ConfigurationError
+from td_web import ConfigurationError, Telemetry
 from td_web.asgi import TelemetryDeckMiddleware
 
 
@@ -105,3 +106,17 @@ def test_an_exclude_returning_a_coroutine_excludes_nothing(ingest: IngestServer)
     middleware = _middleware(ingest, exclude=lambda request: verdict())
     TestClient(middleware).get("/page")
     assert len(_page_views(middleware, ingest)) == 1  # main: every request excluded
+
+
+def test_a_tracked_request_leaves_no_reference_cycle_behind(ingest: IngestServer) -> None:
+    """scope["state"] holds the helper and the helper held the scope (through the user
+    lookup): every request was left to the cyclic garbage collector. The helper lets go of
+    the request once its record is queued."""
+    middleware = _middleware(ingest)
+    client = TestClient(middleware)
+    client.get("/page")  # the first request imports and caches what later ones reuse
+    with cyclic_garbage() as garbage:
+        for _ in range(3):
+            assert client.get("/page").status_code == 200
+    assert [type(o).__name__ for o in garbage if isinstance(o, Telemetry)] == []
+    assert len(_page_views(middleware, ingest)) == 4

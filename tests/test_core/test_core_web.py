@@ -373,6 +373,44 @@ def test_forged_or_malformed_cookies_start_a_fresh_session(signals: CapturedSign
     assert signals.types().count("TelemetryDeck.Session.started") == 6
 
 
+def test_new_session_tokens_are_distinct_across_blocks_threads_and_forks() -> None:
+    """New sessions draw tokens from a pool filled in blocks (a cheaper request path): every
+    token is still one of td_web's own, never handed out twice, and a forked child (a
+    pre-fork server's worker) never hands out what its parent's pool still held."""
+    import os
+    import threading
+
+    from td_web._web.sessions import TokenPool, valid_token
+
+    pool = TokenPool()
+    drawn: list[str] = []
+
+    def draw() -> None:
+        drawn.extend(pool.take() for _ in range(300))  # several blocks of 64 per thread
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(drawn) == 1200 and len(set(drawn)) == 1200
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{24}", token) and valid_token(token) for token in drawn)
+    if not hasattr(os, "fork"):
+        return
+    pool.take()  # the pool now holds the rest of a block
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.write(write, " ".join(pool.take() for _ in range(64)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as child:
+        child_tokens = set(child.read().split())
+    parent_tokens = {pool.take() for _ in range(64)}
+    assert len(child_tokens) == 64 and not child_tokens & parent_tokens
+
+
 def test_raw_cookie_header_is_understood(signals: CapturedSignals) -> None:
     web = make_web()
     token = "AbCdEfGhIjKlMnOpQrStUvWx"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import iscoroutinefunction
+from conftest import cyclic_garbage
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
@@ -493,3 +494,18 @@ def test_session_from_djangos_own_session_cookie(td_signals: CapturedSignals, al
     page_views = td_signals.of_type("pageView")
     assert len({s["sessionID"] for s in page_views}) == 1
     assert client.cookies["sessionid"].value not in str(td_signals.all)
+
+
+def test_a_tracked_request_leaves_no_reference_cycle_behind(td_signals: CapturedSignals) -> None:
+    """request.telemetry holds the helper and the helper held the request (and a user lookup
+    bound to it): every request was left to the cyclic garbage collector. The helper lets go
+    of them once its record is queued."""
+    # Django's WSGI handler as a server calls it (the test client keeps cycles of its own),
+    # td_web alone (auth's lazy request.user is a cycle of Django's own).
+    with override_settings(MIDDLEWARE=MIDDLEWARE[:1]):
+        _call_wsgi("/")
+    with override_settings(MIDDLEWARE=MIDDLEWARE[:1]), cyclic_garbage() as garbage:
+        for _ in range(3):
+            assert _call_wsgi("/", HTTP_USER_AGENT="Mozilla/5.0")[0].startswith("200")
+    assert [type(o).__name__ for o in garbage if isinstance(o, Telemetry)] == []
+    assert td_signals.types().count("pageView") == 4

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
-from conftest import APP_ID
+from conftest import APP_ID, cyclic_garbage
 from flask import Blueprint, Flask, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
@@ -349,3 +349,23 @@ def test_if_td_web_fails_to_start_a_request_the_view_still_runs(
     assert (response.status_code, response.text) == (200, "sent=False")
     assert "starting the request's telemetry failed" in caplog.text
     assert td_signals.types() == []
+
+
+def test_a_tracked_request_leaves_no_reference_cycle_behind(
+    make_app: MakeApp, td_signals: CapturedSignals
+) -> None:
+    """request.telemetry holds the helper and the helper held the request: every request was
+    left to the cyclic garbage collector. The helper lets go of it once its record is queued."""
+    app = make_app()
+
+    @app.get("/page")
+    def page() -> str:
+        return "<p>page</p>"
+
+    client = app.test_client()
+    client.get("/page")
+    with cyclic_garbage() as garbage:
+        for _ in range(3):
+            assert client.get("/page").status_code == 200
+    assert [type(o).__name__ for o in garbage if isinstance(o, td_web.Telemetry)] == []
+    assert td_signals.types().count("HTTP.request") + td_signals.types().count("pageView") == 4
