@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-#: A serialized signal and the sequence number of the record it came from.
-Entry = tuple[bytes, int]
+from ._encoding import Entry
 
 
 @dataclass(eq=False)

@@ -1,4 +1,4 @@
-"""One signal as compact JSON: the bytes the sender puts into a batch.
+"""Queued records into the bytes the sender puts into a batch: each signal as compact JSON.
 
 td_web's own signals are flat dicts of text and numbers, so they take a faster path than
 signals an ``on_signal`` hook may have changed; both give the same JSON values. With the
@@ -9,10 +9,17 @@ faster than the standard library for a page view (BENCHMARKS.md, "Sender CPU per
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from ._signal import Signal
+from ._log import logger
+from ._signal import Record, Signal, SignalBuilder
+
+if TYPE_CHECKING:
+    from ._config import ClientConfig
+
+#: One serialized signal and the sequence number of the queued record it came from.
+Entry = tuple[bytes, int]
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 encode_json = _ENCODER.encode
@@ -82,3 +89,69 @@ def _orjson_encoder() -> Callable[[Signal], bytes] | None:
 
 #: A signal td_web built (no hook changed it) as UTF-8 JSON: orjson when installed.
 encode_built_bytes: Callable[[Signal], bytes] = _orjson_encoder() or _stdlib_built_bytes
+
+
+class RecordEncoder:
+    """A queued record into the entries of a batch, on the sender's thread: its signals built,
+    shown to the ``on_signal`` hook, encoded and checked against ``max_batch_bytes``. A record
+    or signal that cannot be sent is logged and counted (``count_drop``), never raised, except
+    in strict sync mode where the caller asked for it."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        builder: SignalBuilder,
+        count_drop: Callable[[str, int], None],
+    ) -> None:
+        self._config = config
+        self._builder = builder
+        self._count_drop = count_drop
+        # A hook may put anything into a signal: then the general encoder.
+        self._encode = encode_json_bytes if config.on_signal is not None else encode_built_bytes
+
+    def entries(self, record: Record, seq: int) -> list[Entry]:
+        return self.encode(self.signals(record), seq)
+
+    def signals(self, record: Record) -> list[Signal]:
+        try:
+            signals = list(record.signals(self._builder))
+        except Exception:
+            if self._config.strict and self._config.sync:
+                raise
+            logger.exception("td_web: could not build a signal; it was dropped")
+            self._count_drop("invalid", 1)
+            return []
+        hook = self._config.on_signal
+        if hook is not None:
+            for signal in signals:
+                try:
+                    hook(signal)
+                except Exception:
+                    logger.exception("td_web: the on_signal hook raised")
+        return signals
+
+    def encode(self, signals: Iterable[Signal], seq: int) -> list[Entry]:
+        entries = []
+        limit = self._config.max_batch_bytes
+        for signal in signals:
+            try:
+                data = self._encode(signal)
+            except (TypeError, ValueError) as exc:
+                logger.error(
+                    "td_web: signal %r could not be serialized (%s); dropped",
+                    signal.get("type"),
+                    exc,
+                )
+                self._count_drop("invalid", 1)
+                continue
+            if len(data) + 2 > limit:  # the batch's brackets
+                logger.error(
+                    "td_web: signal %r is %d bytes, more than max_batch_bytes (%d); dropped",
+                    signal.get("type"),
+                    len(data),
+                    limit,
+                )
+                self._count_drop("too_large", 1)
+                continue
+            entries.append((data, seq))
+        return entries

@@ -15,18 +15,18 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import _capture, _shutdown
-from ._batches import Batch, Entry, Outbox
+from ._batches import Batch, Outbox
 from ._config import ClientConfig
-from ._encoding import encode_built_bytes, encode_json_bytes
+from ._encoding import Entry, RecordEncoder
 from ._log import logger, throttled
 from ._policy import Outcome, backoff_delay
 from ._posters import Posters
 from ._shutdown import live_senders as _live_senders
-from ._signal import Record, Signal, SignalBuilder
+from ._signal import Record, SignalBuilder
 from ._spool import Spool
 from ._transport import Answer, Transport
 
@@ -49,7 +49,7 @@ class Stats:
 class Sender:
     def __init__(self, config: ClientConfig, builder: SignalBuilder) -> None:
         self._config = config
-        self._builder = builder
+        self._encoder = RecordEncoder(config, builder, self._count_drop)
         self._url = config.ingest_url
         # The mode is chosen once: sync mode POSTs on the caller's thread, the default queues
         # for the worker. capture() is the one switch read per call, because a test turns it
@@ -307,7 +307,7 @@ class Sender:
         thread.start()
 
     def _capture(self, record: Record) -> bool:
-        for signal in self._expand(record):
+        for signal in self._encoder.signals(record):
             _capture.deliver(signal)
         return True
 
@@ -322,9 +322,7 @@ class Sender:
         with self._sync_lock:
             self._enqueued += 1
             self._dequeued += 1
-            self._take_out(
-                self._serialize(self._expand(record), self._dequeued), record.approx_size()
-            )
+            self._take_out(self._encoder.entries(record, self._dequeued), record.approx_size())
             ok = True
             while self._outbox or self._retry:
                 batch = self._retry.popleft() if self._retry else self._take_batch()
@@ -501,7 +499,7 @@ class Sender:
                 self._queued_bytes -= size
                 self._dequeued += 1
                 seq = self._dequeued
-            self._take_out(self._serialize(self._expand(record), seq), size)
+            self._take_out(self._encoder.entries(record, seq), size)
 
     def _take_out(
         self, entries: list[Entry], record_size: int | None, *, spooled: bool = False
@@ -513,50 +511,6 @@ class Sender:
         with self._lock:
             self._held_signals += signals
             self._held_bytes += size
-
-    def _expand(self, record: Record) -> Iterable[Signal]:
-        try:
-            signals = list(record.signals(self._builder))
-        except Exception:
-            if self._config.strict and self._config.sync:
-                raise
-            logger.exception("td_web: could not build a signal; it was dropped")
-            self._count_drop("invalid", 1)
-            return ()
-        hook = self._config.on_signal
-        if hook is not None:
-            for signal in signals:
-                try:
-                    hook(signal)
-                except Exception:
-                    logger.exception("td_web: the on_signal hook raised")
-        return signals
-
-    def _serialize(self, signals: Iterable[Signal], seq: int) -> list[Entry]:
-        entries = []
-        encode = encode_json_bytes if self._config.on_signal is not None else encode_built_bytes
-        for signal in signals:
-            try:
-                data = encode(signal)
-            except (TypeError, ValueError) as exc:
-                logger.error(
-                    "td_web: signal %r could not be serialized (%s); dropped",
-                    signal.get("type"),
-                    exc,
-                )
-                self._count_drop("invalid", 1)
-                continue
-            if len(data) + 2 > self._config.max_batch_bytes:
-                logger.error(
-                    "td_web: signal %r is %d bytes, more than max_batch_bytes (%d); dropped",
-                    signal.get("type"),
-                    len(data),
-                    self._config.max_batch_bytes,
-                )
-                self._count_drop("too_large", 1)
-                continue
-            entries.append((data, seq))
-        return entries
 
     def _take_batch(self) -> Batch:
         return self._outbox.take_batch(self._config.max_batch_size, self._config.max_batch_bytes)
@@ -657,7 +611,7 @@ class Sender:
         """At shutdown: spool what is left when a spool is configured, else count the loss."""
         taken_out, records = self._take_all()
         if self._spool is not None:
-            self._spool.save_unsent(taken_out, self._serialize_records(records))
+            self._spool.save_unsent(taken_out, self._encoded(records))
         else:
             count = len(taken_out) + len(records)
             if count:
@@ -684,7 +638,7 @@ class Sender:
         assert self._spool is not None
         taken_out, records = self._take_all()
         self._spool.save(taken_out, front=True)
-        self._spool.save(self._serialize_records(records))
+        self._spool.save(self._encoded(records))
 
     def _take_all(self) -> tuple[list[Entry], list[tuple[Record, int]]]:
         """Everything not yet sent and not in flight, out of the sender: the serialized
@@ -705,11 +659,8 @@ class Sender:
             self._dequeued += len(records)
         return taken_out, [(record, first + i) for i, record in enumerate(records)]
 
-    def _serialize_records(self, records: list[tuple[Record, int]]) -> list[Entry]:
-        entries: list[Entry] = []
-        for record, seq in records:
-            entries.extend(self._serialize(self._expand(record), seq))
-        return entries
+    def _encoded(self, records: list[tuple[Record, int]]) -> list[Entry]:
+        return [entry for record, seq in records for entry in self._encoder.entries(record, seq)]
 
     def _open_spool(self) -> None:
         path = self._config.spool_path

@@ -20,9 +20,9 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 
+from ._encoding import Entry
 from ._log import logger
 
-Entry = tuple[bytes, int]
 #: The sender's drop counter: (reason, how many signals).
 CountDrop = Callable[[str, int], None]
 

@@ -18,6 +18,7 @@ from collections import deque
 
 from .. import _capture
 from .._config import ClientConfig
+from .._encoding import RecordEncoder
 from .._log import logger, throttled
 from .._policy import Outcome, backoff_delay
 from .._sender import Sender, Stats
@@ -33,7 +34,7 @@ class InvocationSender(Sender):
     def __init__(self, config: ClientConfig, builder: SignalBuilder) -> None:
         # Deliberately not Sender.__init__: no worker thread, queue or spool is wanted here.
         self._config = config
-        self._builder = builder
+        self._encoder = RecordEncoder(config, builder, self._count_drop)
         self._url = config.ingest_url
         self._reset()
         # Built now, at the function's cold start: building it (its TLS context) inside the
@@ -70,7 +71,7 @@ class InvocationSender(Sender):
         if self._pid != os.getpid():
             self._reset()
         if _capture.active:
-            for signal in self._expand(record):
+            for signal in self._encoder.signals(record):
                 _capture.deliver(signal)
             return True
         with self._lock:
@@ -104,7 +105,7 @@ class InvocationSender(Sender):
             self._records.clear()
         for record in records:
             # Sender's building and encoding, then only the bytes: no sequence numbers here.
-            self._pending.extend(data for data, _ in self._serialize(self._expand(record), 0))
+            self._pending.extend(data for data, _ in self._encoder.entries(record, 0))
         if self._pending and time.time() < self._not_before:
             logger.info("td_web: the ingest server asked for a pause; sending next invocation")
             return False
