@@ -375,6 +375,16 @@ class Sender:
                 logger.exception("td_web: unexpected error in the sender; it keeps running")
                 self._wake.wait(1.0)
 
+    def _prepare_transport(self) -> None:
+        """Build the HTTP client here, on the worker's one thread, before the first POST:
+        posters starting together would each build one (a TLS context each) and leave all
+        but the last open, never closed."""
+        try:
+            self._transport.prepare()
+        except Exception:
+            # Every POST then fails the same way and says why (Transport.post never raises).
+            logger.debug("td_web: the HTTP client could not be built yet", exc_info=True)
+
     def _wait_time(self, last_pump: float) -> float | None:
         """Seconds until the worker has something to do; None when only a record, an answer
         or a flush can give it something."""
@@ -461,6 +471,8 @@ class Sender:
                 batch = self._take_batch()
             else:
                 break
+            if not self._transport.built:
+                self._prepare_transport()
             self._in_flight.add(batch)
             self._posters.post(batch, batch.body(), len(self._in_flight))
         self._mark_settled()

@@ -4,6 +4,7 @@ at once" is N batches in flight, without timing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import Counter
@@ -139,6 +140,36 @@ def test_close_drains_what_is_queued_over_several_connections(
     assert td.close(30)
     assert_each_once(ingest, 400)
     assert td.stats().pending == 0
+
+
+def test_batches_posted_together_share_one_http_client(
+    ingest: IngestServer, make_client: Any, release: threading.Event, monkeypatch: Any
+) -> None:
+    # The HTTP client is built lazily; posters that start together must not each build one
+    # (a TLS context each) and leave all but the last unclosed. A poster that builds one
+    # waits here for a second, so two building at once always meet (no timing involved).
+    from td_web._transport import http_library
+
+    library = http_library()
+    built: list[str] = []
+    posters_meet = threading.Barrier(2, timeout=10)
+
+    class CountedClient(library.Client):  # type: ignore[misc, name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(threading.current_thread().name)
+            if threading.current_thread().name == "td_web-poster":
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    posters_meet.wait()
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(library, "Client", CountedClient)
+    td = make_client(max_batch_size=10, max_in_flight=4)
+    send(td, 40)  # four full batches, posted at once by four new posters
+    ingest.wait_for_requests(4)
+    release.set()
+    assert td.flush(10)
+    assert_each_once(ingest, 40)
+    assert len(built) == 1, f"HTTP clients built by {built}"
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
