@@ -389,7 +389,12 @@ class Sender:
         """Seconds until the worker has something to do; None when only a record, an answer
         or a flush can give it something."""
         now = time.monotonic()
-        if self._in_flight and (len(self._in_flight) >= self._limit() or not self._startable()):
+        if self._in_flight and (
+            len(self._in_flight) >= self._limit()
+            or not self._startable()
+            # Past close()'s deadline nothing more starts: only an answer is worth waking for.
+            or (self._stopping and now >= self._stop_deadline)
+        ):
             # Waiting for an answer, which wakes the worker (close() waits for every answer:
             # a batch in flight may be delivered, so it is neither spooled nor counted lost).
             if self._stopping and now < self._stop_deadline:

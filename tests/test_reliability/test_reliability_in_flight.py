@@ -172,6 +172,37 @@ def test_batches_posted_together_share_one_http_client(
     assert len(built) == 1, f"HTTP clients built by {built}"
 
 
+def test_after_the_close_deadline_the_worker_waits_for_answers_without_spinning(
+    ingest: IngestServer, make_client: Any, release: threading.Event, monkeypatch: Any
+) -> None:
+    # close() gave up with batches in flight and more waiting: nothing more may start, so
+    # the worker has only answers to wait for. It must wait for them (no timer), not ask
+    # for a zero timeout again and again (a thread spinning in the host process until the
+    # last POST returns, up to `timeout`).
+    first = threading.Event()
+    ingest.script(Reply(until=first))  # the others are held until the test ends
+    td = make_client(max_batch_size=10, max_in_flight=2)
+    send(td, 40)  # two batches in flight, two waiting
+    ingest.wait_for_requests(2)
+    assert td.close(0.1) is False
+    sender = td._sender
+    real_wait_time = sender._wait_time
+    after_answer: list[float | None] = []
+    asked = threading.Event()
+
+    def wait_time(last_pump: float) -> float | None:
+        timeout = real_wait_time(last_pump)
+        if sender._sent and not asked.is_set():  # the first answer has been taken in
+            after_answer.append(timeout)
+            asked.set()
+        return timeout
+
+    monkeypatch.setattr(sender, "_wait_time", wait_time)
+    first.set()  # one batch answered: one still in flight, two that will never start
+    assert asked.wait(10)
+    assert after_answer == [None]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_starts_with_nothing_in_flight(
     ingest: IngestServer, make_client: Any
