@@ -364,6 +364,10 @@ class Sender:
                 ):
                     self._abandon_remaining()
                     return
+                if self._stopping and now >= self._stop_deadline and self._unstarted():
+                    # Nothing starts after close()'s deadline: what has not started is put
+                    # away now, not after the last answer, which may come after the exit.
+                    self._put_away_unsent()
                 if self._due(now, last_pump):
                     # Between intervals only full batches go; a part batch waits for more
                     # signals, the interval, a flush or close (fewer, fuller POSTs under load).
@@ -670,8 +674,20 @@ class Sender:
             self._settled_through = min(candidates) - 1
             self._settled.notify_all()
 
+    def _unstarted(self) -> bool:
+        """Whether signals wait that no POST has started (retries included)."""
+        return bool(self._retry or self._outbox or self._queue)
+
     def _abandon_remaining(self) -> None:
-        """At shutdown: spool what is left when a spool is configured, else count the loss."""
+        """At shutdown, with nothing in flight: put away what is left, then stop."""
+        self._put_away_unsent()
+        self._posters.stop()
+        if self._spool is not None:
+            self._spool.close()
+
+    def _put_away_unsent(self) -> None:
+        """At shutdown: spool what is not sent and not in flight when a spool is configured,
+        else count the loss."""
         taken_out, records = self._take_all()
         if self._spool is not None:
             self._spool.save_unsent(taken_out, self._serialize_records(records))
@@ -685,12 +701,11 @@ class Sender:
                     count,
                     f"the last attempt failed: {self._last_error}"
                     if self._retry_at is not None or self._failing
+                    else "the ingest server had not yet answered the batches in flight"
+                    if self._in_flight
                     else "the ingest server answered, but not all of them in time",
                 )
         self._mark_settled()
-        self._posters.stop()
-        if self._spool is not None:
-            self._spool.close()
 
     def _spill_queue(self) -> None:
         """A long outage: move queued signals to disk so the queue can keep accepting.

@@ -9,10 +9,11 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import APP_ID
+from conftest import APP_ID, wait_until
 from ingest_server import IngestServer, Reply
 
 from td_web import TelemetryDeck
@@ -201,6 +202,29 @@ def test_after_the_close_deadline_the_worker_waits_for_answers_without_spinning(
     first.set()  # one batch answered: one still in flight, two that will never start
     assert asked.wait(10)
     assert after_answer == [None]
+
+
+def test_what_never_started_by_the_close_deadline_is_spooled_without_waiting_for_answers(
+    ingest: IngestServer, make_client: Any, release: threading.Event, tmp_path: Path
+) -> None:
+    # At exit close() gives up at its deadline and the process ends, answers or not: what no
+    # POST has started must be on disk by then, not only once the last batch in flight is
+    # answered (which may be after the exit, and then those signals are lost uncounted).
+    spool = str(tmp_path / "spool.db")
+    td = make_client(max_batch_size=10, max_in_flight=2, spool_path=spool)
+    send(td, 40)  # two batches in flight (held), two that never start
+    ingest.wait_for_requests(2)
+    assert td.close(0.1) is False
+    wait_until(lambda: td.stats().spooled == 20)  # the in-flight ones are still unanswered
+    assert len(ingest.requests) == 2
+    release.set()  # the two batches in flight are delivered after all
+    td._sender._thread.join(10)
+    assert td.stats().sent == 20
+    assert td.stats().dropped == {}
+    # The next run sends what was spooled: every signal arrives, each once.
+    again = make_client(spool_path=spool, flush_interval=0.05)
+    wait_until(lambda: again.stats().spooled == 0 and len(ingest.accepted_signals) == 40)
+    assert_each_once(ingest, 40)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
