@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._log import throttled
-from ._sanitize import Reporter, describe, sanitize_payload, sanitize_type
+from ._sanitize import FLOAT_VALUE_KEY, Reporter, describe, sanitize_payload, sanitize_type
 
 BeforeSendHook = Callable[[dict[str, Any]], "Mapping[str, Any] | None"]
 
@@ -79,7 +79,12 @@ class BeforeSend:
             return self._failed(signal, "returned", "returned a signal without a usable type")
         reporter.signal_type = signal_type
         payload = sanitize_payload(returned.get("payload", {}), reporter)
-        return {**signal, "type": signal_type, "payload": payload}
+        released = {**signal, "type": signal_type, "payload": payload}
+        # floatValue is sent in both places, the same number: the hook's payload decides it.
+        released.pop(FLOAT_VALUE_KEY, None)
+        if FLOAT_VALUE_KEY in payload:
+            released[FLOAT_VALUE_KEY] = payload[FLOAT_VALUE_KEY]
+        return released
 
     def _failed(self, signal: dict[str, Any], kind: str, why: str) -> dict[str, Any] | None:
         with self._lock:

@@ -362,6 +362,10 @@ class Sender:
                 ):
                     self._abandon_remaining()
                     return
+                if self._stopping and now >= self._stop_deadline and self._unstarted():
+                    # Nothing starts after close()'s deadline: what has not started is put
+                    # away now, not after the last answer, which may come after the exit.
+                    self._put_away_unsent()
                 if self._due(now, last_pump):
                     # Between intervals only full batches go; a part batch waits for more
                     # signals, the interval, a flush or close (fewer, fuller POSTs under load).
@@ -373,11 +377,26 @@ class Sender:
                 logger.exception("td_web: unexpected error in the sender; it keeps running")
                 self._wake.wait(1.0)
 
+    def _prepare_transport(self) -> None:
+        """Build the HTTP client here, on the worker's one thread, before the first POST:
+        posters starting together would each build one (a TLS context each) and leave all
+        but the last open, never closed."""
+        try:
+            self._transport.prepare()
+        except Exception:
+            # Every POST then fails the same way and says why (Transport.post never raises).
+            logger.debug("td_web: the HTTP client could not be built yet", exc_info=True)
+
     def _wait_time(self, last_pump: float) -> float | None:
         """Seconds until the worker has something to do; None when only a record, an answer
         or a flush can give it something."""
         now = time.monotonic()
-        if self._in_flight and (len(self._in_flight) >= self._limit() or not self._startable()):
+        if self._in_flight and (
+            len(self._in_flight) >= self._limit()
+            or not self._startable()
+            # Past close()'s deadline nothing more starts: only an answer is worth waking for.
+            or (self._stopping and now >= self._stop_deadline)
+        ):
             # Waiting for an answer, which wakes the worker (close() waits for every answer:
             # a batch in flight may be delivered, so it is neither spooled nor counted lost).
             if self._stopping and now < self._stop_deadline:
@@ -459,6 +478,8 @@ class Sender:
                 batch = self._take_batch()
             else:
                 break
+            if not self._transport.built:
+                self._prepare_transport()
             self._in_flight.add(batch)
             self._posters.post(batch, batch.body(), len(self._in_flight))
         self._mark_settled()
@@ -607,8 +628,20 @@ class Sender:
             self._settled_through = min(candidates) - 1
             self._settled.notify_all()
 
+    def _unstarted(self) -> bool:
+        """Whether signals wait that no POST has started (retries included)."""
+        return bool(self._retry or self._outbox or self._queue)
+
     def _abandon_remaining(self) -> None:
-        """At shutdown: spool what is left when a spool is configured, else count the loss."""
+        """At shutdown, with nothing in flight: put away what is left, then stop."""
+        self._put_away_unsent()
+        self._posters.stop()
+        if self._spool is not None:
+            self._spool.close()
+
+    def _put_away_unsent(self) -> None:
+        """At shutdown: spool what is not sent and not in flight when a spool is configured,
+        else count the loss."""
         taken_out, records = self._take_all()
         if self._spool is not None:
             self._spool.save_unsent(taken_out, self._encoded(records))
@@ -622,12 +655,11 @@ class Sender:
                     count,
                     f"the last attempt failed: {self._last_error}"
                     if self._retry_at is not None or self._failing
+                    else "the ingest server had not yet answered the batches in flight"
+                    if self._in_flight
                     else "the ingest server answered, but not all of them in time",
                 )
         self._mark_settled()
-        self._posters.stop()
-        if self._spool is not None:
-            self._spool.close()
 
     def _spill_queue(self) -> None:
         """A long outage: move queued signals to disk so the queue can keep accepting.

@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from ingest_server import IngestServer
@@ -34,6 +35,16 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Until ``condition()`` holds (the sender's thread does the work); fails after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
 
 
 @pytest.fixture(autouse=True)

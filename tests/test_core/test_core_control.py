@@ -153,6 +153,33 @@ def test_before_send_drops_and_failures_are_counted(ingest: IngestServer) -> Non
     assert [s["type"] for s in ingest.accepted_signals] == ["Keep.me"]
 
 
+def test_a_float_value_before_send_changes_is_sent_the_same_in_both_places(
+    ingest: IngestServer,
+) -> None:
+    # floatValue travels in the payload and at the top level, the same number in both
+    # (README, "What goes on the wire"): the hook's payload decides it.
+    def hook(signal: dict[str, Any]) -> Any:
+        payload = dict(signal["payload"])
+        if signal["type"] == "Rounded":
+            payload["floatValue"] = round(payload["floatValue"])
+        elif signal["type"] == "Unpriced":
+            del payload["floatValue"]
+        else:
+            payload["floatValue"] = 5  # a value the signal did not have
+        return {**signal, "payload": payload}
+
+    with TelemetryDeck(APP_ID, endpoint=ingest.url, before_send=hook) as client:
+        client.signal("Rounded", float_value=19.99)
+        client.signal("Unpriced", float_value=3.5)
+        client.signal("Priced")
+        assert client.flush(10)
+    sent = {signal["type"]: signal for signal in ingest.accepted_signals}
+    assert sent["Rounded"]["payload"]["floatValue"] == sent["Rounded"]["floatValue"] == 20.0
+    assert "floatValue" not in sent["Unpriced"]["payload"]
+    assert "floatValue" not in sent["Unpriced"]
+    assert sent["Priced"]["payload"]["floatValue"] == sent["Priced"]["floatValue"] == 5.0
+
+
 def test_callable_default_payload_on_the_bare_client_gets_none(ingest: IngestServer) -> None:
     given: list[object] = []
 

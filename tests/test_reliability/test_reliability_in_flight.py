@@ -4,14 +4,16 @@ at once" is N batches in flight, without timing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import APP_ID
+from conftest import APP_ID, wait_until
 from ingest_server import IngestServer, Reply
 
 from td_web import TelemetryDeck
@@ -139,6 +141,90 @@ def test_close_drains_what_is_queued_over_several_connections(
     assert td.close(30)
     assert_each_once(ingest, 400)
     assert td.stats().pending == 0
+
+
+def test_batches_posted_together_share_one_http_client(
+    ingest: IngestServer, make_client: Any, release: threading.Event, monkeypatch: Any
+) -> None:
+    # The HTTP client is built lazily; posters that start together must not each build one
+    # (a TLS context each) and leave all but the last unclosed. A poster that builds one
+    # waits here for a second, so two building at once always meet (no timing involved).
+    from td_web._transport import http_library
+
+    library = http_library()
+    built: list[str] = []
+    posters_meet = threading.Barrier(2, timeout=10)
+
+    class CountedClient(library.Client):  # type: ignore[misc, name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(threading.current_thread().name)
+            if threading.current_thread().name == "td_web-poster":
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    posters_meet.wait()
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(library, "Client", CountedClient)
+    td = make_client(max_batch_size=10, max_in_flight=4)
+    send(td, 40)  # four full batches, posted at once by four new posters
+    ingest.wait_for_requests(4)
+    release.set()
+    assert td.flush(10)
+    assert_each_once(ingest, 40)
+    assert len(built) == 1, f"HTTP clients built by {built}"
+
+
+def test_after_the_close_deadline_the_worker_waits_for_answers_without_spinning(
+    ingest: IngestServer, make_client: Any, release: threading.Event, monkeypatch: Any
+) -> None:
+    # close() gave up with batches in flight and more waiting: nothing more may start, so
+    # the worker has only answers to wait for. It must wait for them (no timer), not ask
+    # for a zero timeout again and again (a thread spinning in the host process until the
+    # last POST returns, up to `timeout`).
+    first = threading.Event()
+    ingest.script(Reply(until=first))  # the others are held until the test ends
+    td = make_client(max_batch_size=10, max_in_flight=2)
+    send(td, 40)  # two batches in flight, two waiting
+    ingest.wait_for_requests(2)
+    assert td.close(0.1) is False
+    sender = td._sender
+    real_wait_time = sender._wait_time
+    after_answer: list[float | None] = []
+    asked = threading.Event()
+
+    def wait_time(last_pump: float) -> float | None:
+        timeout = real_wait_time(last_pump)
+        if sender._sent and not asked.is_set():  # the first answer has been taken in
+            after_answer.append(timeout)
+            asked.set()
+        return timeout
+
+    monkeypatch.setattr(sender, "_wait_time", wait_time)
+    first.set()  # one batch answered: one still in flight, two that will never start
+    assert asked.wait(10)
+    assert after_answer == [None]
+
+
+def test_what_never_started_by_the_close_deadline_is_spooled_without_waiting_for_answers(
+    ingest: IngestServer, make_client: Any, release: threading.Event, tmp_path: Path
+) -> None:
+    # At exit close() gives up at its deadline and the process ends, answers or not: what no
+    # POST has started must be on disk by then, not only once the last batch in flight is
+    # answered (which may be after the exit, and then those signals are lost uncounted).
+    spool = str(tmp_path / "spool.db")
+    td = make_client(max_batch_size=10, max_in_flight=2, spool_path=spool)
+    send(td, 40)  # two batches in flight (held), two that never start
+    ingest.wait_for_requests(2)
+    assert td.close(0.1) is False
+    wait_until(lambda: td.stats().spooled == 20)  # the in-flight ones are still unanswered
+    assert len(ingest.requests) == 2
+    release.set()  # the two batches in flight are delivered after all
+    td._sender._thread.join(10)
+    assert td.stats().sent == 20
+    assert td.stats().dropped == {}
+    # The next run sends what was spooled: every signal arrives, each once.
+    again = make_client(spool_path=spool, flush_interval=0.05)
+    wait_until(lambda: again.stats().spooled == 0 and len(ingest.accepted_signals) == 40)
+    assert_each_once(ingest, 40)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -6,24 +6,15 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
-from conftest import APP_ID
+from conftest import APP_ID, wait_until
 from ingest_server import IngestServer, free_port
 
 from td_web import TelemetryDeck
 
 FAST = {"flush_interval": 0.02, "initial_backoff": 0.01, "max_backoff": 0.02}
-
-
-def wait_until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def send_paced(td: TelemetryDeck, count: int, queue_cap: int) -> None:
