@@ -92,6 +92,8 @@ def check(
 
     values = {name: resolve(options, fallbacks, name) for name in CHECKED_OPTIONS}
     results = ConfigurationCheck(values, timeout=timeout, front=front).run()
+    if options.get("client") is None:  # a client's configuration was checked when it was built
+        results += _other_settings(options, fallbacks)
     paint = Palette(colors_wanted(out))  # type: ignore[arg-type]
     marks = {"ok": paint("ok  ", GREEN), "warn": paint("warn", YELLOW), "fail": paint("FAIL", RED)}
     for outcome, name, detail in results:
@@ -99,6 +101,29 @@ def check(
     failed = sum(1 for outcome, _, _ in results if outcome == "fail")
     _say(out, f"{failed} check(s) failed" if failed else "configuration looks good")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _other_settings(
+    options: Mapping[str, Any], fallbacks: Mapping[str, Any] | None
+) -> list[Result]:
+    """Every other option that is set (given or in the environment), parsed by its row of the
+    option table: one failure naming the setting, the value and why for each bad one."""
+    checked = 0
+    failures: list[Result] = []
+    for name, option in OPTIONS.items():
+        if name in CHECKED_OPTIONS:
+            continue
+        setting, value = resolve_option(option, options, fallbacks)
+        if value is None:
+            continue
+        checked += 1
+        try:
+            option.parse(value, setting)
+        except ConfigurationError as exc:
+            failures.append(("fail", name, str(exc)))
+    if failures or not checked:
+        return failures
+    return [("ok", "settings", f"{checked} other setting(s) valid")]
 
 
 class ConfigurationCheck:

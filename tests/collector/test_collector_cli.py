@@ -427,3 +427,21 @@ def test_send_as_a_subprocess(spawn: Any, collector: Collector) -> None:
     assert process.wait(timeout=30) == 0
     output.wait_for("delivered")
     assert collector.wait_for_signals(1)[0].type == "Example.fromShell"
+
+
+def test_check_parses_every_other_setting_in_the_environment(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TELEMETRYDECK_ENVIRONMENT", "staging")
+    assert main(["check", *good_options(collector)]) == 0
+    assert "ok    settings   1 other setting(s) valid" in ANSI.sub("", capsys.readouterr().out)
+
+    monkeypatch.setenv("TELEMETRYDECK_HTTP_CLIENT", "requests")
+    assert main(["check", *good_options(collector)]) == 1
+    out = ANSI.sub("", capsys.readouterr().out)
+    [failure] = [line for line in out.splitlines() if line.startswith("FAIL")]
+    # Which option, which variable, which value, and why.
+    assert failure.startswith("FAIL  http_client")
+    assert "TELEMETRYDECK_HTTP_CLIENT" in failure
+    assert "'requests'" in failure
+    assert "1 check(s) failed" in out

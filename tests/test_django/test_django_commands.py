@@ -100,3 +100,15 @@ def test_invalid_settings_exit_2_naming_the_key() -> None:
 def test_manage_py_of_the_example_site(ingest: IngestServer) -> None:
     command = [sys.executable, "manage.py", "telemetrydeck"]
     check_send_and_fail_like_a_deploy_script(command, EXAMPLE_SITE, ingest)
+
+
+def test_check_names_each_bad_setting_of_the_middleware(ingest: IngestServer) -> None:
+    settings = telemetry_settings(ENDPOINT=ingest.url, SAMPLE_RATE=5, EXCLUDE_STATUS=["abc"])
+    with override_settings(TELEMETRYDECK=settings):
+        code, out, _ = _run("check")
+    assert code == 1
+    failures = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert len(failures) == 2, out
+    assert any("sample_rate" in line and "5" in line for line in failures), out
+    assert any("exclude_status" in line and "abc" in line for line in failures), out
+    assert "2 check(s) failed" in out
