@@ -55,6 +55,14 @@ def test_every_environment_variable_is_the_flask_spelling_and_documented() -> No
             assert f"`{option.env}`" in readme, f"{option.env} is not in the README"
 
 
+def test_every_client_option_has_a_row_in_one_of_the_readmes_option_tables() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    documented = {name.strip("` ") for row in rows for name in row.split("|")[1].split(",")}
+    client = {name for name, option in OPTIONS.items() if option.layer == CLIENT}
+    assert client - documented == set()
+
+
 #: An environment value for each option that has a variable, and what the client makes of it.
 ENVIRONMENT_CASES = {
     "app_id": (APP_ID, APP_ID),
