@@ -373,6 +373,8 @@ def test_forged_or_malformed_cookies_start_a_fresh_session(signals: CapturedSign
     assert signals.types().count("TelemetryDeck.Session.started") == 6
 
 
+# Forking while threads run is what this test is about (Python 3.12+ warns of it).
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_new_session_tokens_are_distinct_across_blocks_threads_and_forks() -> None:
     """New sessions draw tokens from a pool filled in blocks (a cheaper request path): every
     token is still one of td_web's own, never handed out twice, and a forked child (a

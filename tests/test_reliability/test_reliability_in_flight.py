@@ -227,6 +227,8 @@ def test_what_never_started_by_the_close_deadline_is_spooled_without_waiting_for
     assert_each_once(ingest, 40)
 
 
+# Forking while threads run is what this test is about (Python 3.12+ warns of it).
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_starts_with_nothing_in_flight(
     ingest: IngestServer, make_client: Any
