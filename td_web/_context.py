@@ -9,13 +9,13 @@ message that carries them (a broker's queue) learns nothing the ingest server do
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ._client import TelemetryDeck
-from ._custom import SignalCall
+from ._custom import SignalCall, custom_record
 from ._log import logger, throttled
-from ._signal import SAMPLE_RATE_KEY, BuiltSignal, CustomSignal, Record, Signal, SignalBuilder
+from ._signal import SAMPLE_RATE_KEY, Record
 from ._web.telemetry import Telemetry, _current, current
 
 _CLIENT_USER = re.compile(r"^[0-9a-f]{64}$")
@@ -81,41 +81,15 @@ class RunTelemetry(Telemetry):
     def _custom_record(self, client: TelemetryDeck, call: SignalCall) -> Record:
         rate = self._sample_rate
         extra = None if rate is None else {SAMPLE_RATE_KEY: repr(rate)}
-        # A caller's client_user overrides the user carried from the request.
-        carried_hash = None if call.client_user is not None else self._run_user_hash
-        if client.config.strict:
-            # Built now, as a request's or the client's signal is, so a bad one raises here.
-            built = client.builder.build(
-                call.signal_type,
-                call.payload,
-                float_value=call.float_value,
-                client_user=call.client_user,
-                session_id=self._run_session_id,
-                extra_payload=extra,
-                strict=True,
-            )
-            assert built is not None  # strict building raises instead of returning None
-            if carried_hash is not None:
-                built["clientUser"] = carried_hash
-            return BuiltSignal(built)
-        record = CarriedSignal(*call, self._run_session_id, None, extra)
-        record.client_user_hash = carried_hash
-        return record
-
-
-class CarriedSignal(CustomSignal):
-    """A custom signal whose clientUser was hashed where the work was started (None: hashed
-    from its client_user on the sender's thread, as any custom signal's)."""
-
-    __slots__ = ("client_user_hash",)
-
-    client_user_hash: str | None
-
-    def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
-        built = super().signals(builder)
-        if self.client_user_hash is None:
-            return built
-        return [{**signal, "clientUser": self.client_user_hash} for signal in built]
+        return custom_record(
+            client.builder,
+            client.config.strict,
+            call,
+            session_id=self._run_session_id,
+            extra_payload=extra,
+            # A caller's client_user overrides the user carried from the request.
+            client_user_hash=None if call.client_user is not None else self._run_user_hash,
+        )
 
 
 def carried_context() -> dict[str, Any] | None:

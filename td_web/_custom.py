@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._signal import BuiltSignal, CustomSignal
 
 if TYPE_CHECKING:
     from ._before_send import RequestOrigin
-    from ._signal import Record, SignalBuilder
+    from ._signal import Record, Signal, SignalBuilder
 
 
 class SignalCall(NamedTuple):
@@ -31,10 +31,12 @@ def custom_record(
     session_key: str | None = None,
     extra_payload: Mapping[str, Any] | None = None,
     origin: RequestOrigin | None = None,
+    client_user_hash: str | None = None,
 ) -> Record:
     """A custom signal as the sender queues it: in strict mode built now, so that a bad signal
-    raises in the caller (``TelemetryDeck.signal``, a view); otherwise as described, built on
-    the sender's thread."""
+    raises in the caller (``TelemetryDeck.signal``, a view, a task); otherwise as described,
+    built on the sender's thread. ``client_user_hash``, a clientUser hashed where the work was
+    started (a task's request), is sent instead of hashing ``client_user``."""
     if strict:
         built = builder.build(
             call.signal_type,
@@ -47,5 +49,24 @@ def custom_record(
             strict=True,
         )
         assert built is not None  # strict building raises instead of returning None
+        if client_user_hash is not None:
+            built["clientUser"] = client_user_hash
         return BuiltSignal(built, origin)
+    if client_user_hash is not None:
+        carried = CarriedSignal(*call, session_id, session_key, extra_payload, origin)
+        carried.client_user_hash = client_user_hash
+        return carried
     return CustomSignal(*call, session_id, session_key, extra_payload, origin)
+
+
+class CarriedSignal(CustomSignal):
+    """A custom signal whose clientUser was hashed where the work was started."""
+
+    __slots__ = ("client_user_hash",)
+
+    client_user_hash: str
+
+    def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
+        return [
+            {**signal, "clientUser": self.client_user_hash} for signal in super().signals(builder)
+        ]
