@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ._config import OPTION_NAMES, ClientConfig, ConfigurationError
 from ._option_values import DEFAULT_ENDPOINT, app_id_problem
-from ._options import NO_SALT, OPTIONS
+from ._options import CLIENT, NO_SALT, OPTIONS, WEB, set_options
 from ._options import resolve as resolve_option
 from ._transport import http_library
 
@@ -110,17 +110,15 @@ def _other_settings(
     option table: one failure naming the setting, the value and why for each bad one."""
     checked = 0
     failures: list[Result] = []
-    for name, option in OPTIONS.items():
-        if name in CHECKED_OPTIONS:
-            continue
-        setting, value = resolve_option(option, options, fallbacks)
-        if value is None:
-            continue
-        checked += 1
-        try:
-            option.parse(value, setting)
-        except ConfigurationError as exc:
-            failures.append(("fail", name, str(exc)))
+    for layer in (CLIENT, WEB):
+        for option, setting, value in set_options(layer, options, fallbacks):
+            if option.name in CHECKED_OPTIONS:
+                continue
+            checked += 1
+            try:
+                option.parse(value, setting)
+            except ConfigurationError as exc:
+                failures.append(("fail", option.name, str(exc)))
     if failures or not checked:
         return failures
     return [("ok", "settings", f"{checked} other setting(s) valid")]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -336,17 +336,29 @@ def parse_options(
     so its field keeps the default."""
     parsed: dict[str, Any] = {}
     problems: list[ConfigurationError] = []
+    for option, setting, value in set_options(layer, options, fallbacks, environ):
+        try:
+            parsed[option.name] = option.parse(value, setting)
+        except ConfigurationError as exc:
+            problems.append(exc)
+    return parsed, problems
+
+
+def set_options(
+    layer: Layer,
+    options: Mapping[str, Any],
+    fallbacks: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Iterator[tuple[Option, str, Any]]:
+    """Each option of one layer that something sets (given, environment, fallback): its row,
+    the setting's name and the value, not yet parsed."""
     for name, option in OPTIONS.items():
         if option.layer != layer:
             continue
         setting, value = resolve(option, options, fallbacks, environ)
         if value is None and not (option.none_is_a_value and name in options):
             continue
-        try:
-            parsed[name] = option.parse(value, setting)
-        except ConfigurationError as exc:
-            problems.append(exc)
-    return parsed, problems
+        yield option, setting, value
 
 
 def unknown_names_error(
