@@ -50,9 +50,9 @@ from dataclasses import dataclass, field
 
 import _sink
 from _served import COUNTERS_PATH
+from _variants import APP_ID
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 SERVED = ("uvicorn/starlette", "gunicorn/flask", "gunicorn/django")
 VIEWS = ("hello", "page")
 BARE, HEALTHY, BLACK_HOLED = "bare", "td_web, ingest healthy", "td_web, ingest black-holed"

@@ -37,10 +37,10 @@ from collections.abc import Callable
 from typing import Any
 
 import _sink
+from _variants import APP_ID
 
 FRAMEWORKS = ("starlette", "flask")
 VARIANTS = ("bare", "td_web")
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 REQUESTS_PER_APP = 3
 PLAIN_REQUESTS = 200
 

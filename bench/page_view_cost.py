@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 def _page_views(views: int, mix: str) -> tuple[Any, list[Any]]:
     """A client's signal builder and the records of ``views`` handled HTML requests."""
     sys.path.insert(0, str(HERE.parent / "tests"))
+    from _variants import APP_ID
     from user_agent_cases import CASES
 
     from td_web import RequestView
@@ -41,7 +42,7 @@ def _page_views(views: int, mix: str) -> tuple[Any, list[Any]]:
 
     web = WebTelemetry.from_options(
         {
-            "app_id": "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE",
+            "app_id": APP_ID,
             "salt": "bench",
             "endpoint": "http://127.0.0.1:9",
             "flush_interval": 3600,

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from _variants import APP_ID
+
 from td_web import TelemetryDeck
 from td_web._config import HTTP_CLIENTS
 from td_web._transport import http_library
@@ -46,7 +48,6 @@ from td_web._transport import http_library
 # httpx2 where it is installed, else httpx: the same API, as for the sender.
 httpx = http_library()
 
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 PAYLOAD = {"Checkout.cart": "standard", "Cart.items": 3, "Cart.currency": "EUR"}
 
 

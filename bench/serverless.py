@@ -20,14 +20,14 @@ import sys
 import tempfile
 import time
 
+from _variants import APP_ID
+
 import td_web
 from td_web._transport import http_library
 from td_web.serverless import TelemetryDeck as FunctionTelemetryDeck
 
 # httpx2 where it is installed, else httpx: the same API, as for the sender.
 httpx = http_library()
-
-APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 
 
 def free_port() -> int:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import APP_ID
 from control_scenarios import SALT, MakeSite, received, types
 from ingest_server import IngestServer
 
@@ -202,7 +203,7 @@ def _spool_path() -> str:
 #: name -> (a good value other than the default, a bad value the message must show).
 OPTIONS: dict[str, tuple[Callable[[], Any], Any]] = {
     # client
-    "app_id": (lambda: "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE", 42),
+    "app_id": (lambda: APP_ID, 42),
     "salt": (lambda: SALT + "-2", 42),
     "endpoint": (lambda: None, "ftp://ingest.example"),
     "namespace": (lambda: "com.example", "not a namespace!"),
