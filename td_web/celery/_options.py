@@ -12,7 +12,7 @@ from typing import Any
 
 from .._client import TelemetryDeck
 from .._option_values import ConfigurationError, parse_bool
-from .._web.settings import split_options
+from .._web.settings import handed_over_client, split_options
 
 #: The Django setting with this integration's own keys (and client keys that override
 #: ``TELEMETRYDECK``'s for workers).
@@ -60,14 +60,9 @@ def resolve(options: Mapping[str, Any], *, django: bool = True) -> CeleryOptions
         raise ConfigurationError(
             f"td_web.celery.setup() has no request options ({', '.join(sorted(web_options))})"
         )
-    client = client_options.get("client")
-    if client is not None and not isinstance(client, TelemetryDeck):
-        raise ConfigurationError(
-            f"client must be a td_web.TelemetryDeck, got {type(client).__name__}"
-        )
-    if client is not None and len(client_options) > 1:
-        others = ", ".join(sorted(set(client_options) - {"client"}))
-        raise ConfigurationError(f"pass either client= or client options ({others}), not both")
+    # The same rule as the middlewares' (a client, or client options, not both); the client
+    # stays among the options, where build_client finds it.
+    handed_over_client(dict(client_options))
     task_signal = own.get("task_signal", CeleryOptions.task_signal)
     if task_signal is not None and (not isinstance(task_signal, str) or not task_signal.strip()):
         raise ConfigurationError(
