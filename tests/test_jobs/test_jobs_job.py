@@ -185,3 +185,31 @@ def test_strict_mode_keeps_the_user_and_session_carried_from_the_request(
     assert sent["Carried.strict"]["sessionID"] == "carried-session"
     assert sent["Carried.override"]["clientUser"] not in ("ab" * 32, "someone")
     assert sent["Carried.override"]["sessionID"] == "carried-session"
+
+
+def test_current_signal_in_a_job_carries_a_callable_default_payload_like_client_signal(
+    ingest: IngestServer,
+) -> None:
+    given: list[object] = []
+
+    def properties(request: object) -> dict[str, str]:
+        given.append(request)
+        return {"Tenant.plan": "pro"}
+
+    td = TelemetryDeck(
+        app_id=APP_ID, salt="pepper", endpoint=ingest.url, default_payload=properties, **SLOW
+    )
+    try:
+        with td_web.job("Nightly.export", client=td):
+            td_web.current().signal("Export.rows", {"Export.kind": "full"})
+        td.signal("Direct.call")
+        td.flush(5)
+    finally:
+        td.close(1)
+
+    sent = by_type(ingest)
+    assert sent["Export.rows"]["payload"]["Tenant.plan"] == "pro"
+    assert sent["Export.rows"]["payload"]["Export.kind"] == "full"
+    assert sent["Direct.call"]["payload"]["Tenant.plan"] == "pro"
+    # No request in a job: the callable is given None, as on the bare client.
+    assert given and all(request is None for request in given)
