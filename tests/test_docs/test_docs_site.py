@@ -66,7 +66,14 @@ def test_a_page_renders_with_navigation_and_code_blocks(site: str, tmp_path: Pat
         re.sub(r"\s+", " ", title).strip()
         for title in re.findall(r'<span class="md-ellipsis">(.*?)</span>', dom, re.S)
     }
-    for title in ("Quick start", "Options", "Deployment", "Troubleshooting", "API reference"):
+    for title in (
+        "Quick start",
+        "Options",
+        "Users in control",
+        "Deployment",
+        "Troubleshooting",
+        "API reference",
+    ):
         assert title in titles, titles
     # The code block included from the README, highlighted, with the copy button the theme's
     # script adds: the page was rendered, not merely served.
