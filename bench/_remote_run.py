@@ -1,0 +1,125 @@
+"""One client process of ``sender.py --remote``: a sustained run against a distant ingest, then
+the drain at exit, measured from inside and printed as one JSON line for the parent.
+
+    python bench/_remote_run.py URL COUNT_URL sink|collector SIGNALS DRAIN_SIGNALS
+
+Run with ``PYTHONPATH`` pointing at the td_web tree being measured (``--baseline``). The
+thread CPU clocks are read per thread (``pthread_getcpuclockid``): the caller's, the sender
+worker's, and the rest of the process (the poster threads, which make the POSTs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from _variants import APP_ID
+
+from td_web import TelemetryDeck
+from td_web._shutdown import close_all_at_exit
+from td_web._transport import http_library
+
+httpx = http_library()
+
+
+def arrived(count_url: str, kind: str) -> dict[str, int]:
+    """Signals the ingest has so far and, from the sink, what it found wrong with them."""
+    if kind == "collector":
+        stats = httpx.get(f"{count_url}/api/stats", timeout=10).json()
+        return {"signals": int(stats["total_signals"]), "duplicates": 0, "malformed": 0}
+    answer: dict[str, int] = httpx.get(f"{count_url}/__checks", timeout=10).json()
+    return answer
+
+
+def thread_cpu(thread: threading.Thread | None) -> float:
+    if thread is None or thread.ident is None or not thread.is_alive():
+        return 0.0
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
+
+def client(url: str, **options: Any) -> TelemetryDeck:
+    td = TelemetryDeck(app_id=APP_ID, salt="bench", endpoint=url, **options)
+    td.signal("Warm.up")
+    td.flush(10)
+    return td
+
+
+def sustained(url: str, count_url: str, kind: str, count: int) -> dict[str, float]:
+    """The caller sends ``count`` numbered signals as fast as it can, pausing only while the
+    queue is 90 % full (so nothing is dropped), until all are delivered."""
+    td = client(url)
+    worker = td._sender._thread
+    cap = td.config.max_queue_size
+    before = arrived(count_url, kind)
+    process_cpu, caller_cpu = time.process_time(), time.thread_time()
+    worker_cpu = thread_cpu(worker)
+    started = time.perf_counter()
+    first = os.getpid() * 10_000_000  # numbers no other run sends to the same sink
+    for i in range(count):
+        if i % 500 == 0:
+            while td.stats().pending > cap * 0.9:
+                time.sleep(0.001)
+        td.signal(
+            "Bench.signal",
+            {"Checkout.cart": "standard", "Cart.items": 3, "Bench.seq": first + i},
+            client_user=f"user-{i % 1000}",
+        )
+    caller_cpu = time.thread_time() - caller_cpu
+    delivered_all = td.flush(600)
+    elapsed = time.perf_counter() - started
+    worker_cpu = thread_cpu(worker) - worker_cpu
+    process_cpu = time.process_time() - process_cpu
+    after = arrived(count_url, kind)
+    stats = td.stats()
+    td.close(10)
+    delivered = after["signals"] - before["signals"]
+    return {
+        "signals": count,
+        "delivered": delivered,
+        "flushed": delivered_all,
+        "seconds": elapsed,
+        "per_second": delivered / elapsed,
+        "duplicates": after["duplicates"] - before["duplicates"],
+        "malformed": after["malformed"] - before["malformed"],
+        "dropped": sum(stats.dropped.values()),
+        "posts": stats.batches - 1,  # the warm-up's
+        "caller_us": caller_cpu / count * 1e6,
+        "worker_us": worker_cpu / count * 1e6,
+        "posters_us": (process_cpu - caller_cpu - worker_cpu) / count * 1e6,
+    }
+
+
+def drain(url: str, count_url: str, kind: str, count: int) -> dict[str, float]:
+    """``count`` signals queued at once (the queue made large enough), then what the exit
+    does (``close_all_at_exit``, each client within its ``shutdown_timeout``), timed."""
+    td = client(url, max_queue_size=max(10_000, count))
+    before = arrived(count_url, kind)
+    for i in range(count):
+        td.signal("Bench.drain", {"Checkout.cart": "standard"}, client_user=f"user-{i % 1000}")
+    started = time.perf_counter()
+    close_all_at_exit()
+    elapsed = time.perf_counter() - started
+    after = arrived(count_url, kind)
+    return {
+        "drain_signals": count,
+        "drain_seconds": elapsed,
+        "drain_delivered": after["signals"] - before["signals"],
+        "drain_dropped": sum(td.stats().dropped.values()),
+        "shutdown_timeout": td.config.shutdown_timeout,
+    }
+
+
+def main() -> None:
+    url, count_url, kind, signals, drain_signals = sys.argv[1:6]
+    result = sustained(url, count_url, kind, int(signals))
+    if int(drain_signals):
+        result.update(drain(url, count_url, kind, int(drain_signals)))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
