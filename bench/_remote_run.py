@@ -2,6 +2,7 @@
 the drain at exit, measured from inside and printed as one JSON line for the parent.
 
     python bench/_remote_run.py URL COUNT_URL sink|collector SIGNALS DRAIN_SIGNALS
+    python bench/_remote_run.py --post-cost URL POSTS
 
 Run with ``PYTHONPATH`` pointing at the td_web tree being measured (``--baseline``). The
 thread CPU clocks are read per thread (``pthread_getcpuclockid``): the caller's, the sender
@@ -21,6 +22,7 @@ from _variants import APP_ID
 
 from td_web import TelemetryDeck
 from td_web._shutdown import close_all_at_exit
+from td_web._signal import CustomSignal
 from td_web._transport import http_library
 
 httpx = http_library()
@@ -113,7 +115,58 @@ def drain(url: str, count_url: str, kind: str, count: int) -> dict[str, float]:
     }
 
 
+def post_cost(url: str, posts: int) -> dict[str, float]:
+    """This thread's CPU per POST of one batch of 100 of this run's signals (already
+    encoded), three ways in turn: td_web's ``Transport.post`` (the library and td_web's
+    wrapper), the library's ``Client.post`` alone with the same client, and the standard
+    library's ``http.client`` (the floor of one HTTP/1.1 request from Python)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from td_web._batches import Batch
+    from td_web._transport import Transport
+
+    td = client(url)
+    data = td._sender._encoder.entries(
+        CustomSignal(
+            "Bench.signal", {"Checkout.cart": "standard", "Cart.items": 3}, None, "u", None
+        ),
+        1,
+    )[0]
+    body = Batch([data] * 100, [0] * 100).body()
+    td.close(10)
+    transport = Transport(url, 10, connections=1)
+    library_client = transport._client()
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+
+    def stdlib() -> None:
+        connection.request("POST", parts.path or "/", body=body, headers=headers)
+        connection.getresponse().read()
+
+    ways = {
+        "td_web": lambda: transport.post(body),
+        "library": lambda: library_client.post(url, content=body),
+        "http.client": stdlib,
+    }
+    spent = dict.fromkeys(ways, 0.0)
+    for _ in range(5):  # interleaved, so that the machine's moods fall on all three
+        for name, post in ways.items():
+            post()  # a warm connection
+            started = time.thread_time()
+            for _ in range(posts // 5):
+                post()
+            spent[name] += time.thread_time() - started
+    return {name: seconds / (posts // 5 * 5) * 1e6 for name, seconds in spent.items()} | {
+        "body_bytes": len(body)
+    }
+
+
 def main() -> None:
+    if sys.argv[1] == "--post-cost":
+        print(json.dumps(post_cost(sys.argv[2], int(sys.argv[3]))))
+        return
     url, count_url, kind, signals, drain_signals = sys.argv[1:6]
     result = sustained(url, count_url, kind, int(signals))
     if int(drain_signals):

@@ -344,6 +344,7 @@ def remote(args: argparse.Namespace) -> None:
         for _ in range(args.reps):
             for name, tree in trees.items():
                 runs[name].append(remote_run(tree, url, count_url, args))
+        posts = post_cost(url, args.posts) if args.posts else None
     load = os.getloadavg()[0]
     print(
         f"td_web against an ingest {args.slow_ms} ms away ({args.ingest}), {args.signals:,} "
@@ -374,6 +375,28 @@ def remote(args: argparse.Namespace) -> None:
         "threads (the POSTs), the process; drain: close at exit with the default "
         f"shutdown_timeout, {args.drain_signals:,} queued"
     )
+    if posts:
+        print(
+            f"one POST of 100 signals ({posts.pop('body_bytes'):,.0f} bytes) to the same ingest, "
+            f"this thread's CPU, {args.posts} each, interleaved: "
+            + ", ".join(f"{name} {us:,.0f} µs" for name, us in posts.items())
+        )
+        print(
+            "td_web: Transport.post (the library and td_web's wrapper); library: its "
+            "Client.post alone; http.client: the standard library's, the floor in Python"
+        )
+
+
+def post_cost(url: str, posts: int) -> dict[str, float]:
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_remote_run.py")
+    output = subprocess.run(
+        [sys.executable, script, "--post-cost", url, str(posts)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result: dict[str, float] = json.loads(output.splitlines()[-1])
+    return result
 
 
 def remote_run(
@@ -425,6 +448,12 @@ def main(argv: list[str] | None = None) -> None:
         help="with --remote: the checking sink (default) or the collector behind a proxy",
     )
     parser.add_argument("--baseline", metavar="DIR", help="with --remote: a td_web tree to compare")
+    parser.add_argument(
+        "--posts",
+        type=int,
+        default=50,
+        help="with --remote: POSTs of 100 signals timed each way (td_web, library, http.client)",
+    )
     parser.add_argument(
         "--serve-proxy", nargs=3, metavar=("TARGET", "DELAY", "PORT"), help=argparse.SUPPRESS
     )
