@@ -3,6 +3,7 @@ the drain at exit, measured from inside and printed as one JSON line for the par
 
     python bench/_remote_run.py URL COUNT_URL sink|collector SIGNALS DRAIN_SIGNALS
     python bench/_remote_run.py --post-cost URL POSTS
+    python bench/_remote_run.py --saturated URL SECONDS
 
 Run with ``PYTHONPATH`` pointing at the td_web tree being measured (``--baseline``). The
 thread CPU clocks are read per thread (``pthread_getcpuclockid``): the caller's, the sender
@@ -163,7 +164,29 @@ def post_cost(url: str, posts: int) -> dict[str, float]:
     }
 
 
+def saturated(url: str, seconds: float) -> dict[str, float]:
+    """The worker's CPU while every batch it may have out is in flight (``max_in_flight=4``
+    against the distant ingest) and a caller keeps signalling, as a request thread does:
+    one signal, then 0.2 ms of I/O. Nothing the worker does can help until an answer comes."""
+    td = client(url, max_in_flight=4)
+    worker = td._sender._thread
+    worker_cpu = thread_cpu(worker)
+    started = time.perf_counter()
+    count = 0
+    while time.perf_counter() - started < seconds:
+        td.signal("Bench.signal", {"Checkout.cart": "standard"}, client_user="user-1")
+        count += 1
+        time.sleep(0.0002)
+    worker_cpu = thread_cpu(worker) - worker_cpu
+    elapsed = time.perf_counter() - started
+    td.close(0.1)
+    return {"worker_share": worker_cpu / elapsed, "signals_per_second": count / elapsed}
+
+
 def main() -> None:
+    if sys.argv[1] == "--saturated":
+        print(json.dumps(saturated(sys.argv[2], float(sys.argv[3]))))
+        return
     if sys.argv[1] == "--post-cost":
         print(json.dumps(post_cost(sys.argv[2], int(sys.argv[3]))))
         return

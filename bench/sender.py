@@ -344,7 +344,12 @@ def remote(args: argparse.Namespace) -> None:
         for _ in range(args.reps):
             for name, tree in trees.items():
                 runs[name].append(remote_run(tree, url, count_url, args))
-        posts = post_cost(url, args.posts) if args.posts else None
+        posts = helper(None, "--post-cost", url, str(args.posts)) if args.posts else None
+        busy = {
+            name: [helper(tree, "--saturated", url, str(args.saturated)) for _ in range(args.reps)]
+            for name, tree in trees.items()
+            if args.saturated
+        }
     load = os.getloadavg()[0]
     print(
         f"td_web against an ingest {args.slow_ms} ms away ({args.ingest}), {args.signals:,} "
@@ -375,6 +380,13 @@ def remote(args: argparse.Namespace) -> None:
         "threads (the POSTs), the process; drain: close at exit with the default "
         f"shutdown_timeout, {args.drain_signals:,} queued"
     )
+    for name, measured in busy.items():
+        share = statistics.median(run["worker_share"] for run in measured)
+        rate = statistics.median(run["signals_per_second"] for run in measured)
+        print(
+            f"{name}: every batch in flight (max_in_flight=4), a caller signalling "
+            f"{rate:,.0f}/s with I/O between signals: the worker used {share:.1%} of a core"
+        )
     if posts:
         print(
             f"one POST of 100 signals ({posts.pop('body_bytes'):,.0f} bytes) to the same ingest, "
@@ -387,13 +399,14 @@ def remote(args: argparse.Namespace) -> None:
         )
 
 
-def post_cost(url: str, posts: int) -> dict[str, float]:
+def helper(tree: str | None, *arguments: str) -> dict[str, float]:
+    """One run of ``_remote_run.py`` with the td_web of ``tree`` (None: this one)."""
+    env = dict(os.environ)
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_remote_run.py")
     output = subprocess.run(
-        [sys.executable, script, "--post-cost", url, str(posts)],
-        check=True,
-        capture_output=True,
-        text=True,
+        [sys.executable, script, *arguments], env=env, check=True, capture_output=True, text=True
     ).stdout
     result: dict[str, float] = json.loads(output.splitlines()[-1])
     return result
@@ -402,20 +415,7 @@ def post_cost(url: str, posts: int) -> dict[str, float]:
 def remote_run(
     tree: str | None, url: str, count_url: str, args: argparse.Namespace
 ) -> dict[str, float]:
-    env = dict(os.environ)
-    if tree:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_remote_run.py")
-    command = [sys.executable, script, url, count_url, args.ingest]
-    output = subprocess.run(
-        [*command, str(args.signals), str(args.drain_signals)],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    result: dict[str, float] = json.loads(output.splitlines()[-1])
-    return result
+    return helper(tree, url, count_url, args.ingest, str(args.signals), str(args.drain_signals))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -448,6 +448,12 @@ def main(argv: list[str] | None = None) -> None:
         help="with --remote: the checking sink (default) or the collector behind a proxy",
     )
     parser.add_argument("--baseline", metavar="DIR", help="with --remote: a td_web tree to compare")
+    parser.add_argument(
+        "--saturated",
+        type=float,
+        default=5,
+        help="with --remote: seconds of a caller signalling while every batch is in flight",
+    )
     parser.add_argument(
         "--posts",
         type=int,
