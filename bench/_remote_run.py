@@ -4,6 +4,7 @@ the drain at exit, measured from inside and printed as one JSON line for the par
     python bench/_remote_run.py URL COUNT_URL sink|collector SIGNALS DRAIN_SIGNALS
     python bench/_remote_run.py --post-cost URL POSTS
     python bench/_remote_run.py --saturated URL SECONDS
+    python bench/_remote_run.py --profile URL SIGNALS   (pyinstrument, from the bench extra)
 
 Run with ``PYTHONPATH`` pointing at the td_web tree being measured (``--baseline``). The
 thread CPU clocks are read per thread (``pthread_getcpuclockid``): the caller's, the sender
@@ -33,7 +34,8 @@ def arrived(count_url: str, kind: str) -> dict[str, int]:
     """Signals the ingest has so far and, from the sink, what it found wrong with them."""
     if kind == "collector":
         stats = httpx.get(f"{count_url}/api/stats", timeout=10).json()
-        return {"signals": int(stats["total_signals"]), "duplicates": 0, "malformed": 0}
+        # The collector validates and stores every signal; it does not look for duplicates.
+        return {"signals": int(stats["total_signals"]), "duplicates": -1, "malformed": 0}
     answer: dict[str, int] = httpx.get(f"{count_url}/__checks", timeout=10).json()
     return answer
 
@@ -165,10 +167,11 @@ def post_cost(url: str, posts: int) -> dict[str, float]:
 
 
 def saturated(url: str, seconds: float) -> dict[str, float]:
-    """The worker's CPU while every batch it may have out is in flight (``max_in_flight=4``
-    against the distant ingest) and a caller keeps signalling, as a request thread does:
-    one signal, then 0.2 ms of I/O. Nothing the worker does can help until an answer comes."""
-    td = client(url, max_in_flight=4)
+    """The worker's CPU while every batch it may have out is in flight (``max_in_flight=1``:
+    at 100 ms, 1,000 signals/s at most) and a caller keeps signalling faster, as a request
+    thread does: one signal, then 0.2 ms of I/O. Nothing the worker does can help until an
+    answer comes; the queue fills and the rest is refused (``queue_full``)."""
+    td = client(url, max_in_flight=1)
     worker = td._sender._thread
     worker_cpu = thread_cpu(worker)
     started = time.perf_counter()
@@ -183,7 +186,44 @@ def saturated(url: str, seconds: float) -> dict[str, float]:
     return {"worker_share": worker_cpu / elapsed, "signals_per_second": count / elapsed}
 
 
+def profile(url: str, count: int) -> None:
+    """A sustained run with pyinstrument inside the caller's thread, the worker and the first
+    poster thread (each profiler sees only its own thread); prints the three trees."""
+    from pyinstrument import Profiler
+
+    from td_web import _posters, _sender
+
+    profiles: dict[str, Profiler] = {}
+
+    def profiled(name: str, run: Any) -> Any:
+        def wrapper(self: Any) -> None:
+            if name in profiles:  # one poster of many is profiled
+                return run(self)
+            profiler = profiles[name] = Profiler(interval=0.0005)
+            profiler.start()
+            try:
+                run(self)
+            finally:
+                profiler.stop()
+
+        return wrapper
+
+    _sender.Sender._run = profiled("worker", _sender.Sender._run)  # type: ignore[method-assign]
+    _posters.Posters._run = profiled("poster", _posters.Posters._run)  # type: ignore[method-assign]
+    caller = profiles["caller"] = Profiler(interval=0.0005)
+    caller.start()
+    result = sustained(url, url, "sink", count)
+    caller.stop()
+    print(json.dumps(result))
+    for name, profiler in profiles.items():
+        print(f"--- {name} thread")
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
 def main() -> None:
+    if sys.argv[1] == "--profile":
+        profile(sys.argv[2], int(sys.argv[3]))
+        return
     if sys.argv[1] == "--saturated":
         print(json.dumps(saturated(sys.argv[2], float(sys.argv[3]))))
         return

@@ -364,13 +364,14 @@ def remote(args: argparse.Namespace) -> None:
     for name, measured in runs.items():
         m = {key: statistics.median(run[key] for run in measured) for key in measured[0]}
         lost = max(run["signals"] - run["delivered"] for run in measured)
-        twice = max(run["duplicates"] for run in measured)
+        twice = max(run["duplicates"] for run in measured)  # -1: the collector does not tell
         process = m["caller_us"] + m["worker_us"] + m["posters_us"]
         drained = "-"
         if "drain_signals" in m:
             drained = f"{m['drain_delivered']:,.0f}/{m['drain_signals']:,.0f}"
         print(
-            f"{name:<11}{m['per_second']:>10,.0f}{lost:>6,.0f}{twice:>6,.0f}{m['posts']:>7,.0f}"
+            f"{name:<11}{m['per_second']:>10,.0f}{lost:>6,.0f}"
+            f"{(f'{twice:,.0f}' if twice >= 0 else '-'):>6}{m['posts']:>7,.0f}"
             f"{m['caller_us']:>7.1f}µs{m['worker_us']:>7.1f}µs{m['posters_us']:>7.1f}µs"
             f"{process:>7.1f}µs{m.get('drain_seconds', 0):>7.2f}s{drained:>15}"
         )
@@ -384,7 +385,7 @@ def remote(args: argparse.Namespace) -> None:
         share = statistics.median(run["worker_share"] for run in measured)
         rate = statistics.median(run["signals_per_second"] for run in measured)
         print(
-            f"{name}: every batch in flight (max_in_flight=4), a caller signalling "
+            f"{name}: every batch in flight (max_in_flight=1), a caller signalling "
             f"{rate:,.0f}/s with I/O between signals: the worker used {share:.1%} of a core"
         )
     if posts:
