@@ -544,6 +544,8 @@ class Sender:
             held = sum(size for _, size in records)
             if signals != len(records) or charged != held:
                 self._hold(signals - len(records), charged - held)
+            if len(expanded) < len(records):  # a bug of ours, logged by the worker's loop
+                self._count_drop("invalid", len(records) - len(expanded))
 
     def _take_out(
         self, entries: list[Entry], record_size: int | None, *, spooled: bool = False

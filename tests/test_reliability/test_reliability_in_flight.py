@@ -256,6 +256,23 @@ def test_a_forked_child_starts_with_nothing_in_flight(
     assert received == Counter([*range(40), 1000])  # each exactly once
 
 
+def test_a_worker_waiting_for_an_answer_is_not_woken_by_each_signal(
+    ingest: IngestServer, make_client: Any, release: threading.Event
+) -> None:
+    td = make_client(max_batch_size=10, max_in_flight=1)
+    send(td, 10)  # one full batch, which the ingest holds: nothing more may start
+    ingest.wait_for_requests(1)
+    wake = td._sender._wake
+    send(td, 12, start=10)  # the first record and the tenth wake it once more each
+    wait_until(lambda: not wake.is_set())  # it looked, could start nothing, and waits again
+    send(td, 1, start=22)
+    # Main woke it for every record past a full batch: a pass each that could start nothing.
+    assert not wake.is_set()
+    release.set()
+    assert td.flush(10)
+    assert_each_once(ingest, 23)
+
+
 def _fork_generation(td: TelemetryDeck, parent_worker: object, start: int, generations: int) -> int:
     """In a forked child: the exit code saying whether this generation (and the ones it forks
     in turn) put its signals into a sender of its own and delivered them."""
