@@ -8,9 +8,20 @@
   ``GET /__events`` the events inside those uploads, where the sink can read them (a JSON
   array: td_web's signals; a JSON ``batch``: posthog's events; OTLP protobuf: spans), so a
   report can compare what an SDK queued with what arrived;
+  ``GET /__checks`` what it found wrong in td_web's signals (below);
 * ``blackhole``: accepts connections and reads them, and never answers (an ingest that hangs).
 
-    python bench/_sink.py sink|blackhole PORT
+    python bench/_sink.py sink|blackhole PORT [DELAY_MS]
+
+``DELAY_MS`` makes the sink answer each upload that many milliseconds after reading it (a
+distant ingest: the round trip to a hosted service), without holding up the other connections
+meanwhile: asyncio, so a hundred uploads waiting cost the machine nothing but their sockets.
+
+The sink checks every td_web signal it counts: the wire contract's fields present and of their
+types, and, where the payload carries ``Bench.seq`` (a number the benchmark gives each signal),
+that no number arrives twice; ``GET /__checks`` returns ``{"signals", "malformed", "numbered",
+"duplicates"}``, so a run can say that what arrived was whole and arrived once. It parses with
+orjson when installed (the ``fast`` extra), to stay cheap beside the process being measured.
 
 The parent starts one with :func:`serve` and gets its URL.
 """
@@ -31,6 +42,15 @@ _JSON_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Le
 _EMPTY_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 _counts: dict[str, int] = {}
 _events: dict[str, int] = {}
+_checks = {"signals": 0, "malformed": 0, "numbered": 0, "duplicates": 0}
+_numbers_seen: set[int] = set()
+#: Seconds each upload waits before its answer (``DELAY_MS``).
+_delay = 0.0
+
+try:
+    from orjson import loads as _loads
+except ImportError:
+    _loads = json.loads
 
 
 def free_port() -> int:
@@ -51,6 +71,34 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
     return await reader.readexactly(length) if length else b""
 
 
+def _is_signal(item: object) -> bool:
+    """Whether ``item`` is a signal as the Ingest API v2 takes it (the fields td_web sends)."""
+    return (
+        type(item) is dict
+        and type(item.get("appID")) is str
+        and type(item.get("clientUser")) is str
+        and type(item.get("type")) is str
+        and type(item.get("sessionID")) is str
+        and type(item.get("isTestMode")) is bool
+        and type(item.get("payload")) is dict
+    )
+
+
+def _check_signals(signals: list[object]) -> None:
+    _checks["signals"] += len(signals)
+    for item in signals:
+        if not _is_signal(item):
+            _checks["malformed"] += 1
+            continue
+        number = item["payload"].get("Bench.seq")  # type: ignore[index]
+        if number is not None:
+            _checks["numbered"] += 1
+            number = int(number)
+            if number in _numbers_seen:
+                _checks["duplicates"] += 1
+            _numbers_seen.add(number)
+
+
 def _count_events(body: bytes, headers: dict[str, str]) -> int | None:
     """The events in one upload, or None when this sink cannot read the format."""
     try:
@@ -65,10 +113,11 @@ def _count_events(body: bytes, headers: dict[str, str]) -> int | None:
             return sum(
                 len(scope.spans) for spans in request.resource_spans for scope in spans.scope_spans
             )
-        data = json.loads(body)
+        data = _loads(body)
     except Exception:
         return None
     if isinstance(data, list):
+        _check_signals(data)
         return len(data)
     if isinstance(data, dict) and isinstance(data.get("batch"), list):
         return len(data["batch"])
@@ -91,8 +140,8 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             body = await _read_body(reader, headers)
             parts = request_line.split(b" ")
             path = parts[1].decode("latin-1") if len(parts) > 1 else "/"
-            if path in ("/__counts", "/__events"):
-                body = json.dumps(_counts if path == "/__counts" else _events).encode()
+            if path in _REPORTS:
+                body = json.dumps(_REPORTS[path]).encode()
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -104,6 +153,8 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 if events is not None:
                     _events[segment] = _events.get(segment, 0) + events
                 is_json = "json" in headers.get("content-type", "")
+                if _delay:
+                    await asyncio.sleep(_delay)
                 writer.write(_JSON_ANSWER if is_json else _EMPTY_ANSWER)
             await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError, ValueError):
@@ -118,6 +169,9 @@ async def _swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
         while await reader.read(65536):
             pass
     writer.close()
+
+
+_REPORTS: dict[str, object] = {"/__counts": _counts, "/__events": _events, "/__checks": _checks}
 
 
 async def _main(kind: str, port: int) -> None:
@@ -135,6 +189,14 @@ def counts(url: str) -> dict[str, int]:
     return answer
 
 
+def checks(url: str) -> dict[str, int]:
+    """What the sink found in td_web's signals so far (see the module's docstring)."""
+    from td_web._transport import http_library
+
+    answer: dict[str, int] = http_library().get(f"{url}/__checks", timeout=10).json()
+    return answer
+
+
 def events(url: str) -> dict[str, int]:
     """Events inside the uploads a sink has answered so far (see ``_count_events``)."""
     from td_web._transport import http_library
@@ -144,10 +206,11 @@ def events(url: str) -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def serve(kind: str = "sink") -> Iterator[str]:
-    """Run a ``sink`` or ``blackhole`` in a child process; yields its base URL."""
+def serve(kind: str = "sink", delay_ms: float = 0) -> Iterator[str]:
+    """Run a ``sink`` (answering ``delay_ms`` after each upload) or ``blackhole`` in a child
+    process; yields its base URL."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, kind, str(port)])
+    process = subprocess.Popen([sys.executable, __file__, kind, str(port), str(delay_ms)])
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -165,5 +228,6 @@ def serve(kind: str = "sink") -> Iterator[str]:
 
 
 if __name__ == "__main__":
+    _delay = float(sys.argv[3]) / 1000 if len(sys.argv) > 3 else 0.0
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(sys.argv[1], int(sys.argv[2])))

@@ -17,6 +17,16 @@ trip to a hosted ingest is ~100 ms), through a small delaying proxy in front of 
 a down ingest refuses connections. With the slowed ingest it also measures the drain at exit:
 ``--drain-signals`` queued at once, then ``close()``, timed, and how many arrived.
 
+``--remote`` measures one process against a distant ingest instead (issue #14 goal 4): the
+sink of ``_sink.py`` answering each upload after ``--ingest-delay-ms`` (an asyncio server in a
+process of its own, which checks every signal and costs the measured cores little), or with
+``--ingest collector`` the collector behind the delaying proxy (every signal validated and
+stored by the real collector, which then takes most of a core itself). Each run is a fresh
+process (``_remote_run.py``), ``--reps`` times, interleaved with a ``--baseline DIR`` tree
+(``git archive main td_web | tar -x -C DIR``) when given; it prints the medians: signals/s
+delivered, lost and duplicated, the caller's CPU per ``signal()`` call, the sender worker's and
+the poster threads' CPU per signal, and the drain at exit.
+
 Then the HTTP libraries side by side (issue #19), in the same run against the same healthy
 collector: for each one installed (httpx2, httpx; ``--libraries``), ``--reps`` interleaved
 sustained runs, with the sender thread's CPU per POST and per signal.
@@ -27,8 +37,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +51,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import _sink
 from _variants import APP_ID
 
 from td_web import TelemetryDeck
@@ -316,6 +329,96 @@ def compare_libraries(url: str, libraries: list[str], count: int, reps: int) -> 
     print("CPU: the sender thread's (process CPU minus the caller's), per POST and per signal")
 
 
+def remote(args: argparse.Namespace) -> None:
+    """Goal 4: this tree (and ``--baseline``) against a distant ingest, runs interleaved."""
+    trees = {"this tree": None, **({"baseline": args.baseline} if args.baseline else {})}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    delay = args.slow_ms / 1000
+    started_load = os.getloadavg()[0]
+    with contextlib.ExitStack() as stack:
+        if args.ingest == "collector":
+            count_url = stack.enter_context(collector())
+            url = stack.enter_context(slow_proxy(count_url, delay))
+        else:
+            url = count_url = stack.enter_context(_sink.serve("sink", args.slow_ms))
+        for _ in range(args.reps):
+            for name, tree in trees.items():
+                runs[name].append(remote_run(tree, url, count_url, args))
+        posts = helper(None, "--post-cost", url, str(args.posts)) if args.posts else None
+        busy = {
+            name: [helper(tree, "--saturated", url, str(args.saturated)) for _ in range(args.reps)]
+            for name, tree in trees.items()
+            if args.saturated
+        }
+    load = os.getloadavg()[0]
+    print(
+        f"td_web against an ingest {args.slow_ms} ms away ({args.ingest}), {args.signals:,} "
+        f"signals per run, median of {args.reps} interleaved runs; Python "
+        f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
+        f"{started_load:.1f} at the start, {load:.1f} at the end"
+    )
+    print(
+        f"{'tree':<11}{'signals/s':>10}{'lost':>6}{'twice':>6}{'POSTs':>7}{'caller':>9}"
+        f"{'worker':>9}{'posters':>9}{'process':>9}{'drain':>8}{'drained':>15}"
+    )
+    for name, measured in runs.items():
+        m = {key: statistics.median(run[key] for run in measured) for key in measured[0]}
+        lost = max(run["signals"] - run["delivered"] for run in measured)
+        twice = max(run["duplicates"] for run in measured)  # -1: the collector does not tell
+        process = m["caller_us"] + m["worker_us"] + m["posters_us"]
+        drained = "-"
+        if "drain_signals" in m:
+            drained = f"{m['drain_delivered']:,.0f}/{m['drain_signals']:,.0f}"
+        print(
+            f"{name:<11}{m['per_second']:>10,.0f}{lost:>6,.0f}"
+            f"{(f'{twice:,.0f}' if twice >= 0 else '-'):>6}{m['posts']:>7,.0f}"
+            f"{m['caller_us']:>7.1f}µs{m['worker_us']:>7.1f}µs{m['posters_us']:>7.1f}µs"
+            f"{process:>7.1f}µs{m.get('drain_seconds', 0):>7.2f}s{drained:>15}"
+        )
+    print(
+        "lost, twice: the worst run's signals not delivered / delivered more than once; CPU "
+        "per signal: the caller's thread (per signal() call), the sender worker, the poster "
+        "threads (the POSTs), the process; drain: close at exit with the default "
+        f"shutdown_timeout, {args.drain_signals:,} queued"
+    )
+    for name, measured in busy.items():
+        share = statistics.median(run["worker_share"] for run in measured)
+        rate = statistics.median(run["signals_per_second"] for run in measured)
+        print(
+            f"{name}: every batch in flight (max_in_flight=1), a caller signalling "
+            f"{rate:,.0f}/s with I/O between signals: the worker used {share:.1%} of a core"
+        )
+    if posts:
+        print(
+            f"one POST of 100 signals ({posts.pop('body_bytes'):,.0f} bytes) to the same ingest, "
+            f"this thread's CPU, {args.posts} each, interleaved: "
+            + ", ".join(f"{name} {us:,.0f} µs" for name, us in posts.items())
+        )
+        print(
+            "td_web: Transport.post (the library and td_web's wrapper); library: its "
+            "Client.post alone; http.client: the standard library's, the floor in Python"
+        )
+
+
+def helper(tree: str | None, *arguments: str) -> dict[str, float]:
+    """One run of ``_remote_run.py`` with the td_web of ``tree`` (None: this one)."""
+    env = dict(os.environ)
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_remote_run.py")
+    output = subprocess.run(
+        [sys.executable, script, *arguments], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    result: dict[str, float] = json.loads(output.splitlines()[-1])
+    return result
+
+
+def remote_run(
+    tree: str | None, url: str, count_url: str, args: argparse.Namespace
+) -> dict[str, float]:
+    return helper(tree, url, count_url, args.ingest, str(args.signals), str(args.drain_signals))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--signals", type=int, default=100_000)
@@ -335,6 +438,30 @@ def main(argv: list[str] | None = None) -> None:
         help="only profile the sender thread against the slowed ingest (pyinstrument)",
     )
     parser.add_argument(
+        "--remote",
+        action="store_true",
+        help="only the distant ingest (issue #14 goal 4): throughput, CPU, the drain at exit",
+    )
+    parser.add_argument(
+        "--ingest",
+        choices=("sink", "collector"),
+        default="sink",
+        help="with --remote: the checking sink (default) or the collector behind a proxy",
+    )
+    parser.add_argument("--baseline", metavar="DIR", help="with --remote: a td_web tree to compare")
+    parser.add_argument(
+        "--saturated",
+        type=float,
+        default=5,
+        help="with --remote: seconds of a caller signalling while every batch is in flight",
+    )
+    parser.add_argument(
+        "--posts",
+        type=int,
+        default=50,
+        help="with --remote: POSTs of 100 signals timed each way (td_web, library, http.client)",
+    )
+    parser.add_argument(
         "--serve-proxy", nargs=3, metavar=("TARGET", "DELAY", "PORT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -345,6 +472,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.signals = min(args.signals, 20_000)
     libraries = [name for name in args.libraries.split(",") if name]
+    if args.remote:
+        remote(args)
+        return
     if args.profile_sender:
         with collector() as url:
             profile_sender(url, args.slow_ms / 1000, args.signals)

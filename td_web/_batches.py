@@ -47,6 +47,9 @@ class Outbox:
         self._charges: deque[int] = deque()
         #: How many entries at the front came from the spool.
         self._spooled = 0
+        #: Each entry's bytes plus one (its comma), summed as ``take_batch`` counts them: whether
+        #: everything here fits one POST is then known without a look at each entry.
+        self._size = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -59,19 +62,46 @@ class Outbox:
         if record_size is None:
             charges = [len(data) for data, _ in entries]
         else:
-            share = record_size // len(entries)
-            charges = [share] * len(entries)
-            charges[-1] += record_size - share * len(entries)
-        self._entries.extend(entries)
-        self._charges.extend(charges)
+            charges = _shares(record_size, len(entries))
+        self._append(entries, charges)
         if spooled:
             self._spooled += len(entries)
         return sum(charges)
 
-    def take_batch(self, max_signals: int, max_bytes: int) -> Batch:
-        """The oldest entries that fit one POST (one at least, however large)."""
+    def add_records(self, expanded: list[tuple[list[Entry], int]]) -> tuple[int, int]:
+        """Append the entries of several records, each with its record's estimated size;
+        returns (entries, what they are charged in all)."""
         entries: list[Entry] = []
         charges: list[int] = []
+        for record_entries, record_size in expanded:
+            if len(record_entries) == 1:  # nearly always: one signal per record
+                entries.append(record_entries[0])
+                charges.append(record_size)
+            elif record_entries:
+                entries += record_entries
+                charges += _shares(record_size, len(record_entries))
+        self._append(entries, charges)
+        return len(entries), sum(charges)
+
+    def _append(self, entries: list[Entry], charges: list[int]) -> None:
+        self._entries.extend(entries)
+        self._charges.extend(charges)
+        self._size += sum(len(data) for data, _ in entries) + len(entries)
+
+    def take_batch(self, max_signals: int, max_bytes: int) -> Batch:
+        """The oldest entries that fit one POST (one at least, however large)."""
+        spooled = self._spooled > 0
+        if len(self._entries) <= max_signals and self._size + 2 <= max_bytes:  # + brackets
+            # Everything fits, as under load when the outbox was filled to one batch: taken
+            # whole instead of entry by entry.
+            entries, charges = list(self._entries), list(self._charges)
+            self._entries.clear()
+            self._charges.clear()
+            self._spooled = 0
+            self._size = 0
+            return Batch(entries, charges, spooled=spooled)
+        entries = []
+        charges = []
         size = 2  # the brackets
         while self._entries and len(entries) < max_signals:
             entry_size = len(self._entries[0][0]) + 1
@@ -80,7 +110,7 @@ class Outbox:
             entries.append(self._entries.popleft())
             charges.append(self._charges.popleft())
             size += entry_size
-        spooled = self._spooled > 0
+            self._size -= entry_size
         self._spooled = max(0, self._spooled - len(entries))
         return Batch(entries, charges, spooled=spooled)
 
@@ -95,4 +125,13 @@ class Outbox:
         self._entries.clear()
         self._charges.clear()
         self._spooled = 0
+        self._size = 0
         return entries, charged
+
+
+def _shares(record_size: int, count: int) -> list[int]:
+    """A record's estimated size split over the ``count`` signals it became."""
+    share = record_size // count
+    charges = [share] * count
+    charges[-1] += record_size - share * count
+    return charges

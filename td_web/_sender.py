@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -69,7 +68,6 @@ class Sender:
 
     def _reset(self) -> None:
         """Fresh state; also the whole of what a forked child does (no inherited locks)."""
-        self._pid = os.getpid()
         # Reentrant: the SIGTERM handler flushes on the main thread, which may have been
         # interrupted inside put() while holding it.
         self._lock = threading.RLock()
@@ -130,9 +128,10 @@ class Sender:
     # -- caller side -------------------------------------------------------------------------
 
     def put(self, record: Record) -> bool:
-        """Queue a record without blocking. False when it was dropped (full, closed)."""
-        if self._pid != os.getpid():  # forked by something that bypassed os.register_at_fork
-            self._reset()
+        """Queue a record without blocking. False when it was dropped (full, closed).
+
+        No fork check here: ``os.register_at_fork`` resets every live sender in a forked
+        child (``_shutdown``), so a put never pays a ``getpid`` system call."""
         if self._closed:
             # Checked before every mode: a closed client drops in tests (capture) and in sync
             # mode exactly as it does in production.
@@ -146,36 +145,39 @@ class Sender:
         if self._thread is None:
             self._start()
         size = record.approx_size()
+        config = self._config
+        queue = self._queue
         with self._lock:
-            if self._closed:  # close() began between the check above and here
-                refusal = "closed"
-            elif (
-                len(self._queue) + self._held_signals >= self._config.max_queue_size
-                or self._queued_bytes + self._held_bytes + size > self._config.max_queue_bytes
-            ):
-                self._dropped["queue_full"] = self._dropped.get("queue_full", 0) + 1
-                refusal = "queue_full"
-            else:
-                self._queue.append((record, size))
+            closed = self._closed  # close() may have begun since put() looked
+            full = (
+                len(queue) + self._held_signals >= config.max_queue_size
+                or self._queued_bytes + self._held_bytes + size > config.max_queue_bytes
+            )
+            if not (closed or full):
+                queue.append((record, size))
                 self._queued_bytes += size
                 self._enqueued += 1
-                refusal = None
-                waiting = len(self._queue)
-        if refusal == "closed":
+                waiting = len(queue)
+            elif not closed:
+                self._dropped["queue_full"] = self._dropped.get("queue_full", 0) + 1
+        if closed:
             self._refuse_after_close()
             return False
-        if refusal is not None:
+        if full:
             throttled.warning(
                 "queue_full",
                 "td_web: the send queue is full (%d signals or %d bytes); dropping new "
                 "signals until the ingest server catches up",
-                self._config.max_queue_size,
-                self._config.max_queue_bytes,
+                config.max_queue_size,
+                config.max_queue_bytes,
             )
             return False
-        # The first record wakes an idle worker (which then waits out the interval); a full
-        # batch wakes it to send at once.
-        if (waiting == 1 or waiting >= self._config.max_batch_size) and not self._wake.is_set():
+        # The first record wakes an idle worker (which then waits out the interval); the one
+        # that completes a batch wakes it to send at once. Not every record after that: the
+        # worker looks at the queue before each wait, and waits only for what a record cannot
+        # change (an answer while max_in_flight batches are out, a backoff), so waking it per
+        # record cost it a pass of ~50 µs each while the ingest was slow.
+        if (waiting == 1 or waiting == config.max_batch_size) and not self._wake.is_set():
             self._wake.set()
         return True
 
@@ -185,8 +187,6 @@ class Sender:
 
     def flush(self, timeout: float) -> bool:
         """Wait until every record queued before the call is sent or finally dropped."""
-        if self._pid != os.getpid():
-            self._reset()
         with self._lock:
             target = self._enqueued
         if self._settled_through >= target:
@@ -213,8 +213,6 @@ class Sender:
         a threaded server is still finishing requests then, and closes the gate only once
         nothing accepted is pending (or at the deadline, and then says what was left).
         """
-        if self._pid != os.getpid():
-            self._reset()
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._lock:
             if self._stopping:  # closed before
@@ -513,14 +511,41 @@ class Sender:
             if self._spool is not None and self._spool.rows:
                 self._take_out(self._spool.take(target - len(self._outbox)), None, spooled=True)
                 continue
-            with self._lock:
-                if not self._queue:
-                    return
-                record, size = self._queue.popleft()
-                self._queued_bytes -= size
-                self._dequeued += 1
-                seq = self._dequeued
-            self._take_out(self._encoder.entries(record, seq), size)
+            # Each record becomes one signal at least: never more records than the batch lacks.
+            records, first = self._dequeue(target - len(self._outbox))
+            if not records:
+                return
+            self._expand(records, first)
+
+    def _dequeue(self, most: int) -> tuple[list[tuple[Record, int]], int]:
+        """Up to ``most`` records out of the queue under one lock (not one per record), and
+        the sequence number of the first. They stay charged against the caps, as held
+        signals of their estimated size, until ``_expand`` holds what they became."""
+        with self._lock:
+            queue = self._queue
+            records = [queue.popleft() for _ in range(min(most, len(queue)))]
+            size = sum(size for _, size in records)
+            self._queued_bytes -= size
+            self._held_signals += len(records)
+            self._held_bytes += size
+            first = self._dequeued + 1
+            self._dequeued += len(records)
+        return records, first
+
+    def _expand(self, records: list[tuple[Record, int]], first: int) -> None:
+        """Dequeued records into the outbox as serialized signals; the hold is corrected
+        only where a record became other than one signal (none, several, or lost to a bug)."""
+        expanded: list[tuple[list[Entry], int]] = []
+        try:
+            for seq, (record, size) in enumerate(records, first):
+                expanded.append((self._encoder.entries(record, seq), size))
+        finally:
+            signals, charged = self._outbox.add_records(expanded)
+            held = sum(size for _, size in records)
+            if signals != len(records) or charged != held:
+                self._hold(signals - len(records), charged - held)
+            if len(expanded) < len(records):  # a bug of ours, logged by the worker's loop
+                self._count_drop("invalid", len(records) - len(expanded))
 
     def _take_out(
         self, entries: list[Entry], record_size: int | None, *, spooled: bool = False

@@ -15,6 +15,7 @@ from conftest import APP_ID, run_python
 from ingest_server import IngestServer, Reply, free_port
 
 from td_web import TelemetryDeck, __version__
+from td_web._batches import Outbox
 from td_web._config import HTTP_CLIENTS
 from td_web._transport import http_library
 
@@ -192,6 +193,26 @@ def test_batches_are_capped_by_bytes(ingest: IngestServer, make_client: Any) -> 
     assert len(ingest.requests) >= 4
     assert all(len(r.raw) <= 8192 for r in ingest.requests)
     assert len(ingest.accepted_signals) == 30
+
+
+def test_an_outbox_is_taken_whole_when_it_fits_and_entry_by_entry_when_not() -> None:
+    entries = [(b'{"i":%d}' % i, i + 1) for i in range(10)]  # 7 bytes each
+    whole_body = 2 + 10 * 7 + 9  # brackets, entries, commas
+    for max_bytes in range(whole_body - 10, whole_body + 3):
+        outbox = Outbox()
+        outbox.add_records([([entry], 100) for entry in entries])
+        batch = outbox.take_batch(100, max_bytes)
+        # As entry by entry always did: as many as fit with a byte to spare, never more.
+        fitting = max(n for n in range(1, 11) if 2 + n * 7 + n <= max_bytes)
+        assert batch.entries == entries[:fitting] and len(batch.body()) < max_bytes
+        assert batch.charges == [100] * fitting
+        assert outbox.take_batch(100, max_bytes).entries == entries[fitting:]
+    outbox = Outbox()
+    outbox.add_records([(entries, 95), ([], 50)])  # one record, ten signals; one, none
+    by_count = outbox.take_batch(4, whole_body + 1)
+    assert by_count.entries == entries[:4] and by_count.charges == [9, 9, 9, 9]
+    rest = outbox.take_batch(100, whole_body + 1)
+    assert rest.entries == entries[4:] and sum(rest.charges) == 95 - 36 and len(outbox) == 0
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])

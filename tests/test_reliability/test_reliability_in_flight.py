@@ -256,6 +256,72 @@ def test_a_forked_child_starts_with_nothing_in_flight(
     assert received == Counter([*range(40), 1000])  # each exactly once
 
 
+def test_a_worker_waiting_for_an_answer_is_not_woken_by_each_signal(
+    ingest: IngestServer, make_client: Any, release: threading.Event
+) -> None:
+    td = make_client(max_batch_size=10, max_in_flight=1)
+    send(td, 10)  # one full batch, which the ingest holds: nothing more may start
+    ingest.wait_for_requests(1)
+    wake = td._sender._wake
+    send(td, 12, start=10)  # the first record and the tenth wake it once more each
+    wait_until(lambda: not wake.is_set())  # it looked, could start nothing, and waits again
+    send(td, 1, start=22)
+    # Main woke it for every record past a full batch: a pass each that could start nothing.
+    assert not wake.is_set()
+    release.set()
+    assert td.flush(10)
+    assert_each_once(ingest, 23)
+
+
+def _fork_generation(td: TelemetryDeck, parent_worker: object, start: int, generations: int) -> int:
+    """In a forked child: the exit code saying whether this generation (and the ones it forks
+    in turn) put its signals into a sender of its own and delivered them."""
+    sender = td._sender
+    # The fork hook (not a pid check in put()) left nothing of the parent's: no thread,
+    # nothing queued, held or in flight.
+    if sender._thread is not None or td.stats().queued or td.stats().pending:
+        return 2
+    send(td, 25, start)
+    if sender._thread is None or sender._thread is parent_worker:
+        return 3
+    if generations > 1:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _fork_generation(td, sender._thread, start + 100, generations - 1)
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            return os.waitstatus_to_exitcode(status)
+    return 0 if td.flush(10) and td.stats().sent == 25 else 4
+
+
+# Forking while threads run is what this test is about (Python 3.12+ warns of it).
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_each_forked_generation_puts_into_a_new_sender_of_its_own(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    td = make_client(max_batch_size=10)
+    send(td, 25)  # two full batches start at once; five signals wait for the interval
+    ingest.wait_for_requests(2)
+    pid = os.fork()
+    if pid == 0:  # a child, which forks a grandchild while its own sender runs
+        code = 1
+        try:
+            code = _fork_generation(td, td._sender._thread, 100, generations=2)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert td.flush(10)
+    received = Counter(int(s["payload"]["i"]) for s in ingest.accepted_signals)
+    # Each signal once, from the process that put it: none lost, none sent twice.
+    assert received == Counter([*range(25), *range(100, 125), *range(200, 225)])
+
+
 @pytest.mark.parametrize("value", [0, -1, 65, True, "4", 2.0])
 def test_max_in_flight_is_validated(value: object) -> None:
     from td_web import ConfigurationError
