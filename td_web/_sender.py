@@ -131,7 +131,9 @@ class Sender:
         """Queue a record without blocking. False when it was dropped (full, closed).
 
         No fork check here: ``os.register_at_fork`` resets every live sender in a forked
-        child (``_shutdown``), so a put never pays a ``getpid`` system call."""
+        child (``_shutdown``), so a put never pays a ``getpid`` system call. Every fork that
+        goes on running Python runs that hook: ``os.fork``, multiprocessing, gunicorn, and
+        uWSGI's workers (an embedder must call ``PyOS_AfterFork_Child``, which runs it)."""
         if self._closed:
             # Checked before every mode: a closed client drops in tests (capture) and in sync
             # mode exactly as it does in production.
