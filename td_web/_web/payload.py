@@ -216,3 +216,14 @@ def plain_payload(payload: dict[str, Any]) -> bool:
     return joined.isascii() and (
         len(joined) <= MAX_VALUE_LENGTH or max(map(len, values)) <= MAX_VALUE_LENGTH
     )
+
+
+def plain_json(payload: dict[str, Any], members: bytes) -> bool:
+    """:func:`plain_payload` for a payload of td_web's (text values and ``floatValue``) from
+    its JSON members (``_encoding.encode_members``), which the signal then carries: ASCII JSON
+    means ASCII text, and JSON of at most the length limit holds no longer value. A scan of
+    the bytes in C instead of a join of the values."""
+    number = payload.get(FLOAT_VALUE_KEY)
+    if number is not None and (type(number) is not float or not isfinite(number)):
+        return False
+    return members.isascii() and (len(members) <= MAX_VALUE_LENGTH or plain_payload(payload))

@@ -20,13 +20,14 @@ from .._signal import (
     SignalBuilder,
 )
 from .consent import DENIED, GRANTED
-from .payload import plain_payload, request_payload
+from .payload import plain_json, plain_payload, request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
 from .sessions import shared_cacheable
 from .visitors import NEW_VISITOR_SIGNAL
 
 if TYPE_CHECKING:
     from .._client import TelemetryDeck
+    from .._signal_json import SignalJSON
     from . import RequestView, WebTelemetry
     from .visitors import Visit
 
@@ -617,30 +618,9 @@ class RequestSignals:
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         settings = self.web.settings
         view = self.view
-        redactor = self.web.redactor
-        route = redactor.path(self.web.normalize_route(self.route)) if self.route else None
-        path = redactor.path(view.path)
+        signal_type, route, path, payload = self._request_payload()
         built: list[Signal | None] = []
         user, key, extra = self.user, self.session_key, self.extra_payload
-        signal_type = settings.page_view_signal if self.page_view else settings.request_signal
-        payload = (
-            request_payload(
-                method=view.method,
-                status=self.status,
-                route=route,
-                scheme=view.scheme,
-                host=view.host,
-                path=path,
-                query_string=view.query_string,
-                referer=view.referer,
-                accept_language=view.accept_language,
-                duration=self.duration,
-                page_view=self.page_view,
-                clean_referer_path=redactor.encoded_path,
-            )
-            if signal_type
-            else {}
-        )
         # Device, country and visitor keys, td_web's own clean text; None: a crawler the
         # User-Agent library knows and the request-path list missed.
         derived = self.web.dashboard.request_keys(view, payload)
@@ -711,6 +691,74 @@ class RequestSignals:
                 )
             )
         return builder.release(built, origin)
+
+    def _request_payload(self) -> tuple[str | None, str | None, str, dict[str, Any]]:
+        """The type of the request's own signal (page view or request; None: not sent), its
+        route and path as sent, and its payload."""
+        settings = self.web.settings
+        view = self.view
+        redactor = self.web.redactor
+        route = redactor.path(self.web.normalize_route(self.route)) if self.route else None
+        path = redactor.path(view.path)
+        signal_type = settings.page_view_signal if self.page_view else settings.request_signal
+        payload = (
+            request_payload(
+                method=view.method,
+                status=self.status,
+                route=route,
+                scheme=view.scheme,
+                host=view.host,
+                path=path,
+                query_string=view.query_string,
+                referer=view.referer,
+                accept_language=view.accept_language,
+                duration=self.duration,
+                page_view=self.page_view,
+                clean_referer_path=redactor.encoded_path,
+            )
+            if signal_type
+            else {}
+        )
+        return signal_type, route, path, payload
+
+    def encoded_signals(self, writer: SignalJSON) -> list[bytes] | None:
+        """What :meth:`signals` gives, written as JSON from parts encoded once (the same keys
+        in the same order, the same values); None when this request takes that path instead:
+        an error or an excluded response (rare), a value the sanitizer would change or report,
+        a key two parts share."""
+        if self.excluded or self.error_id is not None:
+            return None
+        settings = self.web.settings
+        signal_type, _, _, payload = self._request_payload()
+        view = self.view
+        parts = self.web.dashboard.request_parts(view, payload)
+        if parts is None:
+            return []  # a crawler the User-Agent library knows: no signal, as in signals()
+        own_json = writer.members(payload)
+        if signal_type and not plain_json(payload, own_json):
+            return None
+        visit = self.visit
+        shared = writer.shared(
+            view.user_agent,
+            parts[0],
+            parts[1],
+            None if visit is None else visit.keys,
+            self.extra_payload,
+        )
+        if shared is None:
+            return None
+        # The session start, a first visit and the page view share everything but their own
+        # payload: joined once above, for all of them.
+        ids = writer.ids(self.user, self.session_key)
+        written: list[bytes | None] = []
+        if self.new_session and settings.session_started_signal:
+            written.append(writer.signal(settings.session_started_signal, ids, shared))
+        if visit is not None and visit.first_visit:
+            written.append(writer.signal(NEW_VISITOR_SIGNAL, ids, shared))
+        if signal_type:
+            written.append(writer.signal(signal_type, ids, shared, payload, own_json))
+        encoded = [data for data in written if data is not None]
+        return encoded if len(encoded) == len(written) else None
 
 
 def _merged_extra(
