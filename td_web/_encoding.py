@@ -119,7 +119,7 @@ class RecordEncoder:
         #: unless a hook needs each signal as a dict.
         self._json: SignalJSON | None = None
         if config.on_signal is None and builder.before_send is None:
-            from ._signal_json import SignalJSON
+            from ._signal_json import SignalJSON  # here: that module builds on this one
 
             self._json = SignalJSON(builder)
 

@@ -26,7 +26,7 @@ from ._signal import BoundedMemo, SignalBuilder
 
 #: Signal types remembered as JSON; more than this means types built from data, and the memo
 #: starts over.
-_PART_LIMIT = 4096
+_TYPE_LIMIT = 4096
 #: Browsers (User-Agents) whose parts are kept: a site's current browsers, in a few megabytes.
 _BROWSER_LIMIT = 1024
 #: Longer User-Agents are encoded each time, never kept (the device parser keeps none either).
@@ -204,7 +204,7 @@ class SignalJSON:
                 return None
         except _Declined:
             return None  # the general path reports it
-        if len(self._types) >= _PART_LIMIT:
+        if len(self._types) >= _TYPE_LIMIT:
             self._types.clear()
         part = self._types[signal_type] = (
             b'","type":'

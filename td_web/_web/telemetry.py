@@ -656,16 +656,7 @@ class RequestSignals:
         if self.excluded:
             return builder.release(built, origin)
         if self.error_id is not None and settings.error_signal:
-            error_payload = {
-                "TelemetryDeck.Error.id": self.error_id,
-                "TelemetryDeck.Error.category": "thrown-exception",
-                "HTTP.method": view.method,
-                "path": path,
-            }
-            if route is not None:
-                error_payload["HTTP.route"] = route
-            if self.error_message is not None:
-                error_payload["TelemetryDeck.Error.message"] = self.error_message
+            error_payload = self._error_payload(self.error_id, route, path)
             plain = plain_payload(error_payload)
             built.append(
                 builder.build(
@@ -721,29 +712,43 @@ class RequestSignals:
         )
         return signal_type, route, path, payload
 
+    def _error_payload(self, error_id: str, route: str | None, path: str) -> dict[str, str]:
+        payload = {
+            "TelemetryDeck.Error.id": error_id,
+            "TelemetryDeck.Error.category": "thrown-exception",
+            "HTTP.method": self.view.method,
+            "path": path,
+        }
+        if route is not None:
+            payload["HTTP.route"] = route
+        if self.error_message is not None:
+            payload["TelemetryDeck.Error.message"] = self.error_message
+        return payload
+
     def encoded_signals(self, writer: SignalJSON) -> list[bytes] | None:
         """What :meth:`signals` gives, written as JSON from parts encoded once (the same keys
         in the same order, the same values); None when this request takes that path instead:
-        an error or an excluded response (rare), a value the sanitizer would change or report,
-        a key two parts share."""
-        if self.excluded or self.error_id is not None:
+        an excluded response (rare), a value the sanitizer would change or report, a key two
+        parts share."""
+        if self.excluded:
             return None
         settings = self.web.settings
-        signal_type, _, _, payload = self._request_payload()
+        signal_type, route, path, payload = self._request_payload()
         view = self.view
         parts = self.web.dashboard.request_parts(view, payload)
+        error_type = settings.error_signal
+        error_id = self.error_id if error_type else None
         if parts is None:
-            return []  # a crawler the User-Agent library knows: no signal, as in signals()
+            # A crawler the User-Agent library knows: no signal, as in signals() (where an
+            # error of its request still is one: rare enough for that path).
+            return [] if error_id is None else None
         own_json = writer.members(payload)
         if signal_type and not plain_json(payload, own_json):
             return None
         visit = self.visit
+        extra = self.extra_payload
         shared = writer.shared(
-            view.user_agent,
-            parts[0],
-            parts[1],
-            None if visit is None else visit.keys,
-            self.extra_payload,
+            view.user_agent, parts[0], parts[1], None if visit is None else visit.keys, extra
         )
         if shared is None:
             return None
@@ -755,10 +760,35 @@ class RequestSignals:
             written.append(writer.signal(settings.session_started_signal, ids, shared))
         if visit is not None and visit.first_visit:
             written.append(writer.signal(NEW_VISITOR_SIGNAL, ids, shared))
+        if error_id is not None and error_type:
+            written.append(self._written_error(writer, error_type, error_id, route, path, ids))
         if signal_type:
             written.append(writer.signal(signal_type, ids, shared, payload, own_json))
         encoded = [data for data in written if data is not None]
         return encoded if len(encoded) == len(written) else None
+
+    def _written_error(
+        self,
+        writer: SignalJSON,
+        error_type: str,
+        error_id: str,
+        route: str | None,
+        path: str,
+        ids: bytes,
+    ) -> bytes | None:
+        """The error signal: as in :meth:`signals`, without the device, country and visitor
+        keys."""
+        error_payload = self._error_payload(error_id, route, path)
+        error_json = writer.members(error_payload)
+        if not plain_json(error_payload, error_json):
+            return None
+        bare = writer.shared(None, _NO_KEYS, _NO_KEYS, None, self.extra_payload)
+        if bare is None:
+            return None
+        return writer.signal(error_type, ids, bare, error_payload, error_json)
+
+
+_NO_KEYS: Mapping[str, str] = {}
 
 
 def _merged_extra(
