@@ -124,31 +124,21 @@ class RecordEncoder:
             self._json = SignalJSON(builder)
 
     def entries(self, record: Record, seq: int) -> list[Entry]:
-        if self._json is not None:
-            write = getattr(record, "encoded_signals", None)
-            if write is not None:
-                encoded = self._written(write)
-                if encoded is not None:
-                    return [(data, seq) for data in encoded]
+        write = getattr(record, "encoded_signals", None) if self._json is not None else None
+        if write is not None:
+            try:
+                encoded = write(self._json)
+            except Exception:
+                # A fault in the shortcut must not cost the signal: the general path decides.
+                logger.exception("td_web: writing a signal's JSON failed; built the general way")
+                encoded = None
+            # None: built as dicts instead, which also reports what made the record decline
+            # (a value the sanitizer would change, a signal over max_batch_bytes) as before.
+            if encoded is not None and (
+                max(map(len, encoded), default=0) <= self._config.max_batch_bytes - 2  # brackets
+            ):
+                return [(data, seq) for data in encoded]
         return self.encode(self.signals(record), seq)
-
-    def _written(self, write: Callable[[SignalJSON], list[bytes] | None]) -> list[bytes] | None:
-        """A record's signals as it wrote them, or None: built as dicts instead, which also
-        reports whatever made the record decline (a value the sanitizer would change, a
-        signal over ``max_batch_bytes``) exactly as before."""
-        assert self._json is not None
-        try:
-            encoded = write(self._json)
-        except Exception:
-            # A fault in the shortcut must not cost the signal: the general path decides.
-            logger.exception("td_web: writing a signal's JSON failed; built the general way")
-            return None
-        if encoded is not None:
-            limit = self._config.max_batch_bytes - 2  # the batch's brackets
-            for data in encoded:
-                if len(data) > limit:
-                    return None
-        return encoded
 
     def signals(self, record: Record) -> list[Signal]:
         try:

@@ -6,7 +6,7 @@ import contextvars
 import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._before_send import RequestOrigin
 from .._custom import SignalCall, custom_record
@@ -764,8 +764,7 @@ class RequestSignals:
             written.append(self._written_error(writer, error_type, error_id, route, path, ids))
         if signal_type:
             written.append(writer.signal(signal_type, ids, shared, payload, own_json))
-        encoded = [data for data in written if data is not None]
-        return encoded if len(encoded) == len(written) else None
+        return None if None in written else cast("list[bytes]", written)
 
     def _written_error(
         self,

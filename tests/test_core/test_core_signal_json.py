@@ -338,3 +338,21 @@ def test_signals_reach_the_ingest_as_the_general_path_builds_them(ingest: Ingest
         web.client.close()
     assert len(expected) == 6  # two new sessions: a session start before their page view
     assert received == json.loads(encode_json_bytes(expected))  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_a_signal_over_max_batch_bytes_is_reported_as_before(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    web = _web(max_batch_bytes=1024)
+    (record,) = _records(web, _view("/big"))  # a new session: its start and the page view
+    dropped: list[tuple[str, int]] = []
+    encoder = RecordEncoder(
+        web.client.config, web.client.builder, lambda *drop: dropped.append(drop)
+    )
+    with caplog.at_level(logging.ERROR, logger="td_web"):
+        assert encoder.entries(record, 1) == []
+    assert dropped == [("too_large", 1), ("too_large", 1)]
+    assert "signal 'TelemetryDeck.Session.started' is" in caplog.text
+    assert "signal 'pageView' is" in caplog.text
+    assert "more than max_batch_bytes (1024); dropped" in caplog.text
