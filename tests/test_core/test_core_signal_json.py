@@ -318,19 +318,14 @@ def test_signals_reach_the_ingest_as_the_general_path_builds_them(ingest: Ingest
     builder = web.client.builder
     builder.calendar = CalendarKeys(clock=lambda: 1_764_590_400.0)
     records: list[RequestSignals] = []
-    enqueue = web.client.enqueue
-
-    def keep(record: Any) -> Any:
-        records.append(record)
-        return enqueue(record)
-
-    web.client.enqueue = keep  # type: ignore[method-assign]
     try:
         for number, agent in enumerate((BROWSER, PHONE, BROWSER, None)):
             cookies = {SESSION: "s" * 32} if number % 2 else None
             request = _view(f"/items/{number}", user_agent=agent, cookies=cookies)
-            telemetry = web.begin(request, native=request)
-            telemetry.finish(200, "text/html", "/items/<int:id>")
+            records += _records(web, request, route="/items/<int:id>")
+        del web.client.enqueue  # the client's own again (_records lent it a list's append)
+        for record in records:
+            web.client.enqueue(record)
         assert web.client.flush()
         expected = [signal for record in records for signal in record.signals(builder)]
         received = ingest.wait_for_signals(len(expected))
