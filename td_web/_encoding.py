@@ -134,10 +134,13 @@ class RecordEncoder:
                 encoded = None
             # None: built as dicts instead, which also reports what made the record decline
             # (a value the sanitizer would change, a signal over max_batch_bytes) as before.
-            if encoded is not None and (
-                max(map(len, encoded), default=0) <= self._config.max_batch_bytes - 2  # brackets
-            ):
-                return [(data, seq) for data in encoded]
+            if encoded is not None:
+                limit = self._config.max_batch_bytes - 2  # the batch's brackets
+                for data in encoded:
+                    if len(data) > limit:
+                        break
+                else:  # (a loop: max(map(len, ...)) measured 1 µs against 0.1 µs)
+                    return [(data, seq) for data in encoded]
         return self.encode(self.signals(record), seq)
 
     def signals(self, record: Record) -> list[Signal]:
