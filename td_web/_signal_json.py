@@ -106,10 +106,11 @@ class SignalJSON:
         browser = self._browser(user_agent, device)
         if country or visit or extra:
             return self._joined(prefix, browser, country, visit, extra)
-        if browser.prefix is not prefix:
-            browser.shared = self._joined(prefix, browser, _NO_KEYS, None, None)
-            browser.prefix = prefix
-        return browser.shared
+        joined = browser.joined
+        if joined[0] is not prefix:
+            # One tuple, replaced whole: safe if two threads write at once (sync senders).
+            joined = browser.joined = (prefix, self._joined(prefix, browser, _NO_KEYS, None, None))
+        return joined[1]
 
     def _browser(self, user_agent: str | None, device: Mapping[str, str]) -> _Browser:
         browser = self._browsers.get(user_agent) if user_agent else None
@@ -222,13 +223,12 @@ class _Browser:
     the members shared by requests with nothing else of their own (no country, visitor keys or
     properties), with the quarter hour's prefix they were joined with."""
 
-    __slots__ = ("device", "device_json", "prefix", "shared")
+    __slots__ = ("device", "device_json", "joined")
 
     def __init__(self, device: Mapping[str, str], device_json: bytes) -> None:
         self.device = device
         self.device_json = device_json
-        self.prefix: _Prefix | None = None
-        self.shared: Shared | None = None
+        self.joined: tuple[_Prefix | None, Shared | None] = (None, None)
 
 
 class _Prefix(NamedTuple):
