@@ -11,11 +11,17 @@ extra) the current td_web runs twice, with and without it ("stdlib json": as if 
 Two User-Agent mixes: "site" cycles through the 37 real headers of tests/user_agent_cases.py
 that are not crawlers (a site sees the same few again and again, so the parse cache answers),
 "unique" makes every header distinct (each one parsed: the worst case).
+
+What is measured is what the sender does with a queued record (``RecordEncoder.entries``: its
+signals built and encoded, or written as JSON straight away). ``--instructions`` counts the
+instructions of that with valgrind instead of timing it (one child per tree, deterministic:
+the figure to compare on a shared, loaded machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -90,20 +96,34 @@ def child(views: int, mix: str) -> tuple[float, float]:
     """µs of this thread's CPU per page view and per signal, measured in this process."""
     if os.environ.get("BENCH_NO_ORJSON"):
         sys.modules["orjson"] = None  # type: ignore[assignment]  # as if not installed
-    encode = _built_signal_encoder()
     builder, records = _page_views(views, mix)
+    encode = _record_encoder(builder, records[0].web.client.config)
     # Warm-up: the rules' compilation and the caches are not what is measured.
     for record in records[:200]:
-        for signal in record.signals(builder):
-            encode(signal)
+        encode(record)
+    if os.environ.get("BENCH_SKIP_LOOP"):  # --instructions: everything but the loop
+        return 0.0, 0.0
+    gc.disable()  # (the collector's passes fall where they fall: not counted in either tree)
     signals = 0
     start = time.thread_time()
     for record in records:
-        for signal in record.signals(builder):
-            encode(signal)
-            signals += 1
+        signals += len(encode(record))
     elapsed = time.thread_time() - start
+    gc.enable()
+    print(json.dumps({"signals": signals}))
     return elapsed / views * 1e6, elapsed / signals * 1e6
+
+
+def _record_encoder(builder: Any, config: Any) -> Callable[[Any], list[Any]]:
+    """What the sender does to a queued record (its signals built and encoded, or written as
+    JSON straight away), in whichever td_web is on the path."""
+    try:
+        from td_web._encoding import RecordEncoder
+    except ImportError:  # a --baseline tree from before the record encoder
+        encode = _built_signal_encoder()
+        return lambda record: [encode(signal) for signal in record.signals(builder)]
+    encoder = RecordEncoder(config, builder, lambda reason, count: None)
+    return lambda record: encoder.entries(record, 0)
 
 
 def post_share(url: str, batch_size: int, posts: int) -> tuple[float, float]:
@@ -163,6 +183,35 @@ def run_child(
     return float(result["view"]), float(result["signal"])
 
 
+_CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
+
+
+def instructions(baseline: str | None, views: int, mix: str) -> tuple[float, float]:
+    """Instructions per page view and per signal, counted by valgrind (deterministic, so a
+    loaded machine does not blur them): a child that encodes ``views`` records against one
+    that stops just before the loop."""
+    counts = []
+    signals = 0
+    for skip in (False, True):
+        env = dict(os.environ, PYTHONHASHSEED="0")  # the same dict probes in every run
+        if skip:
+            env["BENCH_SKIP_LOOP"] = "1"
+        if baseline:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline, env.get("PYTHONPATH")]))
+        done = subprocess.run(
+            [*_CALLGRIND, sys.executable, __file__, "--child", mix, "--views", str(views)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        counts.append(int(done.stderr.split("Collected : ")[1].split()[0]))
+        if not skip:
+            signals = json.loads(done.stdout.splitlines()[-2])["signals"]
+    added = counts[0] - counts[1]
+    return added / views, added / signals
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", metavar="DIR")
@@ -176,10 +225,35 @@ def main() -> None:
     parser.add_argument(
         "--no-stdlib", action="store_true", help="skip the current tree without orjson"
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions with valgrind instead (one run per tree; ~1 min per 10,000)",
+    )
     args = parser.parse_args()
     if args.child:
         view, signal = child(args.views, args.child)
         print(json.dumps({"view": view, "signal": signal}))
+        return
+    if args.instructions:
+        print(
+            f"# instructions per page view (per signal in brackets), valgrind, "
+            f"{time.strftime('%Y-%m-%d')}, {args.views:,} page views per process"
+        )
+        print(
+            f"{'User-Agent mix':<16}"
+            + (f"{'baseline':>21}" if args.baseline else "")
+            + f"{'current':>21}{'ratio':>8}"
+        )
+        for mix in args.mix:
+            base = instructions(args.baseline, args.views, mix) if args.baseline else None
+            now = instructions(None, args.views, mix)
+            ratio = f"{now[0] / base[0]:.2f}" if base else ""
+            print(
+                f"{mix:<16}"
+                + (f"{base[0]:>11,.0f} [{base[1]:>7,.0f}]" if base else "")
+                + f"{now[0]:>11,.0f} [{now[1]:>7,.0f}]{ratio:>8}"
+            )
         return
     print(
         f"# sender CPU per page view, {time.strftime('%Y-%m-%d')}, {args.views:,} page views "

@@ -35,6 +35,7 @@ SDK_NAME = "td_web"
 SAMPLE_RATE_KEY = "Sampling.rate"
 _CACHE_LIMIT = 10_000
 K = TypeVar("K")
+V = TypeVar("V")
 #: An app sends a handful of signal types; more than this means types built from data.
 _TYPE_CACHE_LIMIT = 1024
 
@@ -46,18 +47,18 @@ Signal = dict[str, Any]
 _CACHED_KEY_LENGTH = 256
 
 
-class BoundedMemo(Generic[K]):
+class BoundedMemo(Generic[K, V]):
     """Remembers a one-way derivation (a hash) per key, forgetting everything when full: a
     miss only costs the derivation again, and memory stays bounded whatever the input (in
     entries and, since only short keys are kept, in bytes)."""
 
     __slots__ = ("_derive", "_values")
 
-    def __init__(self, derive: Callable[[K], str]) -> None:
+    def __init__(self, derive: Callable[[K], V]) -> None:
         self._derive = derive
-        self._values: dict[K, str] = {}
+        self._values: dict[K, V] = {}
 
-    def __call__(self, key: K) -> str:
+    def __call__(self, key: K) -> V:
         value = self._values.get(key)
         if value is None:
             if key is not None and len(key) > _CACHED_KEY_LENGTH:  # type: ignore[arg-type]
@@ -74,7 +75,12 @@ RECORD_OVERHEAD = 200
 
 
 class Record(Protocol):
-    """Something queued by a caller that becomes zero or more signals on the worker."""
+    """Something queued by a caller that becomes zero or more signals on the worker.
+
+    A record may also have ``encoded_signals(writer: SignalJSON) -> list[bytes] | None``:
+    its signals written as JSON straight from parts encoded once (``_signal_json``), used when
+    no ``before_send`` or ``on_signal`` hook needs dicts; None sends it through ``signals``.
+    """
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]: ...
 
@@ -118,16 +124,24 @@ class SignalBuilder:
             "TelemetryDeck.SDK.nameAndVersion": f"{SDK_NAME} {__version__}",
         }
         base.update(context_keys(config))
+        defaults: Payload = {}
         if config.default_payload and isinstance(config.default_payload, Mapping):
-            base.update(sanitize_payload(config.default_payload, Reporter(config.strict, "*")))
+            defaults = sanitize_payload(config.default_payload, Reporter(config.strict, "*"))
+            base.update(defaults)
         self.base_payload = base
+        #: The default payload's keys: the only base keys a request's own keys could meet.
+        self.default_keys = frozenset(defaults)
         self.calendar = CalendarKeys(config.time_zone)
         #: The calendar keys and the base payload merged, for the calendar keys they hold.
         self._prefix: tuple[Mapping[str, str], Payload] = ({}, {})
         salt = self.salt
-        self._user_hash: BoundedMemo[str] = BoundedMemo(lambda user: hash_client_user(user, salt))
-        self._session_id: BoundedMemo[str] = BoundedMemo(lambda key: derive_session_id(key, salt))
-        self._anonymous: BoundedMemo[str | None] = BoundedMemo(
+        self._user_hash: BoundedMemo[str, str] = BoundedMemo(
+            lambda user: hash_client_user(user, salt)
+        )
+        self._session_id: BoundedMemo[str, str] = BoundedMemo(
+            lambda key: derive_session_id(key, salt)
+        )
+        self._anonymous: BoundedMemo[str | None, str] = BoundedMemo(
             lambda session: anonymous_client_user(session, salt)
         )
         self.before_send = (
@@ -160,6 +174,10 @@ class SignalBuilder:
         if self.before_send is None or not built:
             return built
         return self.before_send.apply(built, origin)
+
+    def is_clean_type(self, signal_type: str, reporter: Reporter) -> bool:
+        """Whether a signal type needs no sanitizing (``reporter`` hears why not)."""
+        return self._signal_type(signal_type, reporter) == signal_type
 
     def _signal_type(self, signal_type: object, reporter: Reporter) -> str | None:
         if type(signal_type) is str and signal_type in self._clean_types:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .device import DeviceParser
+from .device import DeviceParser, Keys
 from .geo import Geo
 from .settings import WebSettings
 from .sources import click_ids, combined_source
@@ -14,6 +14,8 @@ from .sources import click_ids, combined_source
 if TYPE_CHECKING:
     from . import RequestView
     from .exclusions import Exclusions
+
+_NO_KEYS: Keys = {}
 
 
 class DashboardKeys:
@@ -29,7 +31,16 @@ class DashboardKeys:
         :meth:`SignalBuilder.build`'s ``clean_payload``), or None when the library recognises
         a crawler that today's bot expression let through (and bots are not tracked). The
         traffic-source keys, the client's own text, go into ``payload`` (sanitized later)."""
-        keys: dict[str, str] = {}
+        parts = self.request_parts(view, payload)
+        if parts is None:
+            return None
+        device, country = parts
+        return {**device, **country}
+
+    def request_parts(self, view: RequestView, payload: dict[str, Any]) -> tuple[Keys, Keys] | None:
+        """:meth:`request_keys` in its two parts: the device keys (the parser's mapping for
+        this browser, the same object each time: never change it) and the country keys."""
+        device: Keys = _NO_KEYS
         user_agent = view.user_agent
         if self.device is not None and user_agent:
             device = self.device.keys(user_agent)
@@ -40,13 +51,12 @@ class DashboardKeys:
                 # Headless browsers, monitors and link previewers: uap-core calls them
                 # browsers, td_web's own list knows better. (Without track_bots the request
                 # path has already excluded whatever the list matches.)
-                device = {**device, "isBot": "true", "isMobile": "false", "isTablet": "false"}
-                device["isDesktop"] = device["isTouchCapable"] = "false"
-            keys.update(device)
-        if self.geo.enabled:
-            keys.update(self.geo.keys(view.countries, view.client_addr))
+                as_bot = {**device, "isBot": "true", "isMobile": "false", "isTablet": "false"}
+                as_bot["isDesktop"] = as_bot["isTouchCapable"] = "false"
+                device = as_bot
+        country = self.geo.keys(view.countries, view.client_addr) if self.geo.enabled else _NO_KEYS
         if payload and view.query_string:  # both come from the query's parameters only
             payload.update(combined_source(payload))
             if self._click_ids:
                 payload.update(click_ids(view.query_string))
-        return keys
+        return device, country

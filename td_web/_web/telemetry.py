@@ -6,7 +6,7 @@ import contextvars
 import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._before_send import RequestOrigin
 from .._custom import SignalCall, custom_record
@@ -20,13 +20,14 @@ from .._signal import (
     SignalBuilder,
 )
 from .consent import DENIED, GRANTED
-from .payload import plain_payload, request_payload
+from .payload import plain_json, plain_payload, request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
 from .sessions import shared_cacheable
 from .visitors import NEW_VISITOR_SIGNAL
 
 if TYPE_CHECKING:
     from .._client import TelemetryDeck
+    from .._signal_json import SignalJSON
     from . import RequestView, WebTelemetry
     from .visitors import Visit
 
@@ -617,30 +618,9 @@ class RequestSignals:
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         settings = self.web.settings
         view = self.view
-        redactor = self.web.redactor
-        route = redactor.path(self.web.normalize_route(self.route)) if self.route else None
-        path = redactor.path(view.path)
+        signal_type, route, path, payload = self._request_payload()
         built: list[Signal | None] = []
         user, key, extra = self.user, self.session_key, self.extra_payload
-        signal_type = settings.page_view_signal if self.page_view else settings.request_signal
-        payload = (
-            request_payload(
-                method=view.method,
-                status=self.status,
-                route=route,
-                scheme=view.scheme,
-                host=view.host,
-                path=path,
-                query_string=view.query_string,
-                referer=view.referer,
-                accept_language=view.accept_language,
-                duration=self.duration,
-                page_view=self.page_view,
-                clean_referer_path=redactor.encoded_path,
-            )
-            if signal_type
-            else {}
-        )
         # Device, country and visitor keys, td_web's own clean text; None: a crawler the
         # User-Agent library knows and the request-path list missed.
         derived = self.web.dashboard.request_keys(view, payload)
@@ -676,16 +656,7 @@ class RequestSignals:
         if self.excluded:
             return builder.release(built, origin)
         if self.error_id is not None and settings.error_signal:
-            error_payload = {
-                "TelemetryDeck.Error.id": self.error_id,
-                "TelemetryDeck.Error.category": "thrown-exception",
-                "HTTP.method": view.method,
-                "path": path,
-            }
-            if route is not None:
-                error_payload["HTTP.route"] = route
-            if self.error_message is not None:
-                error_payload["TelemetryDeck.Error.message"] = self.error_message
+            error_payload = self._error_payload(self.error_id, route, path)
             plain = plain_payload(error_payload)
             built.append(
                 builder.build(
@@ -711,6 +682,112 @@ class RequestSignals:
                 )
             )
         return builder.release(built, origin)
+
+    def _request_payload(self) -> tuple[str | None, str | None, str, dict[str, Any]]:
+        """The type of the request's own signal (page view or request; None: not sent), its
+        route and path as sent, and its payload."""
+        settings = self.web.settings
+        view = self.view
+        redactor = self.web.redactor
+        route = redactor.path(self.web.normalize_route(self.route)) if self.route else None
+        path = redactor.path(view.path)
+        signal_type = settings.page_view_signal if self.page_view else settings.request_signal
+        payload = (
+            request_payload(
+                method=view.method,
+                status=self.status,
+                route=route,
+                scheme=view.scheme,
+                host=view.host,
+                path=path,
+                query_string=view.query_string,
+                referer=view.referer,
+                accept_language=view.accept_language,
+                duration=self.duration,
+                page_view=self.page_view,
+                clean_referer_path=redactor.encoded_path,
+            )
+            if signal_type
+            else {}
+        )
+        return signal_type, route, path, payload
+
+    def _error_payload(self, error_id: str, route: str | None, path: str) -> dict[str, str]:
+        payload = {
+            "TelemetryDeck.Error.id": error_id,
+            "TelemetryDeck.Error.category": "thrown-exception",
+            "HTTP.method": self.view.method,
+            "path": path,
+        }
+        if route is not None:
+            payload["HTTP.route"] = route
+        if self.error_message is not None:
+            payload["TelemetryDeck.Error.message"] = self.error_message
+        return payload
+
+    def encoded_signals(self, writer: SignalJSON) -> list[bytes] | None:
+        """What :meth:`signals` gives, written as JSON from parts encoded once (the same keys
+        in the same order, the same values); None when this request takes that path instead:
+        an excluded response (rare), a value the sanitizer would change or report, a key two
+        parts share."""
+        if self.excluded:
+            return None
+        settings = self.web.settings
+        signal_type, route, path, payload = self._request_payload()
+        view = self.view
+        parts = self.web.dashboard.request_parts(view, payload)
+        error_type = settings.error_signal
+        error_id = self.error_id if error_type else None
+        if parts is None:
+            # A crawler the User-Agent library knows: no signal, as in signals() (where an
+            # error of its request still is one: rare enough for that path).
+            return [] if error_id is None else None
+        own_json = writer.members(payload)
+        if signal_type and not plain_json(payload, own_json):
+            return None
+        visit = self.visit
+        extra = self.extra_payload
+        shared = writer.shared(
+            view.user_agent, parts[0], parts[1], None if visit is None else visit.keys, extra
+        )
+        if shared is None:
+            return None
+        # The session start, a first visit and the page view share everything but their own
+        # payload: joined once above, for all of them.
+        ids = writer.ids(self.user, self.session_key)
+        written: list[bytes | None] = []
+        if self.new_session and settings.session_started_signal:
+            written.append(writer.signal(settings.session_started_signal, ids, shared))
+        if visit is not None and visit.first_visit:
+            written.append(writer.signal(NEW_VISITOR_SIGNAL, ids, shared))
+        if error_id is not None and error_type:
+            written.append(self._written_error(writer, error_type, error_id, route, path, ids))
+        if signal_type:
+            written.append(writer.signal(signal_type, ids, shared, payload, own_json))
+        return None if None in written else cast("list[bytes]", written)
+
+    def _written_error(
+        self,
+        writer: SignalJSON,
+        error_type: str,
+        error_id: str,
+        route: str | None,
+        path: str,
+        ids: bytes,
+    ) -> bytes | None:
+        """The error signal: as in :meth:`signals`, without the device, country and visitor
+        keys."""
+        error_payload = self._error_payload(error_id, route, path)
+        error_json = writer.members(error_payload)
+        if not plain_json(error_payload, error_json):
+            return None
+        bare = writer.shared(None, _NO_KEYS, _NO_KEYS, None, self.extra_payload)
+        if bare is None:
+            return None
+        return writer.signal(error_type, ids, bare, error_payload, error_json)
+
+
+_NO_KEYS: Mapping[str, str] = {}
 
 
 def _merged_extra(

@@ -1,0 +1,247 @@
+"""td_web's own signals written straight as JSON, from parts encoded once.
+
+A page view carries some fifty keys, and most of them are the same for every signal of a
+client (app id, SDK and context keys), of a quarter hour (calendar keys), of a browser (device
+keys) or of a session (clientUser, sessionID). Building every signal as a dict and encoding
+all of it was most of the sender thread's work per signal (BENCHMARKS.md, "Sender CPU per
+signal"). Here each of those parts is encoded once and kept, the parts one request's signals
+share are joined once, and per signal only the request's own keys are encoded.
+
+The JSON is the one ``SignalBuilder.build`` and ``_encoding`` give for the same record: the
+same keys, in the same order, with the same values (tests/test_core/test_core_signal_json.py
+builds requests of every kind both ways). Where the shortcut could not promise that, it
+declines (None) and the record is built as dicts: a key two parts share (a default payload
+naming a request key), more keys than a payload may hold, a value the sanitizer would change
+or report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from ._encoding import encode_built_bytes, encode_members
+from ._sanitize import FLOAT_VALUE_KEY, MAX_KEYS, Reporter, sanitize_payload
+from ._signal import BoundedMemo, SignalBuilder
+
+#: Signal types remembered as JSON; more than this means types built from data, and the memo
+#: starts over.
+_TYPE_LIMIT = 4096
+#: Browsers (User-Agents) whose parts are kept: a site's current browsers, in a few megabytes.
+_BROWSER_LIMIT = 1024
+#: Longer User-Agents are encoded each time, never kept (the device parser keeps none either).
+_CACHED_HEADER_LENGTH = 512
+
+
+class Shared(NamedTuple):
+    """The payload members every signal of one request has, joined: calendar and base keys,
+    device, country and visitor keys, the request's properties."""
+
+    members: bytes
+    key_count: int
+    #: Keys a signal's own payload must not have (their place in the dict would differ).
+    taken: frozenset[str]
+
+
+class _Declined(Exception):
+    pass
+
+
+class _Quiet(Reporter):
+    """A sanitizer that would have something to say declines the shortcut instead: the
+    general path then says it, once, as before."""
+
+    __slots__ = ()
+
+    def problem(self, kind: str, message: str) -> None:
+        raise _Declined
+
+
+class SignalJSON:
+    """Writes td_web's own signals for one :class:`SignalBuilder`, on the sender thread."""
+
+    def __init__(self, builder: SignalBuilder) -> None:
+        self._builder = builder
+        self._head = b'{"appID":' + _json(builder.app_id) + b',"clientUser":"'
+        self._test_mode = b"true" if builder.test_mode else b"false"
+        self._types: dict[str, bytes] = {}
+        self._prefix = _Prefix(None, b"", 0, frozenset())
+        self._browsers: dict[str, _Browser] = {}
+        self._anonymous_ids: BoundedMemo[str | None, bytes] = BoundedMemo(self._ids)
+
+    #: A signal's own payload as JSON members, for :meth:`signal`'s ``own_json``.
+    members = staticmethod(encode_members)
+
+    def ids(self, client_user: str | None, session_key: str | None) -> bytes:
+        """``clientUser`` and ``sessionID`` as ``build`` derives them (hex digests: no
+        escaping), between the quotes the head and the type part leave open."""
+        if client_user is None:  # one memo lookup for the usual anonymous visitor
+            return self._anonymous_ids(session_key)
+        return self._ids(session_key, client_user)
+
+    def _ids(self, session_key: str | None, client_user: str | None = None) -> bytes:
+        builder = self._builder
+        session_id = (
+            builder.session_id_for(session_key) if session_key else builder.process_session_id
+        )
+        user = builder.client_user_hash(client_user) or builder.anonymous_user(session_id)
+        return f'{user}","sessionID":"{session_id}'.encode("ascii")
+
+    def shared(
+        self,
+        user_agent: str | None,
+        device: Mapping[str, str],
+        country: Mapping[str, str],
+        visit: Mapping[str, str] | None,
+        extra: Mapping[str, Any] | None,
+    ) -> Shared | None:
+        """The members a request's signals share, or None when they need the general path.
+
+        ``device`` holds the device keys of ``user_agent``; ``extra`` the request's properties
+        and sample rate, sanitized here as ``build`` would."""
+        calendar = self._builder.calendar()
+        prefix = self._prefix
+        if prefix.calendar is not calendar:  # a new quarter hour
+            prefix = self._prefix = self._new_prefix(calendar)
+        browser = self._browser(user_agent, device)
+        if country or visit or extra:
+            return self._joined(prefix, browser, country, visit, extra)
+        joined = browser.joined
+        if joined[0] is not prefix:
+            # One tuple, replaced whole: safe if two threads write at once (sync senders).
+            joined = browser.joined = (prefix, self._joined(prefix, browser, _NO_KEYS, None, None))
+        return joined[1]
+
+    def _browser(self, user_agent: str | None, device: Mapping[str, str]) -> _Browser:
+        browser = self._browsers.get(user_agent) if user_agent else None
+        if browser is None or browser.device is not device:
+            browser = _Browser(device, encode_members(device))
+            if user_agent and len(user_agent) <= _CACHED_HEADER_LENGTH:
+                if len(self._browsers) >= _BROWSER_LIMIT:
+                    self._browsers.clear()
+                self._browsers[user_agent] = browser
+        return browser
+
+    def _new_prefix(self, calendar: Mapping[str, str]) -> _Prefix:
+        merged = {**calendar, **self._builder.base_payload}
+        return _Prefix(calendar, encode_members(merged), len(merged), frozenset(merged))
+
+    def _joined(
+        self,
+        prefix: _Prefix,
+        browser: _Browser,
+        country: Mapping[str, str],
+        visit: Mapping[str, str] | None,
+        extra: Mapping[str, Any] | None,
+    ) -> Shared | None:
+        if FLOAT_VALUE_KEY in prefix.keys:  # a default floatValue goes to the top level too
+            return None
+        defaults = self._builder.default_keys
+        parts = [prefix.members]
+        count = prefix.key_count
+        device = browser.device
+        if device:
+            if defaults and not defaults.isdisjoint(device):
+                return None
+            parts.append(browser.device_json)
+            count += len(device)
+        for keys in (country, visit):
+            if keys:
+                if defaults and not defaults.isdisjoint(keys):
+                    return None
+                parts.append(encode_members(keys))
+                count += len(keys)
+        taken = defaults
+        if extra:
+            try:
+                clean = sanitize_payload(extra, _Quiet(False))
+            except _Declined:
+                return None
+            for key in clean:
+                if (
+                    key in prefix.keys
+                    or key in device
+                    or key in country
+                    or (visit and key in visit)
+                    or key == FLOAT_VALUE_KEY
+                ):
+                    return None
+            if clean:
+                parts.append(encode_members(clean))
+                count += len(clean)
+                taken = defaults.union(clean)
+        if count > MAX_KEYS:
+            return None
+        return Shared(b",".join(parts), count, taken)
+
+    def signal(
+        self,
+        signal_type: str,
+        ids: bytes,
+        shared: Shared,
+        own: Mapping[str, str | float] | None = None,
+        own_json: bytes = b"",
+    ) -> bytes | None:
+        """One signal: the shared members and ``own``, the signal's own payload (td_web's
+        keys, values the sanitizer would leave as they are: ``_web.payload.plain_json``), as
+        ``own_json`` (:func:`encode_members`). None when it needs the general path."""
+        type_part = self._types.get(signal_type)
+        if type_part is None:
+            type_part = self._type_part(signal_type)
+            if type_part is None:
+                return None
+        if not own:
+            return b"".join((self._head, ids, type_part, shared.members, b"}}"))
+        taken = shared.taken
+        if shared.key_count + len(own) > MAX_KEYS or (taken and not taken.isdisjoint(own)):
+            return None
+        number = own.get(FLOAT_VALUE_KEY)
+        tail = b"}}" if number is None else b'},"floatValue":' + _json(number) + b"}"
+        return b"".join((self._head, ids, type_part, shared.members, b",", own_json, tail))
+
+    def _type_part(self, signal_type: str) -> bytes | None:
+        try:
+            if not self._builder.is_clean_type(signal_type, _Quiet(False)):
+                return None
+        except _Declined:
+            return None  # the general path reports it
+        if len(self._types) >= _TYPE_LIMIT:
+            self._types.clear()
+        part = self._types[signal_type] = (
+            b'","type":'
+            + _json(signal_type)
+            + b',"isTestMode":'
+            + self._test_mode
+            + b',"payload":{'
+        )
+        return part
+
+
+class _Browser:
+    """What is kept per User-Agent: the device parser's mapping for it (one per browser, never
+    changed once made; a different one for the same header starts a new entry), its JSON, and
+    the members shared by requests with nothing else of their own (no country, visitor keys or
+    properties), with the quarter hour's prefix they were joined with."""
+
+    __slots__ = ("device", "device_json", "joined")
+
+    def __init__(self, device: Mapping[str, str], device_json: bytes) -> None:
+        self.device = device
+        self.device_json = device_json
+        self.joined: tuple[_Prefix | None, Shared | None] = (None, None)
+
+
+class _Prefix(NamedTuple):
+    """The calendar keys and the base payload, merged and encoded once per quarter hour."""
+
+    calendar: object
+    members: bytes
+    key_count: int
+    keys: frozenset[str]
+
+
+_NO_KEYS: Mapping[str, str] = {}
+
+
+def _json(value: str | float) -> bytes:
+    return encode_built_bytes(value)  # type: ignore[arg-type]  # any JSON value, not only a dict
