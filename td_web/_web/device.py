@@ -60,7 +60,11 @@ class DeviceParser:
         if _loaded:
             return
         if background:
-            threading.Thread(target=_shared_parser, name="td_web-ua-rules", daemon=True).start()
+            # Not a daemon: the interpreter waits for it at exit. A daemon thread still in the
+            # rules' compiled code when the interpreter finalizes is unwound by force, and that
+            # aborts the whole process (SIGABRT, "exception not rethrown") instead of letting
+            # it exit with its own status: a short command or a failed startup would crash.
+            threading.Thread(target=_shared_parser, name="td_web-ua-rules").start()
         else:
             _shared_parser()
 

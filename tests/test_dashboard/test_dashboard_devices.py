@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import run_python
 from ingest_server import IngestServer
 from test_dashboard.dashboard_support import dashboard_app, page_views
 from user_agent_cases import CASES, Case
@@ -158,3 +159,21 @@ def test_text_of_the_clients_own_never_becomes_a_device_key(ingest: IngestServer
     assert view["payload"]["browserName"] == "Chrome Mobile"
     assert view["payload"]["isMobile"] == "true"
     assert b"CANARY" not in b"".join(request.raw for request in ingest.requests)
+
+
+def test_a_process_exiting_while_the_rules_compile_exits_with_its_own_status() -> None:
+    """The rules compile in a background thread; a process that exits at once (a failed
+    startup, a short command) waits for them instead of finalizing under a thread still in
+    their compiled code, which aborted the process (SIGABRT) now and then."""
+    result = run_python(
+        """
+        import atexit, sys
+        from td_web._web import device
+
+        atexit.register(lambda: print("loaded at exit:", device._loaded))
+        device.DeviceParser.warm_up()
+        sys.exit(3)
+        """
+    )
+    assert result.returncode == 3, result.stderr
+    assert "loaded at exit: True" in result.stdout
