@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,6 +49,9 @@ def child(framework: str, variant_name: str, sink: str, requests: int) -> None:
     if status != 200 or b"item 42" not in body:
         raise SystemExit(f"{framework}/{variant_name}: the app answered {status} {body[:80]!r}")
     driver.run(WARMUP)
+    for thread in threading.enumerate():  # td_web's one-off User-Agent rules compilation
+        if thread.name == "td_web-ua-rules":
+            thread.join(300)
     os.getppid()  # mark: the part before this is start-up and warm-up
     driver.run(requests)
     os.getppid()  # mark: the part before this is the measured requests
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frameworks", default="starlette,fastapi,flask,django-wsgi")
     parser.add_argument("--variants", default="bare,td_web,td_web-new")
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--baseline", metavar="DIR")
     parser.add_argument("--profile", metavar="DIR", help="keep the callgrind files here")
     args = parser.parse_args(argv)

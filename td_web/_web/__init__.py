@@ -394,7 +394,14 @@ class WebTelemetry:
             return Telemetry.inert("the request opted out with Sec-GPC: 1", view, native)
         if self._respect_dnt and view.dnt is not None and view.dnt.strip() == "1":
             return Telemetry.inert("the request opted out with DNT: 1", view, native)
-        refusal = self.consent.refusal(view.cookies)
+        consent = self.consent
+        cookies = view.cookies
+        # Asked only when it can refuse: consent required, or its cookie maybe present.
+        refusal = (
+            consent.refusal(cookies)
+            if consent.required or (cookies and consent.cookie_name in cookies)
+            else None
+        )
         if refusal is not None:
             # Silent, but it keeps the web telemetry: the view may record consent (opt_in).
             return Telemetry(self, view, native, None, False, False, user_lookup).silence(refusal)

@@ -495,7 +495,8 @@ class Telemetry(Presets):
             self.record_exception(error)
         try:
             if self._tracked:
-                self.settle_user(user)
+                if self._user is _ASK:  # settle_user(user), without its call
+                    self._user = self._resolved_user(web, user)
                 self._record(web, status, content_type, route)
                 if self._properties is not False or web.make_properties is None:
                     # The user is settled and the properties evaluated: nothing asks the
@@ -536,7 +537,7 @@ class Telemetry(Presets):
             )
             user = self._user
             error = self._error
-            visit = self._visitor()
+            visit = None if web.visitors is None else self._visitor()
             # Only strings go on the queue: the user object and the exception (with its
             # traceback and every frame's locals) would be held until the sender runs, and
             # their __str__ would run on the sender's thread.
