@@ -121,7 +121,7 @@ class AppTelemetry:
             view = request_view(environ, self.web.geo.environ_keys)
             # Without a user source every request is anonymous: nothing to ask. (The
             # has_user_source property spelled out: its two property calls cost 1,500
-            # instructions per request, a tenth of this hook's own work.)
+            # instructions per request, valgrind.)
             lookup = (
                 self.current_user
                 if self.uses_flask_login or self.extension.loaded_user_loader is not None
