@@ -29,8 +29,10 @@ class HTTPCall:
         "telemetry",
     )
 
-    def __init__(self, telemetry: Telemetry, scope: Scope, receive: Receive, send: Send) -> None:
-        self.telemetry = telemetry
+    #: Set by the middleware right after construction (``begin`` is given :meth:`user`).
+    telemetry: Telemetry
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
         self._receive = receive
         self._send = send
@@ -41,6 +43,10 @@ class HTTPCall:
         self.content_type: str | None = None
         self.disconnected = False
         self.finished = False
+
+    def user(self) -> object:
+        """The request's user lookup (a bound method costs less than a ``partial``)."""
+        return scope_user(self.scope)
 
     # -- the wrapped ASGI callables ---------------------------------------------------------
 
