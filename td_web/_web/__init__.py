@@ -156,15 +156,7 @@ class RequestView:
         if self.query_string:
             self.query_string = campaign_query(self.query_string, keep_click_ids)
         limit = _QUEUED_FIELD_LENGTH
-        size = (
-            len(self.path)
-            + len(self.host)
-            + len(self.method)
-            + len(self.scheme)
-            + len(self.user_agent or "")
-            + len(self.referer or "")
-            + len(self.accept_language or "")
-        )
+        size = self._text_size()
         # The usual request: all of them together within one field's limit, none to cut.
         if size > limit or _OTHER_FIELDS:
             self._cut_to(limit)
@@ -209,17 +201,23 @@ class RequestView:
         size = self.queued_size
         return self._size() if size is None else size
 
-    def _size(self) -> int:
-        cookies = self.cookies
+    def _text_size(self) -> int:
+        """The URL's and the kept headers' characters (those ``for_queue`` bounds)."""
         return (
             len(self.path)
-            + len(self.query_string)
             + len(self.host)
             + len(self.method)
             + len(self.scheme)
             + len(self.user_agent or "")
             + len(self.referer or "")
             + len(self.accept_language or "")
+        )
+
+    def _size(self) -> int:
+        cookies = self.cookies
+        return (
+            self._text_size()
+            + len(self.query_string)
             + len(self.client_addr or "")
             + (len(cookies) if type(cookies) is str else 0)
             # Guarded: a generator for the usual empty tuple costs half a microsecond.
