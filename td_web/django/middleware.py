@@ -144,7 +144,8 @@ def _complete(
 def _header(response: HttpResponseBase, lowered_name: str) -> str | None:
     """A response header, read from Django's own header mapping (name lower-cased -> (name,
     value)): ``response.get()`` goes through three Python frames and, for an absent header,
-    a KeyError, about 5,000 instructions against 600 (valgrind)."""
+    a KeyError: 5,200 instructions against 1,400 for an absent one, 2,400 against 1,500 for
+    a present one (valgrind)."""
     try:
         entry = response.headers._store.get(lowered_name)
     except AttributeError:  # headers that are not Django's ResponseHeaders
