@@ -103,6 +103,24 @@ class TdWebNewVisitor(TdWeb):
     new_visitor = True
 
 
+class TdWebIdleSender(TdWeb):
+    """td_web whose sender thread sleeps through the batch (no batch fills, the interval is
+    an hour; everything is sent at the final flush): the request thread's own cost, without
+    the sender's work on the same interpreter lock and caches in between."""
+
+    name = "td_web-idle-sender"
+    label = "td_web, sender idle until the flush"
+
+    def options(self, sink: str) -> dict[str, Any]:
+        return {
+            **super().options(sink),
+            "max_batch_size": 1_000_000,
+            "flush_interval": 3600.0,
+            "max_queue_size": 1_000_000,
+            "max_queue_bytes": 10**10,
+        }
+
+
 class TdWebSampledOut(TdWeb):
     """td_web with the driver's visitor in a sampled-out session: the session is still
     resolved, hashed for the decision and its cookie kept, but nothing is queued."""
@@ -336,6 +354,111 @@ class Apitally(Variant):
         init(**self.options(sink))
 
 
+class NoOpHooks(Variant):
+    """The framework's own floor for what td_web does: the same hooks, doing nothing.
+
+    ASGI: a pure middleware with a per-call object, a context variable, a ``state`` entry and
+    wrapped ``receive`` and ``send`` that read the response start and add one fixed
+    ``Set-Cookie`` header. Flask: a WSGI middleware around ``wsgi_app`` wrapping
+    ``start_response`` (adding the header) and a ``before_request`` hook setting an attribute
+    on the request. Django: a middleware that sets an attribute on the request and adds the
+    header. What td_web adds beyond this variant is its own work."""
+
+    name = "noop"
+    label = "no-op hooks (the framework's floor)"
+
+    def asgi(self, app: Any, sink: str, framework: str) -> None:
+        app.add_middleware(NoOpASGIMiddleware)
+
+    def flask(self, app: Any, sink: str) -> None:
+        from flask import request
+
+        def before() -> None:
+            request.telemetry = None  # type: ignore[attr-defined]
+
+        app.before_request_funcs.setdefault(None, []).insert(0, before)
+        app.wsgi_app = NoOpWSGIMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+
+    def django_settings(self, settings: dict[str, Any], sink: str) -> None:
+        settings["MIDDLEWARE"].insert(0, "_variants.NoOpDjangoMiddleware")
+
+
+_NOOP_COOKIE = "td_session=q2Jm0eTYrW1xH8vN3kLp5cZa; Max-Age=1800; Path=/; SameSite=Lax; HttpOnly"
+_noop_current: Any = None
+
+
+def _noop_context() -> Any:
+    global _noop_current
+    if _noop_current is None:
+        import contextvars
+
+        _noop_current = contextvars.ContextVar("noop", default=None)
+    return _noop_current
+
+
+class NoOpCall:
+    __slots__ = ("_receive", "_send", "status")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self.status = None
+
+    async def receive(self) -> Any:
+        return await self._receive()
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            headers = message.get("headers") or ()
+            message = {
+                **message,
+                "headers": [*headers, (b"set-cookie", _NOOP_COOKIE.encode("latin-1"))],
+            }
+        await self._send(message)
+
+
+class NoOpASGIMiddleware:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        call = NoOpCall(receive, send)
+        scope.setdefault("state", {})["telemetry"] = call
+        current = _noop_context()
+        token = current.set(call)
+        try:
+            await self.app(scope, call.receive, call.send)
+        finally:
+            current.reset(token)
+
+
+class NoOpWSGIMiddleware:
+    def __init__(self, wsgi_app: Any) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers.append(("Set-Cookie", _NOOP_COOKIE))
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
+class NoOpDjangoMiddleware:
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        request.telemetry = None
+        response = self.get_response(request)
+        response.headers["X-Noop"] = _NOOP_COOKIE  # one header, as td_web's cookie is one
+        return response
+
+
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
@@ -344,10 +467,12 @@ VARIANTS: dict[str, Variant] = {
         TdWebSignal(),
         TdWebNewVisitor(),
         TdWebSampledOut(),
+        TdWebIdleSender(),
         Posthog(),
         Sentry(),
         OpenTelemetry(),
         Apitally(),
+        NoOpHooks(),
     )
 }
 PEERS = ("posthog", "sentry", "otel", "apitally")

@@ -64,6 +64,7 @@ class RequestView:
         "method",
         "path",
         "query_string",
+        "queued_size",
         "referer",
         "scheme",
         "user_agent",
@@ -109,6 +110,8 @@ class RequestView:
         self.forwarded_host = forwarded_host
         #: The values of the trusted ``country_headers``, in their order (adapters fill it).
         self.countries: tuple[str | None, ...] = ()
+        #: ``approx_size`` once ``for_queue`` has stripped the view (and counted it).
+        self.queued_size: int | None = None
 
     @classmethod
     def from_meta(
@@ -153,6 +156,25 @@ class RequestView:
         if self.query_string:
             self.query_string = campaign_query(self.query_string, keep_click_ids)
         limit = _QUEUED_FIELD_LENGTH
+        size = self._text_size()
+        # The usual request: all of them together within one field's limit, none to cut.
+        if size > limit or _OTHER_FIELDS:
+            self._cut_to(limit)
+        if self.countries:
+            # A country code is two letters; a header of kilobytes is junk (logged cut too).
+            self.countries = tuple(
+                value[:_QUEUED_COUNTRY_LENGTH] if value is not None else None
+                for value in self.countries
+            )
+        # Counted now, while the lengths are at hand: the sender's queue asks at once.
+        self.queued_size = (
+            self._size()
+            if self.countries or size > limit
+            else size + len(self.query_string) + len(self.client_addr or "")
+        )
+        return self
+
+    def _cut_to(self, limit: int) -> None:
         # Spelled out: a loop of getattr/setattr costs a microsecond more per request.
         if len(self.path) > limit:
             self.path = self.path[:limit]
@@ -172,27 +194,30 @@ class RequestView:
             value = getattr(self, name)
             if type(value) is str and len(value) > limit:
                 setattr(self, name, value[:limit])
-        if self.countries:
-            # A country code is two letters; a header of kilobytes is junk (logged cut too).
-            self.countries = tuple(
-                value[:_QUEUED_COUNTRY_LENGTH] if value is not None else None
-                for value in self.countries
-            )
-        return self
 
     def approx_size(self) -> int:
         """The characters of text this view holds (an estimate of its bytes, cheap: it runs
         on the request's path, hence the fields spelled out rather than a loop over slots)."""
-        cookies = self.cookies
+        size = self.queued_size
+        return self._size() if size is None else size
+
+    def _text_size(self) -> int:
+        """The URL's and the kept headers' characters (those ``for_queue`` bounds)."""
         return (
             len(self.path)
-            + len(self.query_string)
             + len(self.host)
             + len(self.method)
             + len(self.scheme)
             + len(self.user_agent or "")
             + len(self.referer or "")
             + len(self.accept_language or "")
+        )
+
+    def _size(self) -> int:
+        cookies = self.cookies
+        return (
+            self._text_size()
+            + len(self.query_string)
             + len(self.client_addr or "")
             + (len(cookies) if type(cookies) is str else 0)
             # Guarded: a generator for the usual empty tuple costs half a microsecond.
@@ -213,7 +238,7 @@ _OTHER_FIELDS = tuple(
     set(RequestView.__slots__)
     - {"cookies", "client_addr", "gpc", "dnt", "query_string", "path", "host", "method"}
     - {"forwarded", "forwarded_for", "forwarded_proto", "forwarded_host", "countries"}
-    - {"user_agent", "referer", "accept_language", "scheme"}
+    - {"user_agent", "referer", "accept_language", "scheme", "queued_size"}
 )
 
 
@@ -233,11 +258,14 @@ class WebTelemetry:
         ``SECRET_KEY``), from which session derivations are keyed when there is no salt."""
         self.client = client
         self.settings = settings or WebSettings()
-        #: Requests begun here and not finished, and the timeout to close the client with
-        #: once there are none (``retire``).
-        self._in_flight = 0
+        #: One entry per request begun here and not finished: ``append`` and ``pop`` are
+        #: atomic, so a request counts itself in and out without taking a lock (two lock
+        #: round trips per request before); only ``retire`` and the last request after it
+        #: take ``_retire_lock``. The timeout to close the client with once there are none.
+        self._in_flight: list[None] = []
         self._retire_timeout: float | None = None
-        self._flight_lock = threading.Lock()
+        self._retire_lock = threading.Lock()
+        self._retired = False
         secret = derivation_secret(client.config.salt, framework_secret)
         if not client.enabled and secret is None:
             secret = b"disabled"  # sends nothing: cookieless mode needs no secret then
@@ -308,22 +336,35 @@ class WebTelemetry:
     def retire(self, timeout: float) -> None:
         """This telemetry was replaced (a settings change): close its client once the requests
         that began with it have finished, so that nothing they still send is lost."""
-        with self._flight_lock:
+        with self._retire_lock:
             self._retire_timeout = timeout
-            idle = self._in_flight == 0
+            idle = self._takes_retirement()
         if idle:
             self._close_retired(timeout)
 
     def request_left(self) -> None:
-        with self._flight_lock:
-            self._in_flight -= 1
-            timeout = self._retire_timeout if self._in_flight == 0 else None
-        if timeout is not None:
+        self._in_flight.pop()
+        # Read after the pop: a retire() that saw this request still in flight has set the
+        # timeout by then, so one of the two closes the client.
+        timeout = self._retire_timeout
+        if timeout is None:
+            return
+        with self._retire_lock:
+            last = self._takes_retirement()
+        if last:
             # The last request of a replaced telemetry: the close (a flush) must not hold up
             # that request's thread.
             threading.Thread(
                 target=self._close_retired, args=(timeout,), name="td_web-retire", daemon=True
             ).start()
+
+    def _takes_retirement(self) -> bool:
+        """Under ``_retire_lock``: True for the one caller that finds no request in flight
+        after ``retire`` (that caller closes the client)."""
+        if self._in_flight or self._retired:
+            return False
+        self._retired = True
+        return True
 
     def _close_retired(self, timeout: float) -> None:
         try:
@@ -351,21 +392,31 @@ class WebTelemetry:
             return Telemetry.inert("the request opted out with Sec-GPC: 1", view, native)
         if self._respect_dnt and view.dnt is not None and view.dnt.strip() == "1":
             return Telemetry.inert("the request opted out with DNT: 1", view, native)
-        refusal = self.consent.refusal(view.cookies)
+        consent = self.consent
+        cookies = view.cookies
+        # Asked only when it can refuse: consent required, or its cookie maybe present.
+        refusal = (
+            consent.refusal(cookies)
+            if consent.required or (cookies and consent.cookie_name in cookies)
+            else None
+        )
         if refusal is not None:
             # Silent, but it keeps the web telemetry: the view may record consent (opt_in).
             return Telemetry(self, view, native, None, False, False, user_lookup).silence(refusal)
         tracked = not self.exclusions.excludes(view.method, view.path, view.user_agent, native)
         key: str | None
+        cookie = None
         if tracked:
-            key, new = self.sessions.resolve(view.cookies, view.client_addr, view.user_agent)
+            sessions = self.sessions
+            key, new, own = sessions.resolve(view.cookies, view.client_addr, view.user_agent)
+            if own:  # decided once here: only opt_in/opt_out or the response can change it
+                cookie = sessions.set_cookie_header(key, view.scheme == "https")
         else:
             # Excluded requests keep an existing session for custom signals but start none.
             key, new = self.sessions.existing(view.cookies), False
-        telemetry = Telemetry(self, view, native, key, new, tracked, user_lookup)
+        telemetry = Telemetry(self, view, native, key, new, tracked, user_lookup, cookie)
         if self.sampling.active and key is not None:
             telemetry.apply_sampling(self.sampling.rate_for(view))
-        with self._flight_lock:
-            self._in_flight += 1
+        self._in_flight.append(None)
         telemetry._in_flight = True
         return telemetry

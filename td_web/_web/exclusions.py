@@ -58,8 +58,13 @@ class Exclusions:
             return True
         if self._patterns and any(p.search(path) for p in self._patterns):
             return True
-        if user_agent and not self._track_bots and self.is_bot(user_agent):
-            return True
+        if user_agent and not self._track_bots:
+            # The cache read here: is_bot's call costs as much as the lookup.
+            bot = self._bot_cache.get(user_agent)
+            if bot is None:
+                bot = self.is_bot(user_agent)
+            if bot:
+                return True
         if self._callable is not None:
             try:
                 verdict = self._callable(native)

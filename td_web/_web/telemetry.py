@@ -59,6 +59,7 @@ class Telemetry(Presets):
         "_properties",
         "_sample_rate",
         "_sampled_out",
+        "_session_cookie",
         "_session_key",
         "_silenced",
         "_start",
@@ -81,6 +82,7 @@ class Telemetry(Presets):
         new_session: bool,
         tracked: bool,
         user_lookup: Callable[[], object] | None = None,
+        session_cookie: str | None = None,
     ) -> None:
         self._web = web
         self._view = view
@@ -88,6 +90,10 @@ class Telemetry(Presets):
         self._session_key = session_key
         self._new_session = new_session
         self._tracked = tracked
+        #: The ``Set-Cookie`` value that keeps the session in td_web's own cookie, made once at
+        #: ``begin`` (None: the session lives elsewhere, or the request starts none); the
+        #: response sends it unless the app, a shared cache or a consent change says otherwise.
+        self._session_cookie = session_cookie
         self._start = time.perf_counter()
         #: The adapter's "who is signed in now", valid only while its request is alive.
         self._user_lookup = user_lookup
@@ -260,6 +266,8 @@ class Telemetry(Presets):
                 )
             self._properties = properties
         assert properties is not True
+        if self._sample_rate is None:
+            return properties
         return _merged_extra(properties, self._sample_rate)
 
     def _strict(self) -> bool:
@@ -289,7 +297,9 @@ class Telemetry(Presets):
                 return _not_awaitable(override(self._native), "client_user")
             if user is _ASK:
                 lookup = self._user_lookup
-                return None if lookup is None else _not_awaitable(lookup(), "the user loader")
+                user = None if lookup is None else lookup()
+                # Guarded: most requests are anonymous, and the check costs a call.
+                return None if user is None else _not_awaitable(user, "the user loader")
         except Exception:
             throttled.exception(
                 "user-lookup", "td_web: looking up the request's user failed; sent as anonymous"
@@ -356,9 +366,18 @@ class Telemetry(Presets):
         gets the cookie: the cache would hand one visitor's session to everyone. A request that
         would have started a session with it gets the keyed address session instead.
         """
+        return self._cookie_header(
+            tuple(app_set_cookies), cache_control, shared_cache or shared_cacheable(cache_control)
+        )
+
+    def _cookie_header(
+        self, app_set_cookies: tuple[str, ...], cache_control: str | None, shared: bool
+    ) -> str | None:
         web = self._web
-        if web is not None and self._consent_change is not None:
-            if shared_cache or shared_cacheable(cache_control):
+        if web is None:
+            return None
+        if self._consent_change is not None:
+            if shared:
                 # The cache would replay this browser's choice to every visitor: an opt-in
                 # would be consent nobody else gave.
                 throttled.warning(
@@ -372,27 +391,24 @@ class Telemetry(Presets):
                 return None
             https = self._view is not None and self._view.scheme == "https"
             return web.consent.cookie_header(self._consent_change, https)
-        key = self._session_key
-        if web is None or key is None:
-            return None
-        if not self._tracked and not self._sampled_out:
-            return None
-        if not web.sessions.issues_cookie(key):
+        cookie = self._session_cookie
+        if cookie is None or (not self._tracked and not self._sampled_out):
             return None
         # Guarded: most responses set no cookie, and the generator alone costs ~0.3 µs.
         if app_set_cookies:
             prefix = web.sessions.cookie_name + "="
             if any(value.lstrip().startswith(prefix) for value in app_set_cookies):
                 return None
-        view = self._view
-        assert view is not None
-        if shared_cache or shared_cacheable(cache_control):
+        if shared:
             if self._new_session:
+                view = self._view
+                assert view is not None
                 self._session_key, self._new_session = web.sessions.address_session(
                     view.client_addr, view.user_agent
                 )
+                self._session_cookie = None
             return None
-        return web.sessions.set_cookie_header(key, view.scheme == "https")
+        return cookie
 
     def response_cookies(
         self,
@@ -405,18 +421,20 @@ class Telemetry(Presets):
         may store gets no visitor cookie either: the cache would replay one visitor's counts
         to everyone. An opt-out (:meth:`opt_out`) also deletes the session and visitor
         cookies."""
-        app_set_cookies = tuple(app_set_cookies)
-        cookies = []
-        session = self.set_cookie_header(app_set_cookies, cache_control, shared_cache)
-        if session is not None:
-            cookies.append(session)
-            if self._consent_change == DENIED and self._web is not None:
-                cookies.extend(self._web.consent.forget_headers(app_set_cookies))
-        if shared_cache or shared_cacheable(cache_control):
+        app_set_cookies = tuple(app_set_cookies) if app_set_cookies else ()
+        shared = shared_cache or (cache_control is not None and shared_cacheable(cache_control))
+        session = self._cookie_header(app_set_cookies, cache_control, shared)
+        cookies = [] if session is None else [session]
+        web = self._web
+        if web is None:
+            return cookies
+        if session is not None and self._consent_change == DENIED:
+            cookies.extend(web.consent.forget_headers(app_set_cookies))
+        if shared:
             # Without the cookie the next request is "new" again: counting this visit would
             # count one visitor as a new one on every cached page.
             self._visit_refused = True
-        else:
+        elif web.visitors is not None:
             visitor = self.visitor_cookie_header(app_set_cookies)
             if visitor is not None:
                 cookies.append(visitor)
@@ -478,7 +496,8 @@ class Telemetry(Presets):
             self.record_exception(error)
         try:
             if self._tracked:
-                self.settle_user(user)
+                if self._user is _ASK:  # settle_user(user), without its call
+                    self._user = self._resolved_user(web, user)
                 self._record(web, status, content_type, route)
                 if self._properties is not False or web.make_properties is None:
                     # The user is settled and the properties evaluated: nothing asks the
@@ -519,7 +538,7 @@ class Telemetry(Presets):
             )
             user = self._user
             error = self._error
-            visit = self._visitor()
+            visit = None if web.visitors is None else self._visitor()
             # Only strings go on the queue: the user object and the exception (with its
             # traceback and every frame's locals) would be held until the sender runs, and
             # their __str__ would run on the sender's thread.

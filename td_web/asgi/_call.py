@@ -10,7 +10,9 @@ from ._routes import route_template
 
 #: Reported when the client went away before a response started (nginx's convention).
 CLIENT_CLOSED_REQUEST = 499
-_BODY_KINDS = frozenset({"http.response.body", "http.response.zerocopysend"})
+#: Besides ``http.response.body``: messages that end the body unless ``more_body`` says not
+#: (a ``pathsend`` has no ``more_body``: it always ends it).
+_OTHER_ENDS = frozenset({"http.response.zerocopysend", "http.response.pathsend"})
 
 
 class HTTPCall:
@@ -27,8 +29,10 @@ class HTTPCall:
         "telemetry",
     )
 
-    def __init__(self, telemetry: Telemetry, scope: Scope, receive: Receive, send: Send) -> None:
-        self.telemetry = telemetry
+    #: Set by the middleware right after construction (``begin`` is given :meth:`user`).
+    telemetry: Telemetry
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
         self._receive = receive
         self._send = send
@@ -39,6 +43,10 @@ class HTTPCall:
         self.content_type: str | None = None
         self.disconnected = False
         self.finished = False
+
+    def user(self) -> object:
+        """The request's user lookup (a bound method costs less than a ``partial``)."""
+        return scope_user(self.scope)
 
     # -- the wrapped ASGI callables ---------------------------------------------------------
 
@@ -57,13 +65,14 @@ class HTTPCall:
         except OSError:  # the server's way of saying the client is gone (ClientDisconnected)
             self.disconnected = True
             raise
-        complete = kind == "http.response.pathsend" or (
-            kind in _BODY_KINDS and not message.get("more_body", False)
-        )
         # The body is complete: that ends the duration, even if the app still runs background
         # tasks. A 5xx waits for the app to return: Starlette's error middleware sends its
         # 500 page first and raises the exception afterwards.
-        if complete and (self.status is None or self.status < 500):
+        if (
+            (kind == "http.response.body" or kind in _OTHER_ENDS)
+            and not message.get("more_body", False)
+            and (self.status is None or self.status < 500)
+        ):
             self.finish()
 
     def _started(self, message: Message) -> Message:
@@ -83,13 +92,13 @@ class HTTPCall:
                     app_cookies.append(value.decode("latin-1"))
                 elif name == b"cache-control":
                     cache_control = value.decode("latin-1")
-            cookies = [
-                (b"set-cookie", cookie.encode("latin-1"))
-                for cookie in self.telemetry.response_cookies(app_cookies, cache_control)
-            ]
+            cookies = self.telemetry.response_cookies(app_cookies, cache_control)
             if cookies:
                 # A new list and message: the app may reuse its own for the next response.
-                return {**message, "headers": [*headers, *cookies]}
+                headers = [*headers]
+                for cookie in cookies:
+                    headers.append((b"set-cookie", cookie.encode("latin-1")))
+                return {**message, "headers": headers}
         except Exception:
             logger.exception("td_web: reading the response start failed; forwarded unchanged")
         return message

@@ -52,7 +52,7 @@ def route_template(scope: Scope, entry_path: str, entry_root_path: str) -> str |
     if routing is None:
         return None
     leaf = scope.get("route")
-    effective = _fastapi_effective_route(scope)
+    effective = _fastapi_effective_route(scope) if "fastapi" in scope else None
     if leaf is None and effective is not None:
         leaf = getattr(effective, "starlette_route", None)
     if leaf is None:

@@ -122,12 +122,12 @@ def _complete(
     try:
         for header in telemetry.response_cookies(
             (),
-            response.get("Cache-Control"),
+            _header(response, "cache-control"),
             state.inside_site_cache and stored_by_site_cache(request, response),
         ):
             add_session_cookie(response, header)
         status = response.status_code
-        content_type = response.get("Content-Type")
+        content_type = _header(response, "content-type")
         route = route_template(request, state.root_urlconf)
         # The user as the response leaves; a streamed body is finished without asking again.
         telemetry.settle_user()
@@ -139,6 +139,18 @@ def _complete(
             telemetry.finish(status, content_type, route)
     except Exception:
         logger.exception("td_web: recording the request failed")
+
+
+def _header(response: HttpResponseBase, lowered_name: str) -> str | None:
+    """A response header, read from Django's own header mapping (name lower-cased -> (name,
+    value)): ``response.get()`` goes through three Python frames and, for an absent header,
+    a KeyError: 5,200 instructions against 1,400 for an absent one, 2,400 against 1,500 for
+    a present one (valgrind)."""
+    try:
+        entry = response.headers._store.get(lowered_name)
+    except AttributeError:  # headers that are not Django's ResponseHeaders
+        return response.get(lowered_name)
+    return None if entry is None else entry[1]
 
 
 def _finish_stream(

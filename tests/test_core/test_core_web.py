@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -419,6 +420,69 @@ def test_raw_cookie_header_is_understood(signals: CapturedSignals) -> None:
     handle(web, view("/", cookies=f"theme=dark; td_session={token}; other=1"))
     assert signals.types() == ["pageView"]
     assert signals[0]["sessionID"] == derive_session_id(token, "pepper")
+
+
+@pytest.mark.parametrize(
+    ("header", "kept"),
+    [
+        ("td_session=AbCdEfGhIjKlMnOpQrStUvWx", True),
+        ("a=1; td_session=AbCdEfGhIjKlMnOpQrStUvWx; b=2", True),
+        ("a=1;td_session=AbCdEfGhIjKlMnOpQrStUvWx", True),  # no space: the regex's way
+        ('td_session="AbCdEfGhIjKlMnOpQrStUvWx"', True),  # quoted
+        # The first td_session cookie is the one read, even when a later one is a token.
+        ("td_session=bad; td_session=AbCdEfGhIjKlMnOpQrStUvWx", False),
+        ("xtd_session=1; td_session=AbCdEfGhIjKlMnOpQrStUvWx", True),
+        ("td_session=AbCdEfGhIjKlMnOpQrStUvWx ; b=2", False),  # not a token: trailing space
+        ("td_session=AbCdEfGhIjKlMnOpQrStUvWx\n", False),
+    ],
+)
+def test_the_session_token_is_read_from_the_first_cookie_of_its_name(
+    header: str, kept: bool
+) -> None:
+    """The request path reads a plainly spelled token with one regex search; every other
+    spelling gives exactly what the general cookie reader and ``valid_token`` give."""
+    telemetry = make_web().begin(view("/", cookies=header))
+    set_cookie = telemetry.set_cookie_header()
+    assert set_cookie is not None
+    issued = set_cookie.split(";")[0].split("=", 1)[1]
+    assert (issued == "AbCdEfGhIjKlMnOpQrStUvWx") is kept, issued
+
+
+def test_a_retired_telemetry_closes_its_client_after_its_last_request() -> None:
+    """The requests in flight are counted without a lock; ``retire`` still closes the client
+    only once the last request that began with it has finished, and only once."""
+    web = make_web()
+    first, second = web.begin(view("/a")), web.begin(view("/b"))
+    closes: list[float] = []
+    web.client.close = lambda timeout=5.0: closes.append(timeout) or True  # type: ignore[method-assign]
+    web.retire(1.5)
+    first.finish(200)
+    assert closes == []  # one request still in flight
+    second.finish(200)
+    for _ in range(500):  # the close runs on a thread of its own, not the request's
+        if closes:
+            break
+        threading.Event().wait(0.01)
+    assert closes == [1.5]
+    web.retire(1.5)  # nothing in flight, but it has been closed already
+    assert closes == [1.5]
+    idle = make_web()
+    idle.client.close = lambda timeout=5.0: closes.append(timeout) or True  # type: ignore[method-assign]
+    idle.retire(2.0)  # nothing in flight: closed at once, on the caller's thread
+    assert closes == [1.5, 2.0]
+
+
+def test_the_queued_size_is_the_stripped_views_size() -> None:
+    """``for_queue`` counts the view's size as it strips it (the queue's byte budget asks for
+    it at once): the same figure a recount of the stripped view gives."""
+    for request in (
+        view("/a", query_string="utm_source=x&q=secret", referer="https://a.example/"),
+        view("/b", cookies="td_session=AbCdEfGhIjKlMnOpQrStUvWx", client_addr="10.1.2.3"),
+        view("/" + "p" * 5000, user_agent="u" * 5000),
+    ):
+        queued = request.for_queue(keep_address=True)
+        assert queued.queued_size is not None
+        assert queued.approx_size() == queued._size()
 
 
 def test_sessions_from_an_existing_cookie(signals: CapturedSignals) -> None:
