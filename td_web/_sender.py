@@ -538,16 +538,12 @@ class Sender:
         """Dequeued records into the outbox as serialized signals; the hold is corrected
         only where a record became other than one signal (none, several, or lost to a bug)."""
         expanded: list[tuple[list[Entry], int]] = []
-        try:
-            for seq, (record, size) in enumerate(records, first):
-                expanded.append((self._encoder.entries(record, seq), size))
-        finally:
-            signals, charged = self._outbox.add_records(expanded)
-            held = sum(size for _, size in records)
-            if signals != len(records) or charged != held:
-                self._hold(signals - len(records), charged - held)
-            if len(expanded) < len(records):  # a bug of ours, logged by the worker's loop
-                self._count_drop("invalid", len(records) - len(expanded))
+        for seq, (record, size) in enumerate(records, first):
+            expanded.append((self._entries(record, seq), size))
+        signals, charged = self._outbox.add_records(expanded)
+        held = sum(size for _, size in records)
+        if signals != len(records) or charged != held:
+            self._hold(signals - len(records), charged - held)
 
     def _take_out(
         self, entries: list[Entry], record_size: int | None, *, spooled: bool = False
@@ -719,7 +715,17 @@ class Sender:
         return taken_out, [(record, first + i) for i, record in enumerate(records)]
 
     def _encoded(self, records: list[tuple[Record, int]]) -> list[Entry]:
-        return [entry for record, seq in records for entry in self._encoder.entries(record, seq)]
+        return [entry for record, seq in records for entry in self._entries(record, seq)]
+
+    def _entries(self, record: Record, seq: int) -> list[Entry]:
+        """One record's serialized signals; a bug of ours in its expansion costs that record
+        alone, not the others taken out of the queue with it (up to a batch, or all of it)."""
+        try:
+            return self._encoder.entries(record, seq)
+        except Exception:
+            logger.exception("td_web: a queued record could not be expanded; dropped")
+            self._count_drop("invalid", 1)
+            return []
 
     def _open_spool(self) -> None:
         path = self._config.spool_path
