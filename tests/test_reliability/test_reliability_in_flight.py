@@ -5,8 +5,11 @@ at once" is N batches in flight, without timing."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import sys
 import threading
+import types
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,6 +257,37 @@ def test_a_forked_child_starts_with_nothing_in_flight(
     assert td.flush(10)
     received = Counter(int(s["payload"]["i"]) for s in ingest.accepted_signals)
     assert received == Counter([*range(40), 1000])  # each exactly once
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_child_forked_without_pythons_fork_hooks_still_sends(
+    ingest: IngestServer, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uWSGI forks its workers with the C library's fork() and, by default, never calls
+    PyOS_AfterFork_Child, so no ``os.register_at_fork`` hook runs in them; with the app loaded
+    in the master (``lazy-apps = false``, docs/deployment.md) a worker inherits a sender whose
+    thread the master had started. The worker's signals must still go, from a thread of its own.
+    """
+    uwsgi = types.ModuleType("uwsgi")  # what uWSGI injects into the processes it runs
+    uwsgi.opt = {"enable-threads": True}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "uwsgi", uwsgi)
+    td = make_client(max_batch_size=10)
+    send(td, 5)
+    assert td.flush(10)  # the master's sender thread runs
+    fork_in_c = ctypes.PyDLL(None).fork  # PyDLL: called holding the GIL, as uWSGI's fork
+    fork_in_c.restype = ctypes.c_int
+    pid = fork_in_c()
+    if pid == 0:  # the child, which no fork hook has told
+        code = 1
+        try:
+            td.signal("From.child", {"i": 1000})
+            code = 0 if td.flush(5) and td.stats().sent == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    received = Counter(int(s["payload"]["i"]) for s in ingest.accepted_signals)
+    assert received == Counter([*range(5), 1000])  # each exactly once
 
 
 def test_a_worker_waiting_for_an_answer_is_not_woken_by_each_signal(
