@@ -11,7 +11,7 @@ import sys
 import threading
 import types
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +230,23 @@ def test_what_never_started_by_the_close_deadline_is_spooled_without_waiting_for
     assert_each_once(ingest, 40)
 
 
+def child_delivers_its_own(
+    pid: int, td: TelemetryDeck, fresh: Callable[[], bool] = lambda: True
+) -> None:
+    """After a fork: the child (``pid`` 0) finds its sender ``fresh``, sends one signal and
+    exits 0 only when that one was delivered; the parent asserts that exit."""
+    if pid == 0:
+        code = 1
+        try:
+            if fresh():
+                td.signal("From.child", {"i": 1000})
+                code = 0 if td.flush(10) and td.stats().sent == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 # Forking while threads run is what this test is about (Python 3.12+ warns of it).
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -241,18 +258,8 @@ def test_a_forked_child_starts_with_nothing_in_flight(
     td = make_client(max_batch_size=10, max_in_flight=4)
     send(td, 40)
     ingest.wait_for_requests(4)  # the parent's four batches are held in flight
-    pid = os.fork()
-    if pid == 0:  # the child: none of the parent's batches, posters or pauses
-        code = 1
-        try:
-            stats = td.stats()
-            if stats.pending == 0 and stats.queued == 0:
-                td.signal("From.child", {"i": 1000})
-                code = 0 if td.flush(10) and td.stats().sent == 1 else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    # The child: none of the parent's batches, posters or pauses.
+    child_delivers_its_own(os.fork(), td, lambda: td.stats().pending == td.stats().queued == 0)
     release.set()
     assert td.flush(10)
     received = Counter(int(s["payload"]["i"]) for s in ingest.accepted_signals)
@@ -276,16 +283,7 @@ def test_a_child_forked_without_pythons_fork_hooks_still_sends(
     assert td.flush(10)  # the master's sender thread runs
     fork_in_c = ctypes.PyDLL(None).fork  # PyDLL: called holding the GIL, as uWSGI's fork
     fork_in_c.restype = ctypes.c_int
-    pid = fork_in_c()
-    if pid == 0:  # the child, which no fork hook has told
-        code = 1
-        try:
-            td.signal("From.child", {"i": 1000})
-            code = 0 if td.flush(5) and td.stats().sent == 1 else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    child_delivers_its_own(fork_in_c(), td)  # a child which no fork hook has told
     received = Counter(int(s["payload"]["i"]) for s in ingest.accepted_signals)
     assert received == Counter([*range(5), 1000])  # each exactly once
 
