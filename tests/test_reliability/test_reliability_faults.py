@@ -4,10 +4,12 @@ bounded, and everything is delivered exactly once when the ingest recovers."""
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 import tracemalloc
 from collections import Counter
+from typing import Any
 
 import pytest
 from conftest import APP_ID
@@ -219,3 +221,30 @@ def test_requests_with_huge_headers_stay_within_the_queue_byte_budget(
     assert stats.dropped["queue_full"] == 200 - stats.queued
     ingest.default = Reply()
     td.close(0.1)
+
+
+def test_a_record_the_worker_cannot_expand_costs_only_itself(ingest: IngestServer) -> None:
+    """The worker takes up to a batch of records out of the queue at once: one whose expansion
+    raises what the encoder does not expect (here an on_signal hook nesting a value deeper
+    than the interpreter's recursion limit) is dropped alone, not with every record after it."""
+
+    def too_deep(signal: dict[str, Any]) -> None:
+        if signal["type"] == "Too.deep":
+            nested: dict[str, Any] = {}
+            for _ in range(sys.getrecursionlimit() + 100):
+                nested = {"n": nested}
+            signal["payload"]["deep"] = nested
+
+    # A long interval: nothing goes before the flush, which takes all 21 records at once.
+    td = TelemetryDeck(
+        app_id=APP_ID, endpoint=ingest.url, on_signal=too_deep, flush_interval=30, max_batch_size=50
+    )
+    for i in range(10):
+        assert td.signal("Expand.test", {"i": i})
+    assert td.signal("Too.deep")
+    for i in range(10, 20):
+        assert td.signal("Expand.test", {"i": i})
+    assert td.flush(10)
+    td.close(1)
+    assert_each_once(ingest, 20)
+    assert td.stats().dropped == {"invalid": 1}

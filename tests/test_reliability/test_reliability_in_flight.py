@@ -5,10 +5,13 @@ at once" is N batches in flight, without timing."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import sys
 import threading
+import types
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +230,23 @@ def test_what_never_started_by_the_close_deadline_is_spooled_without_waiting_for
     assert_each_once(ingest, 40)
 
 
+def child_delivers_its_own(
+    pid: int, td: TelemetryDeck, fresh: Callable[[], bool] = lambda: True
+) -> None:
+    """After a fork: the child (``pid`` 0) finds its sender ``fresh``, sends one signal and
+    exits 0 only when that one was delivered; the parent asserts that exit."""
+    if pid == 0:
+        code = 1
+        try:
+            if fresh():
+                td.signal("From.child", {"i": 1000})
+                code = 0 if td.flush(10) and td.stats().sent == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 # Forking while threads run is what this test is about (Python 3.12+ warns of it).
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -238,22 +258,34 @@ def test_a_forked_child_starts_with_nothing_in_flight(
     td = make_client(max_batch_size=10, max_in_flight=4)
     send(td, 40)
     ingest.wait_for_requests(4)  # the parent's four batches are held in flight
-    pid = os.fork()
-    if pid == 0:  # the child: none of the parent's batches, posters or pauses
-        code = 1
-        try:
-            stats = td.stats()
-            if stats.pending == 0 and stats.queued == 0:
-                td.signal("From.child", {"i": 1000})
-                code = 0 if td.flush(10) and td.stats().sent == 1 else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    # The child: none of the parent's batches, posters or pauses.
+    child_delivers_its_own(os.fork(), td, lambda: td.stats().pending == td.stats().queued == 0)
     release.set()
     assert td.flush(10)
     received = Counter(int(s["payload"]["i"]) for s in ingest.accepted_signals)
     assert received == Counter([*range(40), 1000])  # each exactly once
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_child_forked_without_pythons_fork_hooks_still_sends(
+    ingest: IngestServer, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uWSGI forks its workers with the C library's fork() and, by default, never calls
+    PyOS_AfterFork_Child, so no ``os.register_at_fork`` hook runs in them; with the app loaded
+    in the master (``lazy-apps = false``, docs/deployment.md) a worker inherits a sender whose
+    thread the master had started. The worker's signals must still go, from a thread of its own.
+    """
+    uwsgi = types.ModuleType("uwsgi")  # what uWSGI injects into the processes it runs
+    uwsgi.opt = {"enable-threads": True}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "uwsgi", uwsgi)
+    td = make_client(max_batch_size=10)
+    send(td, 5)
+    assert td.flush(10)  # the master's sender thread runs
+    fork_in_c = ctypes.PyDLL(None).fork  # PyDLL: called holding the GIL, as uWSGI's fork
+    fork_in_c.restype = ctypes.c_int
+    child_delivers_its_own(fork_in_c(), td)  # a child which no fork hook has told
+    received = Counter(int(s["payload"]["i"]) for s in ingest.accepted_signals)
+    assert received == Counter([*range(5), 1000])  # each exactly once
 
 
 def test_a_worker_waiting_for_an_answer_is_not_woken_by_each_signal(
