@@ -103,9 +103,22 @@ _loaded = False  # True once loading was tried (``_parse`` stays None without ua
 _load_lock = threading.Lock()
 
 
+_lock_pid = os.getpid()
+
+
 def _new_lock_after_fork() -> None:
-    global _load_lock
+    global _load_lock, _lock_pid
     _load_lock = threading.Lock()
+    _lock_pid = os.getpid()
+
+
+def _lock_of_this_process() -> threading.Lock:
+    """The load lock, or a new one in a process forked without Python's fork hooks (uWSGI's
+    workers, by default): there the parent's warm-up thread may have held it at the fork, and
+    that thread does not exist here to release it. Only asked while the rules are not loaded."""
+    if _lock_pid != os.getpid():
+        _new_lock_after_fork()
+    return _load_lock
 
 
 # A fork (gunicorn's preload, multiprocessing) waits until a warm-up thread has finished
@@ -121,7 +134,7 @@ os.register_at_fork(
 def _shared_parser() -> Callable[[str], Any] | None:
     global _loaded, _parse
     if not _loaded:
-        with _load_lock:
+        with _lock_of_this_process():
             if not _loaded:
                 _parse = _load_parser()
                 _loaded = True

@@ -19,6 +19,7 @@ import hmac
 import os
 import re
 import secrets
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -88,8 +89,14 @@ class TokenPool:
         self._tokens: list[str] = []
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._tokens.clear)
+        # uWSGI forks its workers in C and by default runs no fork hook in them: there the
+        # pool also remembers whose it is (a getpid per new visitor, only under uWSGI).
+        self._owner = os.getpid() if "uwsgi" in sys.modules else None
 
     def take(self) -> str:
+        if self._owner is not None and self._owner != os.getpid():
+            self._tokens.clear()
+            self._owner = os.getpid()
         try:
             return self._tokens.pop()  # atomic: threads never get the same token
         except IndexError:
