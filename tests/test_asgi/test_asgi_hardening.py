@@ -120,3 +120,24 @@ def test_a_tracked_request_leaves_no_reference_cycle_behind(ingest: IngestServer
             assert client.get("/page").status_code == 200
     assert [type(o).__name__ for o in garbage if isinstance(o, Telemetry)] == []
     assert len(_page_views(middleware, ingest)) == 4
+
+
+@pytest.mark.parametrize(
+    ("options", "headers"),
+    [
+        ({"respect_gpc": True}, {"Sec-GPC": "1"}),  # an inert helper
+        ({"sample_rate": 0.000001}, {}),  # a silenced one
+    ],
+    ids=["gpc", "sampled-out"],
+)
+def test_a_request_that_sends_nothing_leaves_no_reference_cycle_behind(
+    ingest: IngestServer, options: dict[str, Any], headers: dict[str, str]
+) -> None:
+    middleware = _middleware(ingest, **options)
+    client = TestClient(middleware)
+    client.get("/page", headers=headers)
+    with cyclic_garbage() as garbage:
+        for _ in range(3):
+            assert client.get("/page", headers=headers).status_code == 200
+    assert [type(o).__name__ for o in garbage if isinstance(o, Telemetry)] == []
+    assert _page_views(middleware, ingest) == []

@@ -509,3 +509,21 @@ def test_a_tracked_request_leaves_no_reference_cycle_behind(td_signals: Captured
             assert _call_wsgi("/", HTTP_USER_AGENT="Mozilla/5.0")[0].startswith("200")
     assert [type(o).__name__ for o in garbage if isinstance(o, Telemetry)] == []
     assert td_signals.types().count("pageView") == 4
+
+
+@pytest.mark.parametrize(
+    ("setting", "header"),
+    [({"RESPECT_GPC": True}, {"HTTP_SEC_GPC": "1"}), ({"SAMPLE_RATE": 0.000001}, {})],
+    ids=["gpc", "sampled-out"],
+)
+def test_a_request_that_sends_nothing_leaves_no_reference_cycle_behind(
+    td_signals: CapturedSignals, setting: dict[str, Any], header: dict[str, str]
+) -> None:
+    settings = {"MIDDLEWARE": MIDDLEWARE[:1], "TELEMETRYDECK": telemetry_settings(**setting)}
+    with override_settings(**settings):
+        _call_wsgi("/", **header)
+    with override_settings(**settings), cyclic_garbage() as garbage:
+        for _ in range(3):
+            assert _call_wsgi("/", HTTP_USER_AGENT="Mozilla/5.0", **header)[0].startswith("200")
+    assert [type(o).__name__ for o in garbage if isinstance(o, Telemetry)] == []
+    assert td_signals.types() == []
