@@ -14,7 +14,7 @@ from ._log import logger
 from ._option_values import app_id_problem
 from ._options import NO_SALT
 from ._presets import Presets
-from ._properties import request_properties
+from ._properties import properties_without_request
 from ._sanitize import SignalError
 from ._sender import Sender, Stats
 from ._signal import Record, SignalBuilder
@@ -195,11 +195,7 @@ class TelemetryDeck(Presets):
         if self._closed:
             return self._sender.refuse()
         try:
-            make_properties = self.config.default_payload
-            # A callable default_payload outside a request is given None (no request).
-            properties = (
-                request_properties(make_properties, None) if callable(make_properties) else None
-            )
+            properties = properties_without_request(self.config.default_payload)
             record = custom_record(
                 self._builder,
                 self.config.strict,

@@ -15,7 +15,7 @@ from typing import Any
 from ._client import TelemetryDeck
 from ._custom import SignalCall, custom_record
 from ._log import logger, throttled
-from ._properties import request_properties
+from ._properties import properties_without_request
 from ._signal import SAMPLE_RATE_KEY, Record
 from ._web.telemetry import Telemetry, _current, current
 
@@ -80,9 +80,7 @@ class RunTelemetry(Telemetry):
         return self._client.config.strict
 
     def _custom_record(self, client: TelemetryDeck, call: SignalCall) -> Record:
-        make_properties = client.config.default_payload
-        # No request here: a callable default_payload is given None, as on the bare client.
-        extra = request_properties(make_properties, None) if callable(make_properties) else None
+        extra = properties_without_request(client.config.default_payload)
         rate = self._sample_rate
         if rate is not None:
             extra = {**(extra or {}), SAMPLE_RATE_KEY: repr(rate)}

@@ -59,3 +59,9 @@ def request_properties(make: Callable[[Any], Any], request: Any) -> dict[str, An
         return dict(result)
     # Nested or exotic values are turned into text here, where the request's objects live.
     return sanitize_payload(result, Reporter(False, "default_payload"))
+
+
+def properties_without_request(default_payload: object) -> dict[str, Any] | None:
+    """The per-call properties where there is no request (the bare client, a task, a job):
+    a callable ``default_payload`` is given None; a mapping is the builder's, not per call."""
+    return request_properties(default_payload, None) if callable(default_payload) else None
