@@ -175,6 +175,15 @@ class SignalBuilder:
             return built
         return self.before_send.apply(built, origin)
 
+    def calendar_and_base(self, calendar: Mapping[str, str]) -> Payload:
+        """The quarter hour's ``calendar`` keys and the base payload merged, calendar keys
+        first (a default payload may override them), once per quarter hour: every signal's
+        payload starts from it. Shared: never change it."""
+        prefix = self._prefix
+        if prefix[0] is not calendar:  # a new quarter hour (one tuple: safe across threads)
+            prefix = self._prefix = (calendar, {**calendar, **self.base_payload})
+        return prefix[1]
+
     def is_clean_type(self, signal_type: str, reporter: Reporter) -> bool:
         """Whether a signal type needs no sanitizing (``reporter`` hears why not)."""
         return self._signal_type(signal_type, reporter) == signal_type
@@ -219,12 +228,9 @@ class SignalBuilder:
             self.invalid += 1
             return None
         reporter.signal_type = cleaned_type
-        # Calendar keys first: a default or signal payload may override them.
         calendar = self.calendar()
-        prefix = self._prefix
-        if prefix[0] is not calendar:  # a new quarter hour (one tuple: safe across threads)
-            prefix = self._prefix = (calendar, {**calendar, **self.base_payload})
-        body = prefix[1].copy()  # a quarter of the cost of merging the two each time
+        # A copy: a quarter of the cost of merging the two each time.
+        body = self.calendar_and_base(calendar).copy()
         if clean_payload:
             body.update(clean_payload)
         own: Mapping[str, str | float] = {}

@@ -123,7 +123,7 @@ class SignalJSON:
         return browser
 
     def _new_prefix(self, calendar: Mapping[str, str]) -> _Prefix:
-        merged = {**calendar, **self._builder.base_payload}
+        merged = self._builder.calendar_and_base(calendar)
         return _Prefix(calendar, encode_members(merged), len(merged), frozenset(merged))
 
     def _joined(
