@@ -526,15 +526,15 @@ class Sender:
                 self._take_out(self._spool.take(target - len(self._outbox)), None, spooled=True)
                 continue
             # Each record becomes one signal at least: never more records than the batch lacks.
-            records, first = self._dequeue(target - len(self._outbox))
+            records, first, held = self._dequeue(target - len(self._outbox))
             if not records:
                 return
-            self._expand(records, first)
+            self._expand(records, first, held)
 
-    def _dequeue(self, most: int) -> tuple[list[tuple[Record, int]], int]:
-        """Up to ``most`` records out of the queue under one lock (not one per record), and
-        the sequence number of the first. They stay charged against the caps, as held
-        signals of their estimated size, until ``_expand`` holds what they became."""
+    def _dequeue(self, most: int) -> tuple[list[tuple[Record, int]], int, int]:
+        """Up to ``most`` records out of the queue under one lock (not one per record), the
+        sequence number of the first, and their estimated size. They stay charged against the
+        caps, as held signals of that size, until ``_expand`` holds what they became."""
         with self._lock:
             queue = self._queue
             records = [queue.popleft() for _ in range(min(most, len(queue)))]
@@ -544,16 +544,15 @@ class Sender:
             self._held_bytes += size
             first = self._dequeued + 1
             self._dequeued += len(records)
-        return records, first
+        return records, first, size
 
-    def _expand(self, records: list[tuple[Record, int]], first: int) -> None:
+    def _expand(self, records: list[tuple[Record, int]], first: int, held: int) -> None:
         """Dequeued records into the outbox as serialized signals; the hold is corrected
         only where a record became other than one signal (none, several, or lost to a bug)."""
         expanded: list[tuple[list[Entry], int]] = []
         for seq, (record, size) in enumerate(records, first):
             expanded.append((self._entries(record, seq), size))
         signals, charged = self._outbox.add_records(expanded)
-        held = sum(size for _, size in records)
         if signals != len(records) or charged != held:
             self._hold(signals - len(records), charged - held)
 
