@@ -4,6 +4,7 @@ secret, shared-cacheable responses, async user callables."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,6 +28,19 @@ async def public(request: Request) -> Response:
     return HTMLResponse("<p>public</p>", headers={"Cache-Control": "max-age=60, s-maxage=600"})
 
 
+_built: list[TelemetryDeckMiddleware] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_each_client(ingest: IngestServer) -> Iterator[None]:
+    """Each test closes the clients it built while its ingest still answers: a sender left
+    running kept its unsent signals and retried them against the closed port, logging into
+    whichever later test captured warnings."""
+    yield
+    while _built:
+        _built.pop().client.close(5)
+
+
 def _middleware(ingest: IngestServer, **options: Any) -> TelemetryDeckMiddleware:
     app = Starlette(routes=[Route("/page", page), Route("/public", public)])
     settings = {
@@ -37,7 +51,9 @@ def _middleware(ingest: IngestServer, **options: Any) -> TelemetryDeckMiddleware
         "handle_sigterm": False,
         **options,
     }
-    return TelemetryDeckMiddleware(app, **settings)
+    middleware = TelemetryDeckMiddleware(app, **settings)
+    _built.append(middleware)
+    return middleware
 
 
 def _page_views(middleware: TelemetryDeckMiddleware, ingest: IngestServer) -> list[Any]:
