@@ -1,0 +1,104 @@
+"""The POST itself (``_transport``): each request built once from the client's settings and sent
+through ``Client.send``, to a given ``transport`` as to the real ingest, with no cookie."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import APP_ID
+from ingest_server import IngestServer, Reply
+
+from td_web import TelemetryDeck, __version__
+from td_web._policy import Outcome
+from td_web._transport import Transport, http_library
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
+
+
+class Recording(httpx.HTTPTransport):  # type: ignore[misc,name-defined]
+    """A user's transport: sees each request, then sends it to the real ingest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    def handle_request(self, request: Any) -> Any:
+        self.seen.append(request)
+        return super().handle_request(request)
+
+
+def test_a_given_transport_gets_every_post_with_the_headers_and_body_sent(
+    ingest: IngestServer,
+) -> None:
+    transport = Recording()
+    td = TelemetryDeck(
+        app_id=APP_ID,
+        salt="pepper",
+        endpoint=ingest.url,
+        transport=transport,
+        max_batch_size=10,
+        flush_interval=3600,
+    )
+    for i in range(35):
+        td.signal("Via.given", {"Bench.seq": i})
+    assert td.flush(10)
+    td.close(5)
+    # Every batch went through the user's transport, and what it was given is what arrived
+    # (batches in flight at once arrive in any order: matched by their bodies).
+    arrived_by_body = {arrived.raw: arrived.headers for arrived in ingest.requests}
+    assert len(transport.seen) == len(arrived_by_body) == len(ingest.requests) == 4
+    for request in transport.seen:
+        assert request.method == "POST"
+        assert str(request.url) == f"{ingest.url}/v2/"
+        headers = arrived_by_body[request.content]
+        assert dict(request.headers) == {name.lower(): value for name, value in headers.items()}
+        assert headers == {
+            "Host": f"127.0.0.1:{ingest.port}",
+            "Accept": "*/*",
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": f"td_web/{__version__} python-{httpx.__name__}/{httpx.__version__}",
+            "Content-Length": str(len(request.content)),
+        }
+    numbers = [int(s["payload"]["Bench.seq"]) for s in ingest.accepted_signals]
+    assert sorted(numbers) == list(range(35))
+
+
+def test_a_cookie_the_ingest_sets_is_never_sent_back_nor_kept(ingest: IngestServer) -> None:
+    ingest.default = Reply(headers={"Set-Cookie": "visitor=tracked-1; Path=/"})
+    td = TelemetryDeck(app_id=APP_ID, salt="pepper", endpoint=ingest.url, flush_interval=3600)
+    for i in range(3):  # one POST after another, on the same keep-alive client
+        td.signal("Cookie.offered", {"Bench.seq": i})
+        assert td.flush(5)
+    client = td._sender._transport._http
+    td.close(5)
+    assert len(ingest.requests) == 3
+    assert all("Cookie" not in request.headers for request in ingest.requests)
+    assert len(client.cookies.jar) == 0
+
+
+def test_each_request_carries_its_own_timeout_else_the_clients() -> None:
+    timeouts: list[dict[str, float]] = []
+
+    def handler(request: Any) -> Any:
+        timeouts.append(request.extensions["timeout"])
+        return httpx.Response(200)
+
+    transport = Transport("https://ingest.invalid/v2/", 7.0, transport=httpx.MockTransport(handler))
+    assert transport.post(b"[]").error is None
+    assert transport.post(b"[]", timeout=0.25).error is None
+    assert transport.post(b"[]").error is None
+    transport.close()
+    client_default = dict.fromkeys(("connect", "read", "write", "pool"), 7.0)
+    assert timeouts == [client_default, dict.fromkeys(client_default, 0.25), client_default]
+
+
+def test_a_url_the_library_refuses_is_a_failed_attempt_not_a_crash() -> None:
+    transport = Transport("http://[::1/v2/", 1.0)
+    transport.prepare()  # the client is built; the URL is read at the first POST
+    answer = transport.post(b"[]")
+    transport.close()
+    assert answer.outcome is Outcome.RETRY
+    assert answer.detail.startswith("unexpected InvalidURL")
