@@ -72,11 +72,12 @@ def test_a_cookie_the_ingest_sets_is_never_sent_back_nor_kept(ingest: IngestServ
     for i in range(3):  # one POST after another, on the same keep-alive client
         td.signal("Cookie.offered", {"Bench.seq": i})
         assert td.flush(5)
-    client = td._sender._transport._http
+    transport = td._sender._transport
+    clients = [line._http for line in (transport, *transport._lines) if line._http is not None]
     td.close(5)
     assert len(ingest.requests) == 3
     assert all("Cookie" not in request.headers for request in ingest.requests)
-    assert len(client.cookies.jar) == 0
+    assert clients and all(len(client.cookies.jar) == 0 for client in clients)
 
 
 def test_each_request_carries_its_own_timeout_else_the_clients() -> None:
@@ -102,3 +103,34 @@ def test_a_url_the_library_refuses_is_a_failed_attempt_not_a_crash() -> None:
     transport.close()
     assert answer.outcome is Outcome.RETRY
     assert answer.detail.startswith("unexpected InvalidURL")
+
+
+def test_each_poster_line_has_its_own_client_sharing_one_tls_context(
+    monkeypatch: Any,
+) -> None:
+    contexts: list[object] = []
+    create = httpx.create_ssl_context
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        contexts.append(create(*args, **kwargs))
+        return contexts[-1]
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counted)
+    transport = Transport("https://ingest.invalid/v2/", 5.0, connections=4)
+    lines = [transport.line() for _ in range(4)]
+    transport.prepare()
+    for line in lines:
+        line.prepare()
+    clients = {id(line._http) for line in lines}
+    transport.close()
+    # Four clients of one connection each, and the CA bundle loaded once for all of them.
+    assert len(clients) == 4 and id(transport._http) not in clients
+    assert len(contexts) == 1
+    assert all(line._http.is_closed for line in lines) and transport._http.is_closed
+
+
+def test_a_given_transport_is_shared_by_every_poster() -> None:
+    given = httpx.MockTransport(lambda request: httpx.Response(200))
+    transport = Transport("https://ingest.invalid/v2/", 5.0, transport=given, connections=4)
+    assert transport.line() is transport
+    transport.close()
