@@ -124,8 +124,11 @@ def post_cost(url: str, posts: int) -> dict[str, float]:
     wrapper), the library's ``Client.post`` alone with the same client, its ``Client.send``
     with a request built from the client's headers (what td_web does since issue #14's third
     round), the client's own transport called directly with such a request (no ``Client``
-    layer at all: the most a td_web on httpx could save), and the standard library's
-    ``http.client`` (the floor of one HTTP/1.1 request from Python)."""
+    layer at all: the most a td_web on httpx could save), td_web's ``Transport.post`` through
+    one client whose pool holds 32 open connections (as every poster shared before each had a
+    line of its own), and the standard library's ``http.client`` (the floor of one HTTP/1.1
+    request from Python)."""
+    import concurrent.futures
     import http.client
     from urllib.parse import urlsplit
 
@@ -167,15 +170,20 @@ def post_cost(url: str, posts: int) -> dict[str, float]:
         response.read()
         response.close()
 
+    shared = Transport(url, 10, connections=32)
+    with concurrent.futures.ThreadPoolExecutor(32) as threads:  # 32 connections kept open
+        list(threads.map(lambda _: shared.post(body), range(32)))
+
     ways = {
         "td_web": lambda: transport.post(body),
+        "pool of 32": lambda: shared.post(body),
         "library": lambda: library_client.post(url, content=body),
         "send": lambda: library_client.send(prepared()),
         "transport": direct,
         "http.client": stdlib,
     }
     spent = dict.fromkeys(ways, 0.0)
-    for _ in range(5):  # interleaved, so that the machine's moods fall on all three
+    for _ in range(5):  # interleaved, so that the machine's moods fall on every way
         for name, post in ways.items():
             post()  # a warm connection
             started = time.thread_time()

@@ -8,11 +8,11 @@ when the first batch is sent (never for a client that sends nothing), without TL
 ``_policy``, the server's ``Retry-After``, and a description for ``stats().last_error``.
 
 Each POST is one request built here, with what ``Client.post`` would merge into it (the URL,
-the client's headers, the timeout) prepared once per client, and sent through ``Client.send``:
-the client's URL parsing and header, cookie and parameter merging were a sixth of a POST's CPU.
-``Client.send`` still takes the client's transport for the URL (a given ``transport``, an
-environment's proxy), HTTP/2 and its event hooks. No cookie the ingest sets is kept or sent
-back: the request takes none, and the client's cookie jar refuses every one.
+the client's headers, the timeout) prepared once per client, and handed to the transport the
+client uses for that URL (a given ``transport``, an environment's proxy, else its connection
+pool): ``Client.post``'s URL parsing, header, cookie and parameter merging, auth flow and
+redirect loop were a sixth to a fifth of a POST's CPU. No cookie the ingest sets is kept or
+sent back: the request takes none, and the client's cookie jar refuses every one.
 """
 
 from __future__ import annotations
@@ -63,6 +63,19 @@ def http_library(choice: str | None = None, transport: object | None = None) -> 
         return importlib.import_module("httpx")
 
 
+def _route(client: Any, url: Any) -> Any:
+    """The transport ``client`` sends requests for ``url`` through, or None where the library
+    does not say (then requests go through ``Client.send``).
+
+    Called directly, it skips what ``Client.send`` does around it that td_web never uses: the
+    auth flow, the redirect loop (never followed by default), event hooks (none), storing
+    cookies (refused anyway) and its log line; 5-15 % of a POST's CPU (``sender.py --posts``).
+    The URL is the same for every request, so the transport is looked up once.
+    """
+    lookup = getattr(client, "_transport_for_url", None)  # private, in httpx and httpx2 alike
+    return lookup(url) if lookup is not None else None
+
+
 @dataclass(frozen=True)
 class Answer:
     """What one attempt came to."""
@@ -100,6 +113,9 @@ class Transport:
         #: What ``Client.post`` would merge into every request, merged once with the client.
         self._request_url: Any = None
         self._timeouts: dict[str, Any] = {}
+        #: The client's transport for the URL (its pool, an environment's proxy, a given
+        #: transport), called directly; None: through ``Client.send``.
+        self._route: Any = None
         #: The transport whose TLS context a line shares (None: this one's own).
         self._shared_from = shared_from
         self._lines: list[Transport] = []
@@ -141,6 +157,7 @@ class Transport:
                 # Parsed at the first POST, as Client.post did: a URL the library refuses is
                 # a failed attempt (below), not an error where the client is built.
                 url = self._request_url = library.URL(self.url)
+                self._route = _route(client, url)
             request = library.Request(
                 "POST",
                 url,
@@ -150,7 +167,15 @@ class Transport:
                 if timeout is None
                 else {"timeout": library.Timeout(timeout).as_dict()},
             )
-            response = client.send(request)
+            route = self._route
+            if route is None:
+                response = client.send(request)
+            else:
+                response = route.handle_request(request)
+                try:
+                    response.read()
+                finally:
+                    response.close()
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             library = self.library

@@ -134,3 +134,28 @@ def test_a_given_transport_is_shared_by_every_poster() -> None:
     transport = Transport("https://ingest.invalid/v2/", 5.0, transport=given, connections=4)
     assert transport.line() is transport
     transport.close()
+
+
+def test_a_proxy_from_the_environment_carries_every_post(
+    ingest: IngestServer, monkeypatch: Any
+) -> None:
+    # The ingest server stands in for the proxy: it is given each request in absolute form.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", ingest.url)
+    td = TelemetryDeck(
+        app_id=APP_ID,
+        salt="pepper",
+        endpoint="http://ingest.example.invalid",
+        max_batch_size=10,
+        flush_interval=3600,
+    )
+    for i in range(25):
+        td.signal("Via.proxy", {"Bench.seq": i})
+    assert td.flush(10)
+    td.close(5)
+    assert len(ingest.requests) == 3  # the posters' clients, each with the proxy
+    assert {request.path for request in ingest.requests} == {"http://ingest.example.invalid/v2/"}
+    assert sorted(int(s["payload"]["Bench.seq"]) for s in ingest.accepted_signals) == list(
+        range(25)
+    )
