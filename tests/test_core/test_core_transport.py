@@ -8,7 +8,7 @@ from typing import Any
 from conftest import APP_ID
 from ingest_server import IngestServer, Reply
 
-from td_web import TelemetryDeck, __version__
+from td_web import TelemetryDeck, __version__, _transport
 from td_web._policy import Outcome
 from td_web._transport import Transport, http_library
 
@@ -159,3 +159,24 @@ def test_a_proxy_from_the_environment_carries_every_post(
     assert sorted(int(s["payload"]["Bench.seq"]) for s in ingest.accepted_signals) == list(
         range(25)
     )
+
+
+def test_without_the_librarys_transport_lookup_posts_go_through_client_send(
+    ingest: IngestServer, monkeypatch: Any
+) -> None:
+    # td_web calls the client's transport for the URL directly, found through a method the
+    # library keeps private; where it is missing, the client is still used, through send().
+    sent: list[Any] = []
+    send = httpx.Client.send
+    monkeypatch.setattr(
+        httpx.Client, "send", lambda self, request: sent.append(request) or send(self, request)
+    )
+    direct = Transport(f"{ingest.url}/v2/", 5.0)
+    assert direct.post(b'[{"type": "A"}]').outcome is Outcome.SENT
+    direct.close()
+    assert sent == []  # the client's transport was called directly
+    monkeypatch.setattr(_transport, "_route", lambda client, url: None)
+    fallback = Transport(f"{ingest.url}/v2/", 5.0)
+    assert fallback.post(b'[{"type": "B"}]').outcome is Outcome.SENT
+    fallback.close()
+    assert len(sent) == 1 and len(ingest.requests) == 2
