@@ -28,22 +28,26 @@ class Recording(httpx.HTTPTransport):  # type: ignore[misc,name-defined]
         return super().handle_request(request)
 
 
+def send_numbered(count: int, **options: Any) -> None:
+    """``count`` signals numbered from 0, in batches of 10, delivered and closed."""
+    td = TelemetryDeck(
+        app_id=APP_ID, salt="pepper", max_batch_size=10, flush_interval=3600, **options
+    )
+    for i in range(count):
+        td.signal("Numbered", {"Bench.seq": i})
+    assert td.flush(10)
+    td.close(5)
+
+
+def numbers_arrived(ingest: IngestServer) -> list[int]:
+    return sorted(int(signal["payload"]["Bench.seq"]) for signal in ingest.accepted_signals)
+
+
 def test_a_given_transport_gets_every_post_with_the_headers_and_body_sent(
     ingest: IngestServer,
 ) -> None:
     transport = Recording()
-    td = TelemetryDeck(
-        app_id=APP_ID,
-        salt="pepper",
-        endpoint=ingest.url,
-        transport=transport,
-        max_batch_size=10,
-        flush_interval=3600,
-    )
-    for i in range(35):
-        td.signal("Via.given", {"Bench.seq": i})
-    assert td.flush(10)
-    td.close(5)
+    send_numbered(35, endpoint=ingest.url, transport=transport)
     # Every batch went through the user's transport, and what it was given is what arrived
     # (batches in flight at once arrive in any order: matched by their bodies).
     arrived_by_body = {arrived.raw: arrived.headers for arrived in ingest.requests}
@@ -62,8 +66,7 @@ def test_a_given_transport_gets_every_post_with_the_headers_and_body_sent(
             "User-Agent": f"td_web/{__version__} python-{httpx.__name__}/{httpx.__version__}",
             "Content-Length": str(len(request.content)),
         }
-    numbers = [int(s["payload"]["Bench.seq"]) for s in ingest.accepted_signals]
-    assert sorted(numbers) == list(range(35))
+    assert numbers_arrived(ingest) == list(range(35))
 
 
 def test_a_cookie_the_ingest_sets_is_never_sent_back_nor_kept(ingest: IngestServer) -> None:
@@ -143,22 +146,10 @@ def test_a_proxy_from_the_environment_carries_every_post(
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", ingest.url)
-    td = TelemetryDeck(
-        app_id=APP_ID,
-        salt="pepper",
-        endpoint="http://ingest.example.invalid",
-        max_batch_size=10,
-        flush_interval=3600,
-    )
-    for i in range(25):
-        td.signal("Via.proxy", {"Bench.seq": i})
-    assert td.flush(10)
-    td.close(5)
+    send_numbered(25, endpoint="http://ingest.example.invalid")
     assert len(ingest.requests) == 3  # the posters' clients, each with the proxy
     assert {request.path for request in ingest.requests} == {"http://ingest.example.invalid/v2/"}
-    assert sorted(int(s["payload"]["Bench.seq"]) for s in ingest.accepted_signals) == list(
-        range(25)
-    )
+    assert numbers_arrived(ingest) == list(range(25))
 
 
 def test_without_the_librarys_transport_lookup_posts_go_through_client_send(
