@@ -216,7 +216,9 @@ class Transport:
             return False  # plain http:// never uses TLS: the CA bundle (tens of ms) is skipped
         with self._tls_lock:  # lines build their clients on their own threads
             if self._tls is None:
-                self._tls = library.create_ssl_context()
+                create = getattr(library, "create_ssl_context", None)
+                # (Without the helper, each client loads the CA bundle itself.)
+                self._tls = create() if create is not None else True
             return self._tls
 
     def _client(self) -> Any:
