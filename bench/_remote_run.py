@@ -120,9 +120,15 @@ def drain(url: str, count_url: str, kind: str, count: int) -> dict[str, float]:
 
 def post_cost(url: str, posts: int) -> dict[str, float]:
     """This thread's CPU per POST of one batch of 100 of this run's signals (already
-    encoded), three ways in turn: td_web's ``Transport.post`` (the library and td_web's
-    wrapper), the library's ``Client.post`` alone with the same client, and the standard
-    library's ``http.client`` (the floor of one HTTP/1.1 request from Python)."""
+    encoded), each way in turn: td_web's ``Transport.post`` (the library and td_web's
+    wrapper), the library's ``Client.post`` alone with the same client, its ``Client.send``
+    with a request built from the client's headers (what td_web does since issue #14's third
+    round), the client's own transport called directly with such a request (no ``Client``
+    layer at all: the most a td_web on httpx could save), td_web's ``Transport.post`` through
+    one client whose pool holds 32 open connections (as every poster shared before each had a
+    line of its own), and the standard library's ``http.client`` (the floor of one HTTP/1.1
+    request from Python)."""
+    import concurrent.futures
     import http.client
     from urllib.parse import urlsplit
 
@@ -148,13 +154,36 @@ def post_cost(url: str, posts: int) -> dict[str, float]:
         connection.request("POST", parts.path or "/", body=body, headers=headers)
         connection.getresponse().read()
 
+    library = transport.library
+    assert library is not None
+    request_url = library.URL(url)
+    timeouts = {"timeout": library_client.timeout.as_dict()}
+    pool = library_client._transport_for_url(request_url)
+
+    def prepared() -> Any:
+        return library.Request(
+            "POST", request_url, headers=library_client.headers, content=body, extensions=timeouts
+        )
+
+    def direct() -> None:
+        response = pool.handle_request(prepared())
+        response.read()
+        response.close()
+
+    shared = Transport(url, 10, connections=32)
+    with concurrent.futures.ThreadPoolExecutor(32) as threads:  # 32 connections kept open
+        list(threads.map(lambda _: shared.post(body), range(32)))
+
     ways = {
         "td_web": lambda: transport.post(body),
+        "pool of 32": lambda: shared.post(body),
         "library": lambda: library_client.post(url, content=body),
+        "send": lambda: library_client.send(prepared()),
+        "transport": direct,
         "http.client": stdlib,
     }
     spent = dict.fromkeys(ways, 0.0)
-    for _ in range(5):  # interleaved, so that the machine's moods fall on all three
+    for _ in range(5):  # interleaved, so that the machine's moods fall on every way
         for name, post in ways.items():
             post()  # a warm connection
             started = time.thread_time()
@@ -196,13 +225,13 @@ def profile(url: str, count: int) -> None:
     profiles: dict[str, Profiler] = {}
 
     def profiled(name: str, run: Any) -> Any:
-        def wrapper(self: Any) -> None:
+        def wrapper(self: Any, *args: Any) -> None:
             if name in profiles:  # one poster of many is profiled
-                return run(self)
+                return run(self, *args)
             profiler = profiles[name] = Profiler(interval=0.0005)
             profiler.start()
             try:
-                run(self)
+                run(self, *args)
             finally:
                 profiler.stop()
 

@@ -396,7 +396,10 @@ def remote(args: argparse.Namespace) -> None:
         )
         print(
             "td_web: Transport.post (the library and td_web's wrapper); library: its "
-            "Client.post alone; http.client: the standard library's, the floor in Python"
+            "Client.post alone; send: its Client.send with a request built from the client's "
+            "headers; transport: the client's transport called directly with that request; "
+            "pool of 32: td_web's Transport.post through one client holding 32 connections; "
+            "http.client: the standard library's, the floor in Python"
         )
 
 

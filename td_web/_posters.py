@@ -2,8 +2,8 @@
 ingest (one batch per round trip caps a process near ``max_batch_size`` per round trip).
 
 The sender's worker decides what is sent, when and how often; a poster only sends one body
-through the one shared transport (an HTTP client is safe to share between threads, and keeps a
-connection per request running at once) and hands the :class:`Answer` back. So every decision
+through its line of the transport (``Transport.line``: a client with one keep-alive connection
+of its own) and hands the :class:`Answer` back. So every decision
 about a batch (retry, split, drop, pause) stays on the worker's thread, without locks.
 Posters start only when that many batches are in flight at once, are daemons like the worker,
 and wait for work without a timer.
@@ -34,7 +34,9 @@ class Posters(Generic[Job]):
         """Send ``body`` on a poster thread; ``in_flight`` (this one included) says how many
         threads are needed so that no body waits for another's answer."""
         if len(self._threads) < in_flight:
-            thread = threading.Thread(target=self._run, name="td_web-poster", daemon=True)
+            thread = threading.Thread(
+                target=self._run, args=(self._transport.line(),), name="td_web-poster", daemon=True
+            )
             self._threads.append(thread)
             thread.start()
         self._jobs.put((job, body))
@@ -52,17 +54,17 @@ class Posters(Generic[Job]):
             self._jobs.put(None)
         self._threads.clear()
 
-    def _run(self) -> None:
-        while self._post_next():
+    def _run(self, line: Transport) -> None:
+        while self._post_next(line):
             pass
 
-    def _post_next(self) -> bool:
+    def _post_next(self, line: Transport) -> bool:
         # A function of its own: an idle poster must not keep its last body alive.
         work = self._jobs.get()
         if work is None:
             return False
         job, body = work
         # Transport.post never raises: every failure is an Answer.
-        self._answers.append((job, self._transport.post(body)))
+        self._answers.append((job, line.post(body)))
         self._wake.set()
         return True

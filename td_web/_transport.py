@@ -6,13 +6,22 @@ option, else httpx2 when it is installed, else httpx. It is imported, and the cl
 when the first batch is sent (never for a client that sends nothing), without TLS set-up for
 ``http://``. Every answer or error becomes an :class:`Answer`: the status policy of
 ``_policy``, the server's ``Retry-After``, and a description for ``stats().last_error``.
+
+Each POST is one request built here, with what ``Client.post`` would merge into it (the URL,
+the client's headers, the timeout) prepared once per client, and handed to the transport the
+client uses for that URL (a given ``transport``, an environment's proxy, else its connection
+pool): ``Client.post``'s URL parsing, header, cookie and parameter merging, auth flow and
+redirect loop were a sixth to a fifth of a POST's CPU. No cookie the ingest sets is kept or
+sent back: the request takes none, and the client's cookie jar refuses every one.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+import threading
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import ModuleType
 from typing import Any
 
@@ -54,6 +63,19 @@ def http_library(choice: str | None = None, transport: object | None = None) -> 
         return importlib.import_module("httpx")
 
 
+def _route(client: Any, url: Any) -> Any:
+    """The transport ``client`` sends requests for ``url`` through, or None where the library
+    does not say (then requests go through ``Client.send``).
+
+    Called directly, it skips what ``Client.send`` does around it that td_web never uses: the
+    auth flow, the redirect loop (never followed by default), event hooks (none), storing
+    cookies (refused anyway) and its log line; 5-15 % of a POST's CPU (``sender.py --posts``).
+    The URL is the same for every request, so the transport is looked up once.
+    """
+    lookup = getattr(client, "_transport_for_url", None)  # private, in httpx and httpx2 alike
+    return lookup(url) if lookup is not None else None
+
+
 @dataclass(frozen=True)
 class Answer:
     """What one attempt came to."""
@@ -78,6 +100,7 @@ class Transport:
         transport: Any = None,
         choice: str | None = None,
         connections: int = 1,
+        shared_from: Transport | None = None,
     ) -> None:
         self.url = url
         self._timeout = timeout
@@ -87,6 +110,17 @@ class Transport:
         self._choice = choice
         self.library: ModuleType | None = None
         self._http: Any = None  # the library's Client
+        #: What ``Client.post`` would merge into every request, merged once with the client.
+        self._request_url: Any = None
+        self._timeouts: dict[str, Any] = {}
+        #: The client's transport for the URL (its pool, an environment's proxy, a given
+        #: transport), called directly; None: through ``Client.send``.
+        self._route: Any = None
+        #: The transport whose TLS context a line shares (None: this one's own).
+        self._shared_from = shared_from
+        self._lines: list[Transport] = []
+        self._tls: Any = None
+        self._tls_lock = threading.Lock()
 
     @property
     def built(self) -> bool:
@@ -97,14 +131,51 @@ class Transport:
         """Build the HTTP client now (a function's cold start), not at the first POST."""
         self._client()
 
+    def line(self) -> Transport:
+        """A transport for one poster thread: a client of its own, with one connection.
+
+        One client's pool of ``max_in_flight`` connections looks at each of them (a socket
+        probe for each idle one) whenever a request starts or ends: with 32 kept alive that
+        was a sixth of a POST's CPU. A line's pool has only its own. Its TLS context is this
+        transport's (the CA bundle loaded once); it is closed with this transport. A given
+        ``transport`` is the user's one object, so every poster shares this client then.
+        """
+        if self._transport is not None or self._connections == 1:
+            return self
+        line = Transport(self.url, self._timeout, choice=self._choice, shared_from=self)
+        self._lines.append(line)
+        return line
+
     def post(self, body: bytes, timeout: float | None = None) -> Answer:
         """Send one batch (``timeout``: this request's, else the client's); never raises."""
         try:
             client = self._client()
-            if timeout is None:
-                response = client.post(self.url, content=body)
+            library = self.library
+            assert library is not None  # chosen with the client
+            url = self._request_url
+            if url is None:
+                # Parsed at the first POST, as Client.post did: a URL the library refuses is
+                # a failed attempt (below), not an error where the client is built.
+                url = self._request_url = library.URL(self.url)
+                self._route = _route(client, url)
+            request = library.Request(
+                "POST",
+                url,
+                headers=client.headers,
+                content=body,
+                extensions=self._timeouts
+                if timeout is None
+                else {"timeout": library.Timeout(timeout).as_dict()},
+            )
+            route = self._route
+            if route is None:
+                response = client.send(request)
             else:
-                response = client.post(self.url, content=body, timeout=timeout)
+                response = route.handle_request(request)
+                try:
+                    response.read()
+                finally:
+                    response.close()
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             library = self.library
@@ -132,17 +203,37 @@ class Transport:
         )
 
     def close(self) -> None:
+        for line in list(self._lines):
+            line.close()
         if self._http is not None:
             self._http.close()
+
+    def _verify(self, library: ModuleType) -> Any:
+        """TLS verification for this endpoint's clients: one context for all of them."""
+        if self._shared_from is not None:
+            return self._shared_from._verify(library)
+        if not self.url.startswith("https:"):
+            return False  # plain http:// never uses TLS: the CA bundle (tens of ms) is skipped
+        with self._tls_lock:  # lines build their clients on their own threads
+            if self._tls is None:
+                create = getattr(library, "create_ssl_context", None)
+                # (Without the helper, each client loads the CA bundle itself.)
+                self._tls = create() if create is not None else True
+            return self._tls
 
     def _client(self) -> Any:
         if self._http is None:
             library = self.library = http_library(self._choice, self._transport)
+            timeout = library.Timeout(self._timeout)
+            # The client's timeout as each request carries it, without Client.send's own copy.
+            self._timeouts = {"timeout": timeout.as_dict()}
             self._http = library.Client(
                 transport=self._transport,
-                # Plain http:// never uses TLS: loading the CA bundle (tens of ms) is skipped.
-                verify=self.url.startswith("https:"),
-                timeout=library.Timeout(self._timeout),
+                verify=self._verify(library),
+                timeout=timeout,
+                # A cookie from the ingest (or a proxy before it) would tie this process's
+                # batches together: refused, so none is stored, none sent back.
+                cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
                 limits=library.Limits(
                     max_connections=self._connections,
                     max_keepalive_connections=self._connections,

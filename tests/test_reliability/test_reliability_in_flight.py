@@ -146,25 +146,28 @@ def test_close_drains_what_is_queued_over_several_connections(
     assert td.stats().pending == 0
 
 
-def test_batches_posted_together_share_one_http_client(
+def test_posters_that_start_together_each_build_one_client_and_close_it(
     ingest: IngestServer, make_client: Any, release: threading.Event, monkeypatch: Any
 ) -> None:
-    # The HTTP client is built lazily; posters that start together must not each build one
-    # (a TLS context each) and leave all but the last unclosed. A poster that builds one
-    # waits here for a second, so two building at once always meet (no timing involved).
+    # Each poster posts through a client of its own with one keep-alive connection (one
+    # shared pool of max_in_flight connections cost a sixth of every POST). Posters that start
+    # together must each build exactly one (none left behind unclosed), the worker's (built
+    # before the first POST: the library and the TLS context) stays the only other, and
+    # close() closes them all. A poster that builds one waits here for a second, so two
+    # building at once always meet (no timing involved).
     from td_web._transport import http_library
 
     library = http_library()
-    built: list[str] = []
+    built: list[tuple[str, int, Any]] = []
     posters_meet = threading.Barrier(2, timeout=10)
 
     class CountedClient(library.Client):  # type: ignore[misc, name-defined]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            built.append(threading.current_thread().name)
             if threading.current_thread().name == "td_web-poster":
                 with contextlib.suppress(threading.BrokenBarrierError):
                     posters_meet.wait()
             super().__init__(*args, **kwargs)
+            built.append((threading.current_thread().name, threading.get_ident(), self))
 
     monkeypatch.setattr(library, "Client", CountedClient)
     td = make_client(max_batch_size=10, max_in_flight=4)
@@ -173,7 +176,11 @@ def test_batches_posted_together_share_one_http_client(
     release.set()
     assert td.flush(10)
     assert_each_once(ingest, 40)
-    assert len(built) == 1, f"HTTP clients built by {built}"
+    builders = sorted(name for name, _, _ in built)
+    assert builders == ["td_web-poster"] * 4 + ["td_web-sender"], f"HTTP clients built by {built}"
+    assert len({thread for _, thread, _ in built}) == 5  # one each, on five threads
+    assert td.close(5)
+    assert all(client.is_closed for _, _, client in built)
 
 
 def test_after_the_close_deadline_the_worker_waits_for_answers_without_spinning(

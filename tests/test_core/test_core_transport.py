@@ -1,0 +1,173 @@
+"""The POST itself (``_transport``): each request built once from the client's settings and sent
+through ``Client.send``, to a given ``transport`` as to the real ingest, with no cookie."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import APP_ID
+from ingest_server import IngestServer, Reply
+
+from td_web import TelemetryDeck, __version__, _transport
+from td_web._policy import Outcome
+from td_web._transport import Transport, http_library
+
+# httpx2 where it is installed, else httpx: the same API, as for the sender.
+httpx = http_library()
+
+
+class Recording(httpx.HTTPTransport):  # type: ignore[misc,name-defined]
+    """A user's transport: sees each request, then sends it to the real ingest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    def handle_request(self, request: Any) -> Any:
+        self.seen.append(request)
+        return super().handle_request(request)
+
+
+def send_numbered(count: int, **options: Any) -> None:
+    """``count`` signals numbered from 0, in batches of 10, delivered and closed."""
+    td = TelemetryDeck(
+        app_id=APP_ID, salt="pepper", max_batch_size=10, flush_interval=3600, **options
+    )
+    for i in range(count):
+        td.signal("Numbered", {"Bench.seq": i})
+    assert td.flush(10)
+    td.close(5)
+
+
+def numbers_arrived(ingest: IngestServer) -> list[int]:
+    return sorted(int(signal["payload"]["Bench.seq"]) for signal in ingest.accepted_signals)
+
+
+def test_a_given_transport_gets_every_post_with_the_headers_and_body_sent(
+    ingest: IngestServer,
+) -> None:
+    transport = Recording()
+    send_numbered(35, endpoint=ingest.url, transport=transport)
+    # Every batch went through the user's transport, and what it was given is what arrived
+    # (batches in flight at once arrive in any order: matched by their bodies).
+    arrived_by_body = {arrived.raw: arrived.headers for arrived in ingest.requests}
+    assert len(transport.seen) == len(arrived_by_body) == len(ingest.requests) == 4
+    for request in transport.seen:
+        assert request.method == "POST"
+        assert str(request.url) == f"{ingest.url}/v2/"
+        headers = arrived_by_body[request.content]
+        assert dict(request.headers) == {name.lower(): value for name, value in headers.items()}
+        assert headers == {
+            "Host": f"127.0.0.1:{ingest.port}",
+            "Accept": "*/*",
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": f"td_web/{__version__} python-{httpx.__name__}/{httpx.__version__}",
+            "Content-Length": str(len(request.content)),
+        }
+    assert numbers_arrived(ingest) == list(range(35))
+
+
+def test_a_cookie_the_ingest_sets_is_never_sent_back_nor_kept(ingest: IngestServer) -> None:
+    ingest.default = Reply(headers={"Set-Cookie": "visitor=tracked-1; Path=/"})
+    td = TelemetryDeck(app_id=APP_ID, salt="pepper", endpoint=ingest.url, flush_interval=3600)
+    for i in range(3):  # one POST after another, on the same keep-alive client
+        td.signal("Cookie.offered", {"Bench.seq": i})
+        assert td.flush(5)
+    transport = td._sender._transport
+    clients = [line._http for line in (transport, *transport._lines) if line._http is not None]
+    td.close(5)
+    assert len(ingest.requests) == 3
+    assert all("Cookie" not in request.headers for request in ingest.requests)
+    assert clients and all(len(client.cookies.jar) == 0 for client in clients)
+
+
+def test_each_request_carries_its_own_timeout_else_the_clients() -> None:
+    timeouts: list[dict[str, float]] = []
+
+    def handler(request: Any) -> Any:
+        timeouts.append(request.extensions["timeout"])
+        return httpx.Response(200)
+
+    transport = Transport("https://ingest.invalid/v2/", 7.0, transport=httpx.MockTransport(handler))
+    assert transport.post(b"[]").error is None
+    assert transport.post(b"[]", timeout=0.25).error is None
+    assert transport.post(b"[]").error is None
+    transport.close()
+    client_default = dict.fromkeys(("connect", "read", "write", "pool"), 7.0)
+    assert timeouts == [client_default, dict.fromkeys(client_default, 0.25), client_default]
+
+
+def test_a_url_the_library_refuses_is_a_failed_attempt_not_a_crash() -> None:
+    transport = Transport("http://[::1/v2/", 1.0)
+    transport.prepare()  # the client is built; the URL is read at the first POST
+    answer = transport.post(b"[]")
+    transport.close()
+    assert answer.outcome is Outcome.RETRY
+    assert answer.detail.startswith("unexpected InvalidURL")
+
+
+def test_each_poster_line_has_its_own_client_sharing_one_tls_context(
+    monkeypatch: Any,
+) -> None:
+    contexts: list[object] = []
+    create = httpx.create_ssl_context
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        contexts.append(create(*args, **kwargs))
+        return contexts[-1]
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counted)
+    transport = Transport("https://ingest.invalid/v2/", 5.0, connections=4)
+    lines = [transport.line() for _ in range(4)]
+    transport.prepare()
+    for line in lines:
+        line.prepare()
+    clients = {id(line._http) for line in lines}
+    transport.close()
+    # Four clients of one connection each, and the CA bundle loaded once for all of them.
+    assert len(clients) == 4 and id(transport._http) not in clients
+    assert len(contexts) == 1
+    assert all(line._http.is_closed for line in lines) and transport._http.is_closed
+
+
+def test_a_given_transport_is_shared_by_every_poster() -> None:
+    given = httpx.MockTransport(lambda request: httpx.Response(200))
+    transport = Transport("https://ingest.invalid/v2/", 5.0, transport=given, connections=4)
+    assert transport.line() is transport
+    transport.close()
+
+
+def test_a_proxy_from_the_environment_carries_every_post(
+    ingest: IngestServer, monkeypatch: Any
+) -> None:
+    # The ingest server stands in for the proxy: it is given each request in absolute form.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", ingest.url)
+    send_numbered(25, endpoint="http://ingest.example.invalid")
+    assert len(ingest.requests) == 3  # the posters' clients, each with the proxy
+    assert {request.path for request in ingest.requests} == {"http://ingest.example.invalid/v2/"}
+    assert numbers_arrived(ingest) == list(range(25))
+
+
+def test_without_the_librarys_transport_lookup_posts_go_through_client_send(
+    ingest: IngestServer, monkeypatch: Any
+) -> None:
+    # td_web calls the client's transport for the URL directly, found through a method the
+    # library keeps private; where it is missing, the client is still used, through send().
+    sent: list[Any] = []
+    send = httpx.Client.send
+    monkeypatch.setattr(
+        httpx.Client, "send", lambda self, request: sent.append(request) or send(self, request)
+    )
+    direct = Transport(f"{ingest.url}/v2/", 5.0)
+    assert direct.post(b'[{"type": "A"}]').outcome is Outcome.SENT
+    direct.close()
+    assert sent == []  # the client's transport was called directly
+    monkeypatch.setattr(_transport, "_route", lambda client, url: None)
+    fallback = Transport(f"{ingest.url}/v2/", 5.0)
+    assert fallback.post(b'[{"type": "B"}]').outcome is Outcome.SENT
+    fallback.close()
+    assert len(sent) == 1 and len(ingest.requests) == 2
