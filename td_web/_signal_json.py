@@ -17,7 +17,7 @@ or report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
 from ._encoding import encode_built_bytes, encode_members
@@ -41,6 +41,27 @@ class Shared(NamedTuple):
     key_count: int
     #: Keys a signal's own payload must not have (their place in the dict would differ).
     taken: frozenset[str]
+
+
+class OwnJSON(NamedTuple):
+    """A signal's own payload as JSON members (no braces), for :meth:`SignalJSON.signal`:
+    td_web's keys, values the sanitizer would leave as they are (``_web.payload.plain_json``)."""
+
+    members: bytes
+    #: How many keys ``members`` holds (``floatValue`` among them).
+    key_count: int
+    #: The keys, in groups: none may be a key another part of the signal has.
+    keys: tuple[Collection[str], ...]
+    #: ``floatValue``'s JSON, repeated at the signal's top level (``b""``: none).
+    float_json: bytes = b""
+
+
+def own_json(payload: Mapping[str, str | float]) -> OwnJSON:
+    """A payload built as a dict (td_web's keys, plain values), as :class:`OwnJSON`."""
+    number = payload.get(FLOAT_VALUE_KEY)
+    return OwnJSON(
+        encode_members(payload), len(payload), (payload,), b"" if number is None else _json(number)
+    )
 
 
 class _Declined(Exception):
@@ -68,9 +89,6 @@ class SignalJSON:
         self._prefix = _Prefix(None, b"", 0, frozenset())
         self._browsers: dict[str, _Browser] = {}
         self._anonymous_ids: BoundedMemo[str | None, bytes] = BoundedMemo(self._ids)
-
-    #: A signal's own payload as JSON members, for :meth:`signal`'s ``own_json``.
-    members = staticmethod(encode_members)
 
     def ids(self, client_user: str | None, session_key: str | None) -> bytes:
         """``clientUser`` and ``sessionID`` as ``build`` derives them (hex digests: no
@@ -175,29 +193,37 @@ class SignalJSON:
         return Shared(b",".join(parts), count, taken)
 
     def signal(
-        self,
-        signal_type: str,
-        ids: bytes,
-        shared: Shared,
-        own: Mapping[str, str | float] | None = None,
-        own_json: bytes = b"",
+        self, signal_type: str, ids: bytes, shared: Shared, own: OwnJSON | None = None
     ) -> bytes | None:
-        """One signal: the shared members and ``own``, the signal's own payload (td_web's
-        keys, values the sanitizer would leave as they are: ``_web.payload.plain_json``), as
-        ``own_json`` (:func:`encode_members`). None when it needs the general path."""
+        """One signal: the shared members and ``own``, the signal's own payload. None when
+        it needs the general path."""
         type_part = self._types.get(signal_type)
         if type_part is None:
             type_part = self._type_part(signal_type)
             if type_part is None:
                 return None
-        if not own:
+        if own is None or not own.key_count:
             return b"".join((self._head, ids, type_part, shared.members, b"}}"))
-        taken = shared.taken
-        if shared.key_count + len(own) > MAX_KEYS or (taken and not taken.isdisjoint(own)):
+        if shared.key_count + own.key_count > MAX_KEYS:
             return None
-        number = own.get(FLOAT_VALUE_KEY)
-        tail = b"}}" if number is None else b'},"floatValue":' + _json(number) + b"}"
-        return b"".join((self._head, ids, type_part, shared.members, b",", own_json, tail))
+        taken = shared.taken
+        if taken and not all(taken.isdisjoint(keys) for keys in own.keys):
+            return None
+        if not own.float_json:
+            return b"".join((self._head, ids, type_part, shared.members, b",", own.members, b"}}"))
+        return b"".join(
+            (
+                self._head,
+                ids,
+                type_part,
+                shared.members,
+                b",",
+                own.members,
+                b'},"floatValue":',
+                own.float_json,
+                b"}",
+            )
+        )
 
     def _type_part(self, signal_type: str) -> bytes | None:
         try:

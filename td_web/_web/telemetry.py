@@ -19,6 +19,7 @@ from .._signal import (
     Signal,
     SignalBuilder,
 )
+from .._signal_json import OwnJSON, own_json
 from .consent import DENIED, GRANTED
 from .payload import plain_json, plain_payload, request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
@@ -756,23 +757,45 @@ class RequestSignals:
         parts share."""
         if self.excluded:
             return None
-        settings = self.web.settings
-        signal_type, route, path, payload = self._request_payload()
+        web = self.web
+        settings = web.settings
         view = self.view
-        parts = self.web.dashboard.request_parts(view, payload)
+        page_view = self.page_view
+        signal_type = settings.page_view_signal if page_view else settings.request_signal
+        # The request's own payload from parts kept per route, referer, query and language
+        # (PayloadJSON); a value too long to keep: built as a dict, as signals() does.
+        parts = web.payload_json
+        page = parts.page(view.method, self.status, view.scheme, view.host, self.route, view.path)
+        own: OwnJSON | None = None
+        if page is not None and signal_type:
+            own = parts.own(
+                page,
+                view.referer,
+                view.query_string,
+                view.accept_language,
+                self.duration,
+                page_view,
+            )
+        if page is None or (own is None and signal_type):
+            signal_type, route, path, payload = self._request_payload()
+            keys = web.dashboard.request_parts(view, payload)
+            if signal_type:
+                own = own_json(payload)
+                if not plain_json(payload, own.members):
+                    return None
+        else:
+            route, path = page.route, page.path
+            keys = web.dashboard.request_parts(view, {})  # (the query's keys are in ``own``)
         error_type = settings.error_signal
         error_id = self.error_id if error_type else None
-        if parts is None:
+        if keys is None:
             # A crawler the User-Agent library knows: no signal, as in signals() (where an
             # error of its request still is one: rare enough for that path).
             return [] if error_id is None else None
-        own_json = writer.members(payload)
-        if signal_type and not plain_json(payload, own_json):
-            return None
         visit = self.visit
         extra = self.extra_payload
         shared = writer.shared(
-            view.user_agent, parts[0], parts[1], None if visit is None else visit.keys, extra
+            view.user_agent, keys[0], keys[1], None if visit is None else visit.keys, extra
         )
         if shared is None:
             return None
@@ -787,7 +810,7 @@ class RequestSignals:
         if error_id is not None and error_type:
             written.append(self._written_error(writer, error_type, error_id, route, path, ids))
         if signal_type:
-            written.append(writer.signal(signal_type, ids, shared, payload, own_json))
+            written.append(writer.signal(signal_type, ids, shared, own))
         return None if None in written else cast("list[bytes]", written)
 
     def _written_error(
@@ -802,13 +825,13 @@ class RequestSignals:
         """The error signal: as in :meth:`signals`, without the device, country and visitor
         keys."""
         error_payload = self._error_payload(error_id, route, path)
-        error_json = writer.members(error_payload)
-        if not plain_json(error_payload, error_json):
+        error_json = own_json(error_payload)
+        if not plain_json(error_payload, error_json.members):
             return None
         bare = writer.shared(None, _NO_KEYS, _NO_KEYS, None, self.extra_payload)
         if bare is None:
             return None
-        return writer.signal(error_type, ids, bare, error_payload, error_json)
+        return writer.signal(error_type, ids, bare, error_json)
 
 
 _NO_KEYS: Mapping[str, str] = {}

@@ -1,0 +1,269 @@
+"""A request's own payload (page view or request) written as JSON members from parts kept per
+distinct request value, on the sender thread.
+
+Building the payload as a dict and encoding it was the largest part of the sender's work per
+signal (BENCHMARKS.md, "Sender CPU per signal"), yet almost all of it repeats: a site has few
+routes and pages, a few referers, campaign links and Accept-Language headers. Each of these is
+cleaned, parsed and encoded once, and a request joins the parts with what is its own (the
+duration): the same members, in the same order, as ``payload.request_payload`` gives
+(tests/test_core/test_core_signal_json.py compares them).
+
+Bounded memory: each cache holds at most :data:`_LIMIT` entries and forgets them all when
+full; a request value longer than :data:`_CACHED_LENGTH` characters is never kept (the general
+path builds that payload instead). Worst case about 1,024 entries of four caches, each entry a
+few copies of at most 512 characters: under 10 MB. The caches hold only the request's values
+the queued record already holds (path, route, host, referer, campaign query, Accept-Language)
+and what the signal sends anyway (their cleaned, encoded forms), nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from math import isfinite
+from typing import NamedTuple
+
+from .._encoding import encode_built_bytes, encode_members
+from .._sanitize import MAX_VALUE_LENGTH
+from .._signal_json import OwnJSON
+from .payload import campaign_parameters, locale_keys, referer_parts
+from .redaction import PathRedactor
+from .sources import click_ids, combined_source
+
+#: Entries per cache; full, a cache starts over (a miss costs one parse and encoding).
+_LIMIT = 1024
+#: Longer request values are not kept: the general path builds their payload each time.
+_CACHED_LENGTH = 512
+
+
+class Page(NamedTuple):
+    """What is kept per request line (method, status, scheme, host, route, path)."""
+
+    #: The route and path as sent (cleaned): the error signal carries them too.
+    route: str | None
+    path: str
+    #: ``"HTTP.method":...`` up to the opening quote of the duration's value.
+    head: bytes
+    #: ``,"HTTP.route":...`` or ``b""``.
+    route_json: bytes
+    #: The path as a JSON string, quotes included (the navigation keys repeat it).
+    path_json: bytes
+    host: str
+    keys: tuple[str, ...]
+    plain: bool
+
+
+class _Part(NamedTuple):
+    """Members kept per referer, query or Accept-Language header, each with a leading comma."""
+
+    members: bytes
+    keys: tuple[str, ...]
+    plain: bool
+    #: A query's traffic-source keys (``combinedSource``, click ids), which go last.
+    tail: bytes = b""
+    tail_keys: tuple[str, ...] = ()
+    #: A referer on the request's own host: its cleaned path as JSON (the navigation's
+    #: source); ``b'""'`` otherwise.
+    source_json: bytes = b'""'
+
+
+_NO_PART = _Part(b"", (), True)
+_NAVIGATION_KEYS = (
+    "TelemetryDeck.Navigation.schemaVersion",
+    "TelemetryDeck.Navigation.sourcePath",
+    "TelemetryDeck.Navigation.destinationPath",
+    "TelemetryDeck.Navigation.identifier",
+)
+_SCHEMA = b',"TelemetryDeck.Navigation.schemaVersion":"1","TelemetryDeck.Navigation.sourcePath":'
+_DESTINATION = b',"TelemetryDeck.Navigation.destinationPath":'
+_IDENTIFIER = b',"TelemetryDeck.Navigation.identifier":'
+_FLOAT = b'","floatValue":'
+
+
+class PayloadJSON:
+    """Writes the own payload of one application's requests (its path redaction, its route
+    spelling, whether click ids are sent)."""
+
+    def __init__(
+        self,
+        redactor: PathRedactor,
+        normalize_route: Callable[[str], str],
+        send_click_ids: bool,
+    ) -> None:
+        self._redactor = redactor
+        self._normalize_route = normalize_route
+        self._click_ids = send_click_ids
+        self._pages: dict[tuple[str, int, str, str, str | None, str], Page] = {}
+        self._referers: dict[tuple[str, str], _Part] = {}
+        self._queries: dict[str, _Part] = {}
+        self._languages: dict[str, _Part] = {}
+
+    def page(
+        self, method: str, status: int, scheme: str, host: str, route: str | None, path: str
+    ) -> Page | None:
+        """The request line's part; None for one too long to keep (the general path then)."""
+        key = (method, status, scheme, host, route, path)
+        page = self._pages.get(key)
+        if page is None:
+            if len(path) + len(host) + len(route or "") + len(method) > _CACHED_LENGTH:
+                return None
+            page = self._new_page(method, status, scheme, host, route, path)
+            if len(self._pages) >= _LIMIT:
+                self._pages.clear()
+            self._pages[key] = page
+        return page
+
+    def own(
+        self,
+        page: Page,
+        referer: str | None,
+        query_string: str,
+        accept_language: str | None,
+        duration: float,
+        page_view: bool,
+    ) -> OwnJSON | None:
+        """The payload ``request_payload`` builds (with the traffic-source keys the dashboard
+        adds), as JSON; None when a value is not what the sanitizer leaves unchanged, or too
+        long to keep (the general path then)."""
+        # One method, dict lookups inline: calls are most of what is left (BENCHMARKS.md).
+        if referer:
+            found = self._referers.get((referer, page.host))
+            if found is None:
+                found = self._new_referer(referer, page.host)
+                if found is None:
+                    return None
+        else:
+            found = _NO_PART
+        query: _Part | None = _NO_PART
+        if query_string:
+            query = self._queries.get(query_string) or self._new_query(query_string)
+        language: _Part | None = _NO_PART
+        if accept_language:
+            language = self._languages.get(accept_language) or self._new_language(accept_language)
+        if query is None or language is None or type(duration) is not float:
+            return None
+        if not (page.plain and found.plain and query.plain and language.plain):
+            return None
+        if not isfinite(duration):
+            return None
+        float_json = encode_built_bytes(round(duration, 6))  # type: ignore[arg-type]
+        parts = [
+            page.head,
+            f"{duration:.3f}".encode("ascii"),
+            _FLOAT,
+            float_json,
+            page.route_json,
+            found.members,
+            query.members,
+            language.members,
+        ]
+        count = len(page.keys) + len(found.keys) + len(query.keys) + len(language.keys)
+        if page_view:
+            source, path = found.source_json, page.path_json
+            if len(source) + len(path) > MAX_VALUE_LENGTH:  # the identifier joins both
+                return None
+            parts += (_SCHEMA, source, _DESTINATION, path, _IDENTIFIER, source[:-1])
+            parts += (b" -> ", path[1:])
+            count += 4
+        parts.append(query.tail)
+        count += len(query.tail_keys)
+        keys: tuple[Collection[str], ...] = (
+            page.keys,
+            found.keys,
+            query.keys,
+            language.keys,
+            query.tail_keys,
+        )
+        if page_view:
+            keys += (_NAVIGATION_KEYS,)
+        return OwnJSON(b"".join(parts), count, keys, float_json)
+
+    def _new_page(
+        self, method: str, status: int, scheme: str, host: str, route: str | None, path: str
+    ) -> Page:
+        redactor = self._redactor
+        clean_route = redactor.path(self._normalize_route(route)) if route else None
+        clean_path = redactor.path(path)
+        request = {
+            "HTTP.method": method,
+            "HTTP.statusCode": str(status),
+            "path": clean_path,
+            "host": host,
+            "scheme": scheme,
+            "url": f"{scheme}://{host}{clean_path}",
+        }
+        values = list(request.values())
+        keys = (*request, "TelemetryDeck.Signal.durationInSeconds", "floatValue")
+        route_json = b""
+        if clean_route is not None:
+            route_json = b"," + encode_members({"HTTP.route": clean_route})
+            values.append(clean_route)
+            keys += ("HTTP.route",)
+        head = encode_members(request) + b',"TelemetryDeck.Signal.durationInSeconds":"'
+        return Page(
+            clean_route,
+            clean_path,
+            head,
+            route_json,
+            encode_built_bytes(clean_path),  # type: ignore[arg-type]  # a JSON string
+            host.lower(),
+            keys,
+            _plain(values),
+        )
+
+    def _new_referer(self, referer: str, host: str) -> _Part | None:
+        if len(referer) > _CACHED_LENGTH:
+            return None
+        split = referer_parts(referer)
+        part = _NO_PART
+        if split is not None:
+            referer_scheme, referer_host, referer_path = split
+            referer_path = self._redactor.encoded_path(referer_path)
+            value = f"{referer_scheme}://{referer_host}{referer_path}"
+            source = b'""'
+            if referer_host.lower() == host:  # (``host`` is Page.host: lowercase)
+                source = encode_built_bytes(referer_path)  # type: ignore[arg-type]
+            members = b"," + encode_members({"referer": value})
+            part = _Part(members, ("referer",), _plain([value]), source_json=source)
+        if len(self._referers) >= _LIMIT:
+            self._referers.clear()
+        self._referers[(referer, host)] = part
+        return part
+
+    def _new_query(self, query_string: str) -> _Part | None:
+        if len(query_string) > _CACHED_LENGTH:
+            return None
+        campaign = campaign_parameters(query_string)
+        # What DashboardKeys.request_parts adds to a payload from the query's parameters.
+        sources = combined_source(campaign)
+        if self._click_ids:
+            sources.update(click_ids(query_string))
+        part = _Part(
+            _leading_comma(encode_members(campaign)),
+            tuple(campaign),
+            _plain([*campaign.values(), *sources.values()]),
+            _leading_comma(encode_members(sources)),
+            tuple(sources),
+        )
+        if len(self._queries) >= _LIMIT:
+            self._queries.clear()
+        self._queries[query_string] = part
+        return part
+
+    def _new_language(self, accept_language: str) -> _Part | None:
+        if len(accept_language) > _CACHED_LENGTH:
+            return None
+        keys = locale_keys(accept_language)
+        part = _Part(_leading_comma(encode_members(keys)), tuple(keys), _plain(keys.values()))
+        if len(self._languages) >= _LIMIT:
+            self._languages.clear()
+        self._languages[accept_language] = part
+        return part
+
+
+def _leading_comma(members: bytes) -> bytes:
+    return b"," + members if members else b""
+
+
+def _plain(values: Collection[str]) -> bool:
+    """What ``payload.plain_payload`` checks of these values: ASCII text within the limit."""
+    return all(value.isascii() and len(value) <= MAX_VALUE_LENGTH for value in values)
