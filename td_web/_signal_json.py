@@ -121,7 +121,10 @@ class SignalJSON:
         prefix = self._prefix
         if prefix.calendar is not calendar:  # a new quarter hour
             prefix = self._prefix = self._new_prefix(calendar)
-        browser = self._browser(user_agent, device)
+        # (The lookup inline: one call fewer per request for the usual known browser.)
+        browser = self._browsers.get(user_agent) if user_agent else None
+        if browser is None or browser.device is not device:
+            browser = self._browser(user_agent, device)
         if country or visit or extra:
             return self._joined(prefix, browser, country, visit, extra)
         joined = browser.joined
@@ -131,13 +134,12 @@ class SignalJSON:
         return joined[1]
 
     def _browser(self, user_agent: str | None, device: Mapping[str, str]) -> _Browser:
-        browser = self._browsers.get(user_agent) if user_agent else None
-        if browser is None or browser.device is not device:
-            browser = _Browser(device, encode_members(device))
-            if user_agent and len(user_agent) <= _CACHED_HEADER_LENGTH:
-                if len(self._browsers) >= _BROWSER_LIMIT:
-                    self._browsers.clear()
-                self._browsers[user_agent] = browser
+        """A new browser's parts (or a browser whose device mapping the parser replaced)."""
+        browser = _Browser(device, encode_members(device))
+        if user_agent and len(user_agent) <= _CACHED_HEADER_LENGTH:
+            if len(self._browsers) >= _BROWSER_LIMIT:
+                self._browsers.clear()
+            self._browsers[user_agent] = browser
         return browser
 
     def _new_prefix(self, calendar: Mapping[str, str]) -> _Prefix:

@@ -33,6 +33,21 @@ from .sources import click_ids, combined_source
 _LIMIT = 1024
 #: Longer request values are not kept: the general path builds their payload each time.
 _CACHED_LENGTH = 512
+#: A path the navigation identifier (``source -> destination``) repeats with another: longer
+#: ones (a custom pattern's ``{redacted}`` can lengthen a path) take the general path, which
+#: checks the identifier against the value limit.
+_NAVIGATION_PATH_LENGTH = (MAX_VALUE_LENGTH - 4) // 2
+
+_NAVIGATION_KEYS = (
+    "TelemetryDeck.Navigation.schemaVersion",
+    "TelemetryDeck.Navigation.sourcePath",
+    "TelemetryDeck.Navigation.destinationPath",
+    "TelemetryDeck.Navigation.identifier",
+)
+_SCHEMA = b',"TelemetryDeck.Navigation.schemaVersion":"1","TelemetryDeck.Navigation.sourcePath":'
+_DESTINATION = b',"TelemetryDeck.Navigation.destinationPath":'
+_IDENTIFIER = b',"TelemetryDeck.Navigation.identifier":'
+_FLOAT = b'","floatValue":'
 
 
 class Page(NamedTuple):
@@ -45,10 +60,14 @@ class Page(NamedTuple):
     head: bytes
     #: ``,"HTTP.route":...`` or ``b""``.
     route_json: bytes
-    #: The path as a JSON string, quotes included (the navigation keys repeat it).
-    path_json: bytes
+    #: The navigation keys around the referer's part of them: ``,"...destinationPath":"/p",
+    #: "...identifier":`` and `` -> /p"``.
+    navigation_destination: bytes
+    navigation_end: bytes
+    #: The host lowercase (a referer on it is the navigation's source).
     host: str
     keys: tuple[str, ...]
+    key_count: int
     plain: bool
 
 
@@ -56,27 +75,20 @@ class _Part(NamedTuple):
     """Members kept per referer, query or Accept-Language header, each with a leading comma."""
 
     members: bytes
+    #: Its keys, a query's traffic-source keys (``tail``) among them.
     keys: tuple[str, ...]
+    key_count: int
     plain: bool
     #: A query's traffic-source keys (``combinedSource``, click ids), which go last.
     tail: bytes = b""
-    tail_keys: tuple[str, ...] = ()
-    #: A referer on the request's own host: its cleaned path as JSON (the navigation's
-    #: source); ``b'""'`` otherwise.
-    source_json: bytes = b'""'
+    #: A referer's part of the navigation keys: ``,"...schemaVersion":"1","...sourcePath":``
+    #: and the source path (its cleaned path when on the request's own host, else empty) as
+    #: JSON; then that JSON string again without its closing quote (the identifier goes on).
+    navigation_source: bytes = _SCHEMA + b'""'
+    source_open: bytes = b'"'
 
 
-_NO_PART = _Part(b"", (), True)
-_NAVIGATION_KEYS = (
-    "TelemetryDeck.Navigation.schemaVersion",
-    "TelemetryDeck.Navigation.sourcePath",
-    "TelemetryDeck.Navigation.destinationPath",
-    "TelemetryDeck.Navigation.identifier",
-)
-_SCHEMA = b',"TelemetryDeck.Navigation.schemaVersion":"1","TelemetryDeck.Navigation.sourcePath":'
-_DESTINATION = b',"TelemetryDeck.Navigation.destinationPath":'
-_IDENTIFIER = b',"TelemetryDeck.Navigation.identifier":'
-_FLOAT = b'","floatValue":'
+_NO_PART = _Part(b"", (), 0, True)
 
 
 class PayloadJSON:
@@ -145,37 +157,44 @@ class PayloadJSON:
             return None
         if not isfinite(duration):
             return None
-        float_json = encode_built_bytes(round(duration, 6))  # type: ignore[arg-type]
-        parts = [
-            page.head,
-            f"{duration:.3f}".encode("ascii"),
-            _FLOAT,
-            float_json,
-            page.route_json,
-            found.members,
-            query.members,
-            language.members,
-        ]
-        count = len(page.keys) + len(found.keys) + len(query.keys) + len(language.keys)
+        # floatValue is round(duration, 6), spelled "%.6f": the same number (both round the
+        # exact binary value to six decimals, correctly), at a fifth of round() and encoding.
+        float_json = b"%.6f" % duration
+        count = page.key_count + found.key_count + query.key_count + language.key_count
+        keys: tuple[Collection[str], ...] = (page.keys, found.keys, query.keys, language.keys)
         if page_view:
-            source, path = found.source_json, page.path_json
-            if len(source) + len(path) > MAX_VALUE_LENGTH:  # the identifier joins both
-                return None
-            parts += (_SCHEMA, source, _DESTINATION, path, _IDENTIFIER, source[:-1])
-            parts += (b" -> ", path[1:])
-            count += 4
-        parts.append(query.tail)
-        count += len(query.tail_keys)
-        keys: tuple[Collection[str], ...] = (
-            page.keys,
-            found.keys,
-            query.keys,
-            language.keys,
-            query.tail_keys,
+            members = b"".join(
+                (
+                    page.head,
+                    b"%.3f" % duration,
+                    _FLOAT,
+                    float_json,
+                    page.route_json,
+                    found.members,
+                    query.members,
+                    language.members,
+                    found.navigation_source,
+                    page.navigation_destination,
+                    found.source_open,
+                    page.navigation_end,
+                    query.tail,
+                )
+            )
+            return OwnJSON(members, count + 4, (*keys, _NAVIGATION_KEYS), float_json)
+        members = b"".join(
+            (
+                page.head,
+                b"%.3f" % duration,
+                _FLOAT,
+                float_json,
+                page.route_json,
+                found.members,
+                query.members,
+                language.members,
+                query.tail,
+            )
         )
-        if page_view:
-            keys += (_NAVIGATION_KEYS,)
-        return OwnJSON(b"".join(parts), count, keys, float_json)
+        return OwnJSON(members, count, keys, float_json)
 
     def _new_page(
         self, method: str, status: int, scheme: str, host: str, route: str | None, path: str
@@ -199,15 +218,18 @@ class PayloadJSON:
             values.append(clean_route)
             keys += ("HTTP.route",)
         head = encode_members(request) + b',"TelemetryDeck.Signal.durationInSeconds":"'
+        path_json = _json_string(clean_path)
         return Page(
             clean_route,
             clean_path,
             head,
             route_json,
-            encode_built_bytes(clean_path),  # type: ignore[arg-type]  # a JSON string
+            _DESTINATION + path_json + _IDENTIFIER,
+            b" -> " + path_json[1:],
             host.lower(),
             keys,
-            _plain(values),
+            len(keys),
+            _plain(values) and len(clean_path) <= _NAVIGATION_PATH_LENGTH,
         )
 
     def _new_referer(self, referer: str, host: str) -> _Part | None:
@@ -221,9 +243,15 @@ class PayloadJSON:
             value = f"{referer_scheme}://{referer_host}{referer_path}"
             source = b'""'
             if referer_host.lower() == host:  # (``host`` is Page.host: lowercase)
-                source = encode_built_bytes(referer_path)  # type: ignore[arg-type]
-            members = b"," + encode_members({"referer": value})
-            part = _Part(members, ("referer",), _plain([value]), source_json=source)
+                source = _json_string(referer_path)
+            part = _Part(
+                b"," + encode_members({"referer": value}),
+                ("referer",),
+                1,
+                _plain([value]) and len(referer_path) <= _NAVIGATION_PATH_LENGTH,
+                navigation_source=_SCHEMA + source,
+                source_open=source[:-1],
+            )
         if len(self._referers) >= _LIMIT:
             self._referers.clear()
         self._referers[(referer, host)] = part
@@ -239,10 +267,10 @@ class PayloadJSON:
             sources.update(click_ids(query_string))
         part = _Part(
             _leading_comma(encode_members(campaign)),
-            tuple(campaign),
+            (*campaign, *sources),
+            len(campaign) + len(sources),
             _plain([*campaign.values(), *sources.values()]),
             _leading_comma(encode_members(sources)),
-            tuple(sources),
         )
         if len(self._queries) >= _LIMIT:
             self._queries.clear()
@@ -253,11 +281,17 @@ class PayloadJSON:
         if len(accept_language) > _CACHED_LENGTH:
             return None
         keys = locale_keys(accept_language)
-        part = _Part(_leading_comma(encode_members(keys)), tuple(keys), _plain(keys.values()))
+        part = _Part(
+            _leading_comma(encode_members(keys)), tuple(keys), len(keys), _plain(keys.values())
+        )
         if len(self._languages) >= _LIMIT:
             self._languages.clear()
         self._languages[accept_language] = part
         return part
+
+
+def _json_string(text: str) -> bytes:
+    return encode_built_bytes(text)  # type: ignore[arg-type]  # any JSON value, not only a dict
 
 
 def _leading_comma(members: bytes) -> bytes:

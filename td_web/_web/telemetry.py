@@ -6,7 +6,7 @@ import contextvars
 import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from .._before_send import RequestOrigin
 from .._custom import SignalCall, custom_record
@@ -811,7 +811,7 @@ class RequestSignals:
             written.append(self._written_error(writer, error_type, error_id, route, path, ids))
         if signal_type:
             written.append(writer.signal(signal_type, ids, shared, own))
-        return None if None in written else cast("list[bytes]", written)
+        return None if None in written else written  # type: ignore[return-value]  # none None
 
     def _written_error(
         self,
