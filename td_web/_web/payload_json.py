@@ -8,12 +8,15 @@ cleaned, parsed and encoded once, and a request joins the parts with what is its
 duration): the same members, in the same order, as ``payload.request_payload`` gives
 (tests/test_core/test_core_signal_json.py compares them).
 
-Bounded memory: each cache holds at most :data:`_LIMIT` entries and forgets them all when
-full; a request value longer than :data:`_CACHED_LENGTH` characters is never kept (the general
-path builds that payload instead). Worst case about 1,024 entries of four caches, each entry a
-few copies of at most 512 characters: under 10 MB. The caches hold only the request's values
-the queued record already holds (path, route, host, referer, campaign query, Accept-Language)
-and what the signal sends anyway (their cleaned, encoded forms), nothing else.
+Bounded memory: each cache holds at most :data:`_LIMIT` (1,024) entries and forgets them all
+when full; a request value longer than :data:`_CACHED_LENGTH` (512) characters is never kept
+(the general path builds that payload instead), nor a cleaned path over twice that. An entry
+holds a few copies of its values (the key, the cleaned text, its JSON): at most about 4 kB for
+a request line, 3 kB for a referer, 2 kB for a query, 1 kB for an Accept-Language header, so
+under 10 MB in the worst case of every entry of every cache at the limit, and a few hundred kB
+for a real site. The caches hold only the request's values the queued record already holds
+(path, route, host, referer, campaign query, Accept-Language) and what the signal sends anyway
+(their cleaned, encoded forms), nothing else, and only on the sender thread.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from .sources import click_ids, combined_source
 _LIMIT = 1024
 #: Longer request values are not kept: the general path builds their payload each time.
 _CACHED_LENGTH = 512
+#: Cleaned paths a custom pattern's ``{redacted}`` made much longer than the request's are not
+#: kept either (each entry stays a few kB).
+_KEPT_CLEAN_LENGTH = 2 * _CACHED_LENGTH
 #: A path the navigation identifier (``source -> destination``) repeats with another: longer
 #: ones (a custom pattern's ``{redacted}`` can lengthen a path) take the general path, which
 #: checks the identifier against the value limit.
@@ -119,9 +125,10 @@ class PayloadJSON:
             if len(path) + len(host) + len(route or "") + len(method) > _CACHED_LENGTH:
                 return None
             page = self._new_page(method, status, scheme, host, route, path)
-            if len(self._pages) >= _LIMIT:
-                self._pages.clear()
-            self._pages[key] = page
+            if len(page.path) + len(page.route or "") <= _KEPT_CLEAN_LENGTH:
+                if len(self._pages) >= _LIMIT:
+                    self._pages.clear()
+                self._pages[key] = page
         return page
 
     def own(
@@ -237,9 +244,11 @@ class PayloadJSON:
             return None
         split = referer_parts(referer)
         part = _NO_PART
+        clean_length = 0
         if split is not None:
             referer_scheme, referer_host, referer_path = split
             referer_path = self._redactor.encoded_path(referer_path)
+            clean_length = len(referer_path)
             value = f"{referer_scheme}://{referer_host}{referer_path}"
             source = b'""'
             if referer_host.lower() == host:  # (``host`` is Page.host: lowercase)
@@ -252,9 +261,10 @@ class PayloadJSON:
                 navigation_source=_SCHEMA + source,
                 source_open=source[:-1],
             )
-        if len(self._referers) >= _LIMIT:
-            self._referers.clear()
-        self._referers[(referer, host)] = part
+        if clean_length <= _KEPT_CLEAN_LENGTH:
+            if len(self._referers) >= _LIMIT:
+                self._referers.clear()
+            self._referers[(referer, host)] = part
         return part
 
     def _new_query(self, query_string: str) -> _Part | None:

@@ -212,3 +212,17 @@ def test_a_record_built_outside_the_request_path() -> None:
     general = [encode_json_bytes(signal) for signal in record.signals(builder)]
     assert [json.loads(data) for data in written] == [json.loads(data) for data in general]
     assert len(written) == 2
+
+
+def test_a_path_a_pattern_made_much_longer_is_not_kept() -> None:
+    """Every one-letter segment becomes ``{redacted}``: 400 characters in, 2,200 out."""
+    web = _web(redact_patterns=[re.compile(r"[a-z]")])
+    path = "/x" * 200
+    payload = _payload(_both_ways(web, _view(path, referer="https://shop.example/x")))
+    assert payload["path"] == "/{redacted}" * 200
+    assert payload["TelemetryDeck.Navigation.sourcePath"] == "/{redacted}"
+    assert not web.payload_json._pages
+    long_referer = "https://elsewhere.example" + path
+    payload = _payload(_both_ways(web, _view("/", referer=long_referer)))
+    assert payload["referer"] == "https://elsewhere.example" + "/{redacted}" * 200
+    assert [referer for referer, _ in web.payload_json._referers] == ["https://shop.example/x"]
