@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from math import isfinite
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .._encoding import encode_built_bytes, encode_members
 from .._sanitize import MAX_VALUE_LENGTH
@@ -31,6 +31,9 @@ from .._signal_json import OwnJSON
 from .payload import campaign_parameters, locale_keys, referer_parts
 from .redaction import PathRedactor
 from .sources import click_ids, combined_source
+
+if TYPE_CHECKING:
+    from . import RequestView
 
 #: Entries per cache; full, a cache starts over (a miss costs one parse and encoding).
 _LIMIT = 1024
@@ -133,17 +136,27 @@ class PayloadJSON:
 
     def own(
         self,
-        page: Page,
-        referer: str | None,
-        query_string: str,
-        accept_language: str | None,
+        view: RequestView,
+        route: str | None,
+        status: int,
         duration: float,
         page_view: bool,
     ) -> OwnJSON | None:
-        """The payload ``request_payload`` builds (with the traffic-source keys the dashboard
-        adds), as JSON; None when a value is not what the sanitizer leaves unchanged, or too
-        long to keep (the general path then)."""
+        """The payload ``request_payload`` builds for this request (with the traffic-source
+        keys the dashboard adds), as JSON; None when a value is not what the sanitizer leaves
+        unchanged, or too long to keep (the general path then)."""
         # One method, dict lookups inline: calls are most of what is left (BENCHMARKS.md).
+        method, scheme, host, path = view.method, view.scheme, view.host, view.path
+        page = self._pages.get((method, status, scheme, host, route, path))
+        if page is None:
+            page = self.page(method, status, scheme, host, route, path)
+            if page is None:
+                return None
+        referer, query_string, accept_language = (
+            view.referer,
+            view.query_string,
+            view.accept_language,
+        )
         if referer:
             found = self._referers.get((referer, page.host))
             if found is None:

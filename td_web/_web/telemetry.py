@@ -762,29 +762,18 @@ class RequestSignals:
         view = self.view
         page_view = self.page_view
         signal_type = settings.page_view_signal if page_view else settings.request_signal
-        # The request's own payload from parts kept per route, referer, query and language
-        # (PayloadJSON); a value too long to keep: built as a dict, as signals() does.
-        parts = web.payload_json
-        page = parts.page(view.method, self.status, view.scheme, view.host, self.route, view.path)
         own: OwnJSON | None = None
-        if page is not None and signal_type:
-            own = parts.own(
-                page,
-                view.referer,
-                view.query_string,
-                view.accept_language,
-                self.duration,
-                page_view,
-            )
-        if page is None or (own is None and signal_type):
-            signal_type, route, path, payload = self._request_payload()
+        if signal_type:
+            # The request's own payload from parts kept per request line, referer, query and
+            # language (PayloadJSON); a value too long to keep: built as signals() does.
+            own = web.payload_json.own(view, self.route, self.status, self.duration, page_view)
+        if own is None and signal_type:
+            payload = self._request_payload()[3]
             keys = web.dashboard.request_parts(view, payload)
-            if signal_type:
-                own = own_json(payload)
-                if not plain_json(payload, own.members):
-                    return None
+            own = own_json(payload)
+            if not plain_json(payload, own.members):
+                return None
         else:
-            route, path = page.route, page.path
             keys = web.dashboard.request_parts(view, {})  # (the query's keys are in ``own``)
         error_type = settings.error_signal
         error_id = self.error_id if error_type else None
@@ -808,7 +797,7 @@ class RequestSignals:
         if visit is not None and visit.first_visit:
             written.append(writer.signal(NEW_VISITOR_SIGNAL, ids, shared))
         if error_id is not None and error_type:
-            written.append(self._written_error(writer, error_type, error_id, route, path, ids))
+            written.append(self._written_error(writer, error_type, error_id, ids))
         if signal_type:
             written.append(writer.signal(signal_type, ids, shared, own))
         return None if None in written else written  # type: ignore[return-value]  # none None
@@ -818,12 +807,18 @@ class RequestSignals:
         writer: SignalJSON,
         error_type: str,
         error_id: str,
-        route: str | None,
-        path: str,
         ids: bytes,
     ) -> bytes | None:
         """The error signal: as in :meth:`signals`, without the device, country and visitor
         keys."""
+        view = self.view
+        page = self.web.payload_json.page(
+            view.method, self.status, view.scheme, view.host, self.route, view.path
+        )
+        if page is None:  # too long to keep
+            route, path = self._request_payload()[1:3]
+        else:
+            route, path = page.route, page.path
         error_payload = self._error_payload(error_id, route, path)
         error_json = own_json(error_payload)
         if not plain_json(error_payload, error_json.members):
