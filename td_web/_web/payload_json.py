@@ -181,26 +181,15 @@ class PayloadJSON:
         # exact binary value to six decimals, correctly), at a fifth of round() and encoding.
         float_json = b"%.6f" % duration
         count = page.key_count + found.key_count + query.key_count + language.key_count
-        keys: tuple[Collection[str], ...] = (page.keys, found.keys, query.keys, language.keys)
+        keys: tuple[Collection[str], ...]
         if page_view:
-            members = b"".join(
-                (
-                    page.head,
-                    b"%.3f" % duration,
-                    _FLOAT,
-                    float_json,
-                    page.route_json,
-                    found.members,
-                    query.members,
-                    language.members,
-                    found.navigation_source,
-                    page.navigation_destination,
-                    found.source_open,
-                    page.navigation_end,
-                    query.tail,
-                )
-            )
-            return OwnJSON(members, count + 4, (*keys, _NAVIGATION_KEYS), float_json)
+            source, destination = found.navigation_source, page.navigation_destination
+            source_open, end = found.source_open, page.navigation_end
+            count += 4
+            keys = (page.keys, found.keys, query.keys, language.keys, _NAVIGATION_KEYS)
+        else:
+            source = destination = source_open = end = b""
+            keys = (page.keys, found.keys, query.keys, language.keys)
         members = b"".join(
             (
                 page.head,
@@ -211,6 +200,10 @@ class PayloadJSON:
                 found.members,
                 query.members,
                 language.members,
+                source,
+                destination,
+                source_open,
+                end,
                 query.tail,
             )
         )
