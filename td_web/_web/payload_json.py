@@ -98,6 +98,7 @@ class _Part(NamedTuple):
 
 
 _NO_PART = _Part(b"", (), 0, True)
+_new_tuple = tuple.__new__
 
 
 class PayloadJSON:
@@ -207,7 +208,9 @@ class PayloadJSON:
                 query.tail,
             )
         )
-        return OwnJSON(members, count, keys, float_json)
+        # tuple.__new__: a NamedTuple's own __new__ is a Python function (measured 2.6 % of
+        # the instructions per page view).
+        return _new_tuple(OwnJSON, (members, count, keys, float_json))
 
     def _new_page(
         self, method: str, status: int, scheme: str, host: str, route: str | None, path: str
