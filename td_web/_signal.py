@@ -52,11 +52,14 @@ class BoundedMemo(Generic[K, V]):
     miss only costs the derivation again, and memory stays bounded whatever the input (in
     entries and, since only short keys are kept, in bytes)."""
 
-    __slots__ = ("_derive", "_values")
+    __slots__ = ("_derive", "_values", "known")
 
     def __init__(self, derive: Callable[[K], V]) -> None:
         self._derive = derive
         self._values: dict[K, V] = {}
+        #: ``known(key)``: the value remembered for ``key``, or None; for a caller that looks
+        #: the usual hit up without a call of its own (the dict's ``get``).
+        self.known = self._values.get
 
     def __call__(self, key: K) -> V:
         value = self._values.get(key)

@@ -19,6 +19,7 @@ from .consent import ConsentPolicy, opt_in, opt_out
 from .dashboard import DashboardKeys
 from .exclusions import Exclusions
 from .payload import campaign_query
+from .payload_json import PayloadJSON
 from .redaction import PathRedactor
 from .response_filter import ResponseFilter
 from .routes import normalize_route
@@ -280,6 +281,10 @@ class WebTelemetry:
         self._proxies = self.settings.trusted_proxies
         self._respect_dnt = self.settings.respect_dnt
         self.redactor = PathRedactor(self.settings.redact_paths, self.settings.redact_patterns)
+        #: The sender's parts of request payloads, kept per route, referer, query, language.
+        self.payload_json = PayloadJSON(
+            self.redactor, self.normalize_route, self.settings.send_click_ids
+        )
         self.dashboard = DashboardKeys(self.settings, self.exclusions)
         if client.enabled and self.dashboard.device is not None:
             self.dashboard.device.warm_up(background=client.sends_in_background)

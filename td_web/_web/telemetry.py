@@ -6,7 +6,7 @@ import contextvars
 import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from .._before_send import RequestOrigin
 from .._custom import SignalCall, custom_record
@@ -19,6 +19,7 @@ from .._signal import (
     Signal,
     SignalBuilder,
 )
+from .._signal_json import OwnJSON, own_json
 from .consent import DENIED, GRANTED
 from .payload import plain_json, plain_payload, request_payload
 from .sampling import SAMPLE_RATE_KEY, SessionSampler
@@ -756,23 +757,34 @@ class RequestSignals:
         parts share."""
         if self.excluded:
             return None
-        settings = self.web.settings
-        signal_type, route, path, payload = self._request_payload()
+        web = self.web
+        settings = web.settings
         view = self.view
-        parts = self.web.dashboard.request_parts(view, payload)
+        page_view = self.page_view
+        signal_type = settings.page_view_signal if page_view else settings.request_signal
+        own: OwnJSON | None = None
+        if signal_type:
+            # The request's own payload from parts kept per request line, referer, query and
+            # language (PayloadJSON); a value too long to keep: built as signals() does.
+            own = web.payload_json.own(view, self.route, self.status, self.duration, page_view)
+        if own is None and signal_type:
+            payload = self._request_payload()[3]
+            keys = web.dashboard.request_parts(view, payload)
+            own = own_json(payload)
+            if not plain_json(payload, own.members):
+                return None
+        else:
+            keys = web.dashboard.request_parts(view, {})  # (the query's keys are in ``own``)
         error_type = settings.error_signal
         error_id = self.error_id if error_type else None
-        if parts is None:
+        if keys is None:
             # A crawler the User-Agent library knows: no signal, as in signals() (where an
             # error of its request still is one: rare enough for that path).
             return [] if error_id is None else None
-        own_json = writer.members(payload)
-        if signal_type and not plain_json(payload, own_json):
-            return None
         visit = self.visit
         extra = self.extra_payload
         shared = writer.shared(
-            view.user_agent, parts[0], parts[1], None if visit is None else visit.keys, extra
+            view.user_agent, keys[0], keys[1], None if visit is None else visit.keys, extra
         )
         if shared is None:
             return None
@@ -785,30 +797,36 @@ class RequestSignals:
         if visit is not None and visit.first_visit:
             written.append(writer.signal(NEW_VISITOR_SIGNAL, ids, shared))
         if error_id is not None and error_type:
-            written.append(self._written_error(writer, error_type, error_id, route, path, ids))
+            written.append(self._written_error(writer, error_type, error_id, ids))
         if signal_type:
-            written.append(writer.signal(signal_type, ids, shared, payload, own_json))
-        return None if None in written else cast("list[bytes]", written)
+            written.append(writer.signal(signal_type, ids, shared, own))
+        return None if None in written else written  # type: ignore[return-value]  # none None
 
     def _written_error(
         self,
         writer: SignalJSON,
         error_type: str,
         error_id: str,
-        route: str | None,
-        path: str,
         ids: bytes,
     ) -> bytes | None:
         """The error signal: as in :meth:`signals`, without the device, country and visitor
         keys."""
+        view = self.view
+        page = self.web.payload_json.page(
+            view.method, self.status, view.scheme, view.host, self.route, view.path
+        )
+        if page is None:  # too long to keep
+            route, path = self._request_payload()[1:3]
+        else:
+            route, path = page.route, page.path
         error_payload = self._error_payload(error_id, route, path)
-        error_json = writer.members(error_payload)
-        if not plain_json(error_payload, error_json):
+        error_json = own_json(error_payload)
+        if not plain_json(error_payload, error_json.members):
             return None
         bare = writer.shared(None, _NO_KEYS, _NO_KEYS, None, self.extra_payload)
         if bare is None:
             return None
-        return writer.signal(error_type, ids, bare, error_payload, error_json)
+        return writer.signal(error_type, ids, bare, error_json)
 
 
 _NO_KEYS: Mapping[str, str] = {}
