@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .device import DeviceParser, Keys
 from .geo import Geo
 from .settings import WebSettings
-from .sources import click_ids, combined_source
+from .sources import source_keys
 
 if TYPE_CHECKING:
     from . import RequestView
@@ -56,7 +56,5 @@ class DashboardKeys:
                 device = as_bot
         country = self.geo.keys(view.countries, view.client_addr) if self.geo.enabled else _NO_KEYS
         if payload and view.query_string:  # both come from the query's parameters only
-            payload.update(combined_source(payload))
-            if self._click_ids:
-                payload.update(click_ids(view.query_string))
+            payload.update(source_keys(payload, view.query_string, self._click_ids))
         return device, country

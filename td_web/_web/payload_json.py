@@ -30,7 +30,7 @@ from .._sanitize import MAX_VALUE_LENGTH
 from .._signal_json import OwnJSON
 from .payload import campaign_parameters, locale_keys, referer_parts
 from .redaction import PathRedactor
-from .sources import click_ids, combined_source
+from .sources import source_keys
 
 if TYPE_CHECKING:
     from . import RequestView
@@ -280,10 +280,7 @@ class PayloadJSON:
         if len(query_string) > _CACHED_LENGTH:
             return None
         campaign = campaign_parameters(query_string)
-        # What DashboardKeys.request_parts adds to a payload from the query's parameters.
-        sources = combined_source(campaign)
-        if self._click_ids:
-            sources.update(click_ids(query_string))
+        sources = source_keys(campaign, query_string, self._click_ids)
         part = _Part(
             _leading_comma(encode_members(campaign)),
             (*campaign, *sources),

@@ -23,6 +23,17 @@ def combined_source(campaign: Mapping[str, object]) -> dict[str, str]:
     return {}
 
 
+def source_keys(
+    campaign: Mapping[str, object], query_string: str, send_click_ids: bool
+) -> dict[str, str]:
+    """The traffic-source keys a request's payload gets after its campaign parameters:
+    ``combinedSource``, then the click ids when they are sent."""
+    keys = combined_source(campaign)
+    if send_click_ids:
+        keys.update(click_ids(query_string))
+    return keys
+
+
 def click_ids(query_string: str) -> dict[str, str]:
     """``GCLID`` and ``MSCLKID`` (first value of each, at most 256 characters)."""
     found: dict[str, str] = {}
