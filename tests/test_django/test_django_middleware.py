@@ -477,6 +477,22 @@ def test_without_proxy_settings_forwarded_headers_are_ignored(
     assert td_signals.one("pageView")["payload"]["url"] == "http://testserver/"
 
 
+def test_trusted_proxies_read_the_forwarded_headers(td_signals: CapturedSignals) -> None:
+    """With ``TRUSTED_PROXIES`` (td_web's own rule, Django's proxy settings unset) the
+    forwarding headers reach the core; without it they are not even read."""
+    forwarded = {
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "example.com",
+    }
+    with override_settings(TELEMETRYDECK=telemetry_settings(TRUSTED_PROXIES=1)):
+        Client().get("/", headers=forwarded)
+    Client().get("/", headers=forwarded)
+
+    urls = [signal["payload"]["url"] for signal in td_signals.of_type("pageView")]
+    assert urls == ["https://example.com/", "http://testserver/"]
+
+
 def test_a_disallowed_host_is_djangos_400_not_our_error(
     td_signals: CapturedSignals, caplog: pytest.LogCaptureFixture
 ) -> None:
