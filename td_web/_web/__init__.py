@@ -116,12 +116,20 @@ class RequestView:
 
     @classmethod
     def from_meta(
-        cls, meta: Mapping[str, Any], method: str, scheme: str, host: str, path: str
+        cls,
+        meta: Mapping[str, Any],
+        method: str,
+        scheme: str,
+        host: str,
+        path: str,
+        forwarding: bool = True,
     ) -> RequestView:
         """The view from a WSGI environ or Django's ``META`` (CGI-style header keys), given
-        what the adapter resolves its own way; the raw ``Cookie`` header is kept as it is."""
+        what the adapter resolves its own way; the raw ``Cookie`` header is kept as it is.
+        ``forwarding=False``: the forwarding headers are left out (no ``trusted_proxies``,
+        the only reader of them)."""
         get = meta.get
-        return cls(
+        view = cls(
             method,
             scheme,
             host,
@@ -134,12 +142,15 @@ class RequestView:
             get("REMOTE_ADDR"),
             get("HTTP_SEC_GPC"),
             get("HTTP_DNT"),
-            # Read by the core only through trusted_proxies.
-            get("HTTP_FORWARDED"),
-            get("HTTP_X_FORWARDED_FOR"),
-            get("HTTP_X_FORWARDED_PROTO"),
-            get("HTTP_X_FORWARDED_HOST"),
         )
+        # Four dictionary look-ups a request without trusted proxies never needs (~1,000
+        # instructions, valgrind).
+        if forwarding:
+            view.forwarded = get("HTTP_FORWARDED")
+            view.forwarded_for = get("HTTP_X_FORWARDED_FOR")
+            view.forwarded_proto = get("HTTP_X_FORWARDED_PROTO")
+            view.forwarded_host = get("HTTP_X_FORWARDED_HOST")
+        return view
 
     def for_queue(self, keep_address: bool = False, keep_click_ids: bool = False) -> RequestView:
         """Strip the view down to what the request's record keeps until the sender builds it

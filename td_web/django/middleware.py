@@ -103,7 +103,11 @@ def _start(state: runtime.State, request: HttpRequest) -> Telemetry | None:
     if web is not None:
         try:
             view = request_view(
-                request, state.proxy_scheme, state.forwarded_host, web.geo.environ_keys
+                request,
+                state.proxy_scheme,
+                state.forwarded_host,
+                web.geo.environ_keys,
+                state.forwarding,
             )
             telemetry = web.begin(view, request, partial(loaded_user_id, request))
         except Exception:

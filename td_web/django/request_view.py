@@ -24,14 +24,21 @@ def request_view(
     proxy_scheme: bool = True,
     forwarded_host: bool = True,
     country_keys: tuple[str, ...] = (),
+    forwarding: bool = True,
 ) -> RequestView:
     """``proxy_scheme`` and ``forwarded_host``: whether ``SECURE_PROXY_SSL_HEADER`` and
     ``USE_X_FORWARDED_HOST`` are set (True, the default, always gives Django's own answer);
-    ``country_keys``: the ``META`` keys of the trusted ``country_headers``."""
+    ``country_keys``: the ``META`` keys of the trusted ``country_headers``; ``forwarding``:
+    whether ``trusted_proxies`` is set (the forwarding headers are read only then)."""
     meta = request.META
     # Without a proxy header setting, request.scheme is _get_scheme() (the hook WSGIRequest and
-    # ASGIRequest implement) after a settings read that costs more than the rest of it.
-    scheme = request.scheme if proxy_scheme else request._get_scheme()  # type: ignore[attr-defined]
+    # ASGIRequest implement) after a settings read that costs more than the rest of it; and a
+    # WSGIRequest's _get_scheme() reads wsgi.url_scheme from the environ that is its META
+    # (ASGIRequest's META has no such key: its scheme comes from the scope).
+    if proxy_scheme:
+        scheme = request.scheme
+    else:
+        scheme = meta.get("wsgi.url_scheme") or request._get_scheme()  # type: ignore[attr-defined]
     # The raw Host: get_host() raises DisallowedHost for a host outside ALLOWED_HOSTS, which is
     # Django's to answer (with a 400), not ours to raise. The value is only reported.
     host = None if forwarded_host else meta.get("HTTP_HOST")
@@ -45,7 +52,7 @@ def request_view(
     # Includes SCRIPT_NAME (FORCE_SCRIPT_NAME), unlike path_info; the raw Cookie header is
     # cheaper than parsing request.COOKIES for the one cookie td_web reads.
     view = RequestView.from_meta(
-        meta, request.method or "GET", scheme or "http", host, request.path
+        meta, request.method or "GET", scheme or "http", host, request.path, forwarding
     )
     if country_keys:
         view.countries = tuple(meta.get(key) for key in country_keys)

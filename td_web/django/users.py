@@ -26,6 +26,8 @@ def loaded_user_id(request: HttpRequest) -> object:
     """The primary key of the request's authenticated user if it is already loaded, else None."""
     attributes = request.__dict__
     user = attributes.get("user")
+    if user is None:  # no AuthenticationMiddleware (or not reached yet) and no login()
+        return None
     if isinstance(user, LazyObject):
         user = user._wrapped
         if user is empty:

@@ -189,6 +189,41 @@ def test_cookie_value_matches_the_core_header(td_signals: CapturedSignals) -> No
     assert morsel.output(header="").strip() == response.wsgi_request.telemetry.set_cookie_header()
 
 
+def test_cookie_morsel_carries_the_headers_attributes(td_signals: CapturedSignals) -> None:
+    """Code reading the morsel's attributes finds the ones the header carries."""
+    morsel = Client().get("/", secure=True).cookies["td_session"]
+
+    assert (morsel["max-age"], morsel["path"], morsel["samesite"]) == ("1800", "/", "Lax")
+    assert morsel["httponly"] is True and morsel["secure"] is True
+    assert morsel["expires"] == "" and morsel["domain"] == ""
+    assert morsel.key == "td_session" and morsel.coded_value == morsel.value
+
+
+def test_cookie_morsel_copies_keep_the_header(td_signals: CapturedSignals) -> None:
+    morsel = Client().get("/").cookies["td_session"]
+
+    copied = morsel.copy()
+
+    assert copied.output() == morsel.output()
+    assert (copied.key, copied.value, dict(copied)) == (morsel.key, morsel.value, dict(morsel))
+
+
+def test_cookie_set_again_outside_td_web_is_sent_as_set(td_signals: CapturedSignals) -> None:
+    """A middleware outside td_web calling ``set_cookie`` with td_web's name changes the
+    morsel td_web added: the response then carries that middleware's value and flags."""
+    outer = "td_django_testsite.middleware.ResetsTheSessionCookie"
+    with override_settings(MIDDLEWARE=[outer, *MIDDLEWARE]):
+        _, headers, _ = _call_wsgi("/")
+        response = Client().get("/")
+
+    [cookie] = _set_cookies(headers)
+    assert cookie.startswith("td_session=reset-outside-td-web; expires=")
+    assert "; Max-Age=60;" in cookie and cookie.endswith("; Secure")
+    restored = pickle.loads(pickle.dumps(response.cookies))
+    assert restored["td_session"].output() == response.cookies["td_session"].output()
+    assert restored["td_session"].value == "reset-outside-td-web"
+
+
 async def test_asgi_set_cookie_header(td_signals: CapturedSignals) -> None:
     messages: list[dict[str, Any]] = []
 
@@ -440,6 +475,22 @@ def test_without_proxy_settings_forwarded_headers_are_ignored(
     Client().get("/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "example.com"})
 
     assert td_signals.one("pageView")["payload"]["url"] == "http://testserver/"
+
+
+def test_trusted_proxies_read_the_forwarded_headers(td_signals: CapturedSignals) -> None:
+    """With ``TRUSTED_PROXIES`` (td_web's own rule, Django's proxy settings unset) the
+    forwarding headers reach the core; without it they are not even read."""
+    forwarded = {
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "example.com",
+    }
+    with override_settings(TELEMETRYDECK=telemetry_settings(TRUSTED_PROXIES=1)):
+        Client().get("/", headers=forwarded)
+    Client().get("/", headers=forwarded)
+
+    urls = [signal["payload"]["url"] for signal in td_signals.of_type("pageView")]
+    assert urls == ["https://example.com/", "http://testserver/"]
 
 
 def test_a_disallowed_host_is_djangos_400_not_our_error(
