@@ -633,10 +633,18 @@ class RequestSignals:
 
     def approx_size(self) -> int:
         """About how many bytes of text this record keeps (the queue's byte budget)."""
-        size = RECORD_OVERHEAD + self.view.approx_size()
-        for text in (self.route, self.user, self.session_key, self.error_id, self.error_message):
-            if text is not None:
-                size += len(text)
+        # Spelled out, and the view's size as for_queue counted it: this runs on the request
+        # thread for every request (a loop over a tuple and the view's method call were half
+        # of its 3,300 instructions).
+        view = self.view
+        size = view.queued_size
+        if size is None:
+            size = view.approx_size()
+        route, user, key = self.route, self.user, self.session_key
+        size += RECORD_OVERHEAD + (0 if route is None else len(route))
+        size += (0 if user is None else len(user)) + (0 if key is None else len(key))
+        if self.error_id is not None:
+            size += len(self.error_id) + len(self.error_message or "")
         return size
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
