@@ -369,3 +369,25 @@ def test_a_tracked_request_leaves_no_reference_cycle_behind(
             assert client.get("/page").status_code == 200
     assert [type(o).__name__ for o in garbage if isinstance(o, td_web.Telemetry)] == []
     assert td_signals.types().count("HTTP.request") + td_signals.types().count("pageView") == 4
+
+
+def test_an_excluded_request_leaves_no_reference_cycle_behind(
+    make_app: MakeApp, td_signals: CapturedSignals
+) -> None:
+    """An excluded request's helper (``exclude_paths``, static files) sends nothing by itself
+    but held the request for a later custom signal: request -> helper -> request, 10,000
+    objects per 1,000 excluded requests left to the cyclic garbage collector. It holds the
+    request weakly once the request ends."""
+    app = make_app(exclude_paths=["/health"])
+
+    @app.get("/health")
+    def health() -> str:
+        return "ok"
+
+    client = app.test_client()
+    client.get("/health")
+    with cyclic_garbage() as garbage:
+        for _ in range(3):
+            assert client.get("/health").status_code == 200
+    assert [type(o).__name__ for o in garbage if isinstance(o, td_web.Telemetry)] == []
+    assert td_signals.types() == []
