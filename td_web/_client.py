@@ -217,12 +217,13 @@ class TelemetryDeck(Presets):
 
     def enqueue(self, record: Record) -> bool:
         """Queue a prepared record (used by the web adapters); never raises in default mode."""
-        if self._sender is None:
+        sender = self._sender
+        if sender is None:
             return False
         if self._closed:
-            return self._sender.refuse()
+            return sender.refuse()
         try:
-            return self._sender.put(record)
+            return sender.put(record)
         except Exception:
             if self.config.strict:
                 raise

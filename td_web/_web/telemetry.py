@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import inspect
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -262,9 +264,8 @@ class Telemetry(Presets):
             make = None if web is None else web.make_properties
             properties = None
             if make is not None:
-                properties = request_properties(
-                    make, self._native if self._native is not None else self._view
-                )
+                native = _native(self._native)
+                properties = request_properties(make, self._view if native is None else native)
             self._properties = properties
         assert properties is not True
         if self._sample_rate is None:
@@ -295,7 +296,7 @@ class Telemetry(Presets):
         override = web.settings.client_user
         try:
             if override is not None:
-                return _not_awaitable(override(self._native), "client_user")
+                return _not_awaitable(override(_native(self._native)), "client_user")
             if user is _ASK:
                 lookup = self._user_lookup
                 user = None if lookup is None else lookup()
@@ -512,10 +513,30 @@ class Telemetry(Presets):
                     self._native = self._user_lookup = None
             elif self._silenced is not None:  # sampled out, opted out here: sends nothing
                 self._native = self._user_lookup = None
+            else:
+                self._hold_request_weakly()
         finally:
             if self._in_flight:  # after the record is queued: a retired client closes now
                 self._in_flight = False
                 web.request_left()
+
+    def _hold_request_weakly(self) -> None:
+        """An excluded request (a static file, ``exclude_paths``) sends nothing by itself,
+        but its view may still send a custom signal, even after finish (a background task),
+        which asks the user lookup and the properties: from here the helper holds the request
+        and the lookup weakly. Held strongly they kept the cycle request -> helper -> request
+        (request.telemetry, scope["state"]) alive until the cyclic garbage collector ran,
+        10,000 objects per 1,000 excluded requests. Once the request is gone, nothing is
+        asked: its user lookup would no longer work anyway."""
+        # An object that takes no weak reference, or a lookup that is no bound method (a
+        # partial), stays held as it was.
+        native, lookup = self._native, self._user_lookup
+        if native is not None:
+            with contextlib.suppress(TypeError):
+                self._native = weakref.ref(native)
+        if lookup is not None and hasattr(lookup, "__self__"):
+            with contextlib.suppress(TypeError):
+                self._user_lookup = _weak_lookup(weakref.WeakMethod(lookup))
 
     def _record(
         self, web: WebTelemetry, status: int | None, content_type: str | None, route: str | None
@@ -634,10 +655,18 @@ class RequestSignals:
 
     def approx_size(self) -> int:
         """About how many bytes of text this record keeps (the queue's byte budget)."""
-        size = RECORD_OVERHEAD + self.view.approx_size()
-        for text in (self.route, self.user, self.session_key, self.error_id, self.error_message):
-            if text is not None:
-                size += len(text)
+        # Spelled out, and the view's size as for_queue counted it: this runs on the request
+        # thread for every request (a loop over a tuple and the view's method call were half
+        # of its 3,300 instructions).
+        view = self.view
+        size = view.queued_size
+        if size is None:
+            size = view.approx_size()
+        route, user, key = self.route, self.user, self.session_key
+        size += RECORD_OVERHEAD + (0 if route is None else len(route))
+        size += (0 if user is None else len(user)) + (0 if key is None else len(key))
+        if self.error_id is not None:
+            size += len(self.error_id) + len(self.error_message or "")
         return size
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
@@ -830,6 +859,20 @@ class RequestSignals:
 
 
 _NO_KEYS: Mapping[str, str] = {}
+
+
+def _native(held: Any) -> Any:
+    """The adapter's request as the helper holds it (``Telemetry._native``): itself, or,
+    held weakly (``_hold_request_weakly``), itself while alive and None once it is gone."""
+    return held() if type(held) is weakref.ref else held
+
+
+def _weak_lookup(method: weakref.WeakMethod[Callable[[], object]]) -> Callable[[], object]:
+    def ask() -> object:
+        lookup = method()
+        return None if lookup is None else lookup()
+
+    return ask
 
 
 def _merged_extra(

@@ -15,6 +15,7 @@ from starlette.authentication import (
     BaseUser,
     SimpleUser,
 )
+from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
@@ -135,6 +136,33 @@ def test_user_from_starlette_authentication_is_hashed(td_signals: CapturedSignal
     assert td_signals.one("Profile.viewed")["clientUser"] == expected
     assert td_signals.one("HTTP.request")["clientUser"] == expected
     assert "alice" not in str(td_signals.all)
+
+
+def test_a_custom_signal_from_an_excluded_request_after_its_end_keeps_the_user(
+    td_signals: CapturedSignals,
+) -> None:
+    """An excluded request holds its request and user lookup weakly once it ends (no
+    reference cycle left behind); a background task running after the response, with the
+    request still alive, still signals as the request's user."""
+
+    def audit(request: Request) -> None:
+        request.state.telemetry.signal("Health.audited")
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok", background=BackgroundTask(audit, request))
+
+    app = Starlette(
+        routes=[Route("/health-check", health)],
+        middleware=[
+            Middleware(
+                TelemetryDeckMiddleware, app_id=APP_ID, salt=SALT, exclude_paths=["/health-check"]
+            ),
+            Middleware(AuthenticationMiddleware, backend=HeaderAuth()),
+        ],
+    )
+    assert TestClient(app).get("/health-check", headers={"x-user": "carol"}).text == "ok"
+    assert td_signals.types() == ["Health.audited"]
+    assert td_signals.one("Health.audited")["clientUser"] == hash_client_user("carol", SALT)
 
 
 def test_unauthenticated_requests_are_anonymous(td_signals: CapturedSignals) -> None:

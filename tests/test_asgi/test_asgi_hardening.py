@@ -143,8 +143,9 @@ def test_a_tracked_request_leaves_no_reference_cycle_behind(ingest: IngestServer
     [
         ({"respect_gpc": True}, {"Sec-GPC": "1"}),  # an inert helper
         ({"sample_rate": 0.000001}, {}),  # a silenced one
+        ({"exclude_paths": ["/page"]}, {}),  # an excluded one (holds the request weakly)
     ],
-    ids=["gpc", "sampled-out"],
+    ids=["gpc", "sampled-out", "excluded"],
 )
 def test_a_request_that_sends_nothing_leaves_no_reference_cycle_behind(
     ingest: IngestServer, options: dict[str, Any], headers: dict[str, str]

@@ -351,12 +351,18 @@ def test_if_td_web_fails_to_start_a_request_the_view_still_runs(
     assert td_signals.types() == []
 
 
-def test_a_tracked_request_leaves_no_reference_cycle_behind(
-    make_app: MakeApp, td_signals: CapturedSignals
+@pytest.mark.parametrize(
+    ("options", "sent"), [({}, 4), ({"exclude_paths": ["/page"]}, 0)], ids=["tracked", "excluded"]
+)
+def test_a_request_leaves_no_reference_cycle_behind(
+    make_app: MakeApp, td_signals: CapturedSignals, options: dict[str, Any], sent: int
 ) -> None:
     """request.telemetry holds the helper and the helper held the request: every request was
-    left to the cyclic garbage collector. The helper lets go of it once its record is queued."""
-    app = make_app()
+    left to the cyclic garbage collector. The helper lets go of it once its record is queued;
+    an excluded one (``exclude_paths``, static files), which sends nothing by itself but may
+    still send a custom signal, holds it weakly once the request ends (it was 10,000 objects
+    per 1,000 excluded requests)."""
+    app = make_app(**options)
 
     @app.get("/page")
     def page() -> str:
@@ -368,4 +374,4 @@ def test_a_tracked_request_leaves_no_reference_cycle_behind(
         for _ in range(3):
             assert client.get("/page").status_code == 200
     assert [type(o).__name__ for o in garbage if isinstance(o, td_web.Telemetry)] == []
-    assert td_signals.types().count("HTTP.request") + td_signals.types().count("pageView") == 4
+    assert td_signals.types().count("HTTP.request") + td_signals.types().count("pageView") == sent
