@@ -514,24 +514,30 @@ class Telemetry(Presets):
             elif self._silenced is not None:  # sampled out, opted out here: sends nothing
                 self._native = self._user_lookup = None
             else:
-                self._hold_request_weakly()
+                self._hold_request_weakly(web)
         finally:
             if self._in_flight:  # after the record is queued: a retired client closes now
                 self._in_flight = False
                 web.request_left()
 
-    def _hold_request_weakly(self) -> None:
+    def _hold_request_weakly(self, web: WebTelemetry) -> None:
         """An excluded request (a static file, ``exclude_paths``) sends nothing by itself,
         but its view may still send a custom signal, even after finish (a background task),
         which asks the user lookup and the properties: from here the helper holds the request
         and the lookup weakly. Held strongly they kept the cycle request -> helper -> request
         (request.telemetry, scope["state"]) alive until the cyclic garbage collector ran,
         10,000 objects per 1,000 excluded requests. Once the request is gone, nothing is
-        asked: its user lookup would no longer work anyway."""
+        asked: its user lookup would no longer work anyway. Except the request a user
+        callable is promised (a callable ``default_payload`` not yet called, a
+        ``client_user`` not yet asked): that one stays held, as for a tracked request, or
+        the callable would be given td_web's view or None in place of the request."""
         # An object that takes no weak reference, or a lookup that is no bound method (a
         # partial), stays held as it was.
         native, lookup = self._native, self._user_lookup
-        if native is not None:
+        promised = (web.make_properties is not None and self._properties is False) or (
+            web.settings.client_user is not None and self._user is _ASK
+        )
+        if native is not None and not promised:
             with contextlib.suppress(TypeError):
                 self._native = weakref.ref(native)
         if lookup is not None and hasattr(lookup, "__self__"):

@@ -275,3 +275,40 @@ async def test_shutdown_flush_does_not_block_the_event_loop(ingest: IngestServer
     # The loop kept running other tasks while the flush waited for the slow ingest server.
     assert ticks_at_complete[0] > start_ticks + 1
     middleware.client.close()
+
+
+def test_a_custom_signal_after_an_excluded_request_ended_asks_client_user_with_its_request(
+    td_signals: CapturedSignals,
+) -> None:
+    """A job an excluded request started (given its helper, not the request) signals after
+    the request is gone: ``client_user`` is still given Starlette's request (README: "a
+    callable given the request"), never None."""
+    given: list[str] = []
+
+    def user_of(request: Any) -> str:
+        given.append(type(request).__name__)  # (the request itself is not kept here)
+        return str(request.headers["x-user"])
+
+    jobs: list[Any] = []
+
+    async def start_job(request: Request) -> Response:
+        jobs.append(request.state.telemetry)
+        return PlainTextResponse("started")
+
+    app = Starlette(
+        routes=[Route("/start-job", start_job, methods=["POST"])],
+        middleware=[
+            Middleware(
+                TelemetryDeckMiddleware,
+                app_id=APP_ID,
+                salt=SALT,
+                exclude_paths=["/start-job"],
+                client_user=user_of,
+            )
+        ],
+    )
+    assert TestClient(app).post("/start-job", headers={"x-user": "dana"}).text == "started"
+    jobs[0].signal("Job.done")  # later, on the job's thread: the request has ended
+
+    assert given == ["Request"]
+    assert td_signals.one("Job.done")["clientUser"] == hash_client_user("dana", SALT)

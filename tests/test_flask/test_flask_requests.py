@@ -375,3 +375,30 @@ def test_a_request_leaves_no_reference_cycle_behind(
             assert client.get("/page").status_code == 200
     assert [type(o).__name__ for o in garbage if isinstance(o, td_web.Telemetry)] == []
     assert td_signals.types().count("HTTP.request") + td_signals.types().count("pageView") == sent
+
+
+def test_a_signal_after_an_excluded_request_ended_gets_properties_from_the_request(
+    make_app: MakeApp, td_signals: CapturedSignals
+) -> None:
+    """A job an excluded request started (given ``request.telemetry``) signals after the
+    request is gone: a callable ``default_payload`` is still given Flask's request, as the
+    README promises, never td_web's own view of it (nor left out)."""
+    given: list[str] = []
+
+    def properties(req: Any) -> dict[str, str]:
+        given.append(type(req).__name__)  # (the request itself is not kept here)
+        return {"Job.kind": str(req.headers["X-Kind"])}
+
+    app = make_app(exclude_paths=["/start-job"], default_payload=properties)
+    jobs: list[Any] = []
+
+    @app.post("/start-job")
+    def start_job() -> str:
+        jobs.append(request.telemetry)  # type: ignore[attr-defined]
+        return "started"
+
+    assert app.test_client().post("/start-job", headers={"X-Kind": "export"}).status_code == 200
+    jobs[0].signal("Job.done")  # later, on the job's thread: the request has ended
+
+    assert given == ["Request"]
+    assert td_signals.one("Job.done")["payload"]["Job.kind"] == "export"
