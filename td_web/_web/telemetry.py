@@ -523,26 +523,27 @@ class Telemetry(Presets):
     def _hold_request_weakly(self, web: WebTelemetry) -> None:
         """An excluded request (a static file, ``exclude_paths``) sends nothing by itself,
         but its view may still send a custom signal, even after finish (a background task),
-        which asks the user lookup and the properties: from here the helper holds the request
-        and the lookup weakly. Held strongly they kept the cycle request -> helper -> request
-        (request.telemetry, scope["state"]) alive until the cyclic garbage collector ran,
-        10,000 objects per 1,000 excluded requests. Once the request is gone, nothing is
-        asked: its user lookup would no longer work anyway. Except the request a user
-        callable is promised (a callable ``default_payload`` not yet called, a
-        ``client_user`` not yet asked): that one stays held, as for a tracked request, or
-        the callable would be given td_web's view or None in place of the request."""
-        # An object that takes no weak reference, or a lookup that is no bound method (a
-        # partial), stays held as it was.
-        native, lookup = self._native, self._user_lookup
+        which asks for the user and the properties. Held strongly, the request and the user
+        lookup bound to it kept the cycle request -> helper -> request (request.telemetry,
+        scope["state"]) alive until the cyclic garbage collector ran, 10,000 objects per
+        1,000 excluded requests. So the adapter's lookup is asked now (it reads a user the
+        request has loaded already, as at a tracked request's finish) and let go of, and the
+        request is held weakly; except while a user callable is promised the request (a
+        callable ``default_payload`` not yet called, a ``client_user`` not yet asked): that
+        one stays held, or the callable would be given td_web's view or None in its place."""
+        if self._user is _ASK and web.settings.client_user is None:
+            # (A later signal, the request gone, would otherwise go out as anonymous.)
+            self._user = self._resolved_user(web, _ASK)
+        if self._user is not _ASK or web.settings.client_user is not None:
+            self._user_lookup = None  # nothing asks it any more
+        native = self._native
         promised = (web.make_properties is not None and self._properties is False) or (
             web.settings.client_user is not None and self._user is _ASK
         )
         if native is not None and not promised:
+            # An object that takes no weak reference stays held as it was.
             with contextlib.suppress(TypeError):
                 self._native = weakref.ref(native)
-        if lookup is not None and hasattr(lookup, "__self__"):
-            with contextlib.suppress(TypeError):
-                self._user_lookup = _weak_lookup(weakref.WeakMethod(lookup))
 
     def _record(
         self, web: WebTelemetry, status: int | None, content_type: str | None, route: str | None
@@ -871,14 +872,6 @@ def _native(held: Any) -> Any:
     """The adapter's request as the helper holds it (``Telemetry._native``): itself, or,
     held weakly (``_hold_request_weakly``), itself while alive and None once it is gone."""
     return held() if type(held) is weakref.ref else held
-
-
-def _weak_lookup(method: weakref.WeakMethod[Callable[[], object]]) -> Callable[[], object]:
-    def ask() -> object:
-        lookup = method()
-        return None if lookup is None else lookup()
-
-    return ask
 
 
 def _merged_extra(

@@ -312,3 +312,30 @@ def test_a_custom_signal_after_an_excluded_request_ended_asks_client_user_with_i
 
     assert given == ["Request"]
     assert td_signals.one("Job.done")["clientUser"] == hash_client_user("dana", SALT)
+
+
+def test_a_custom_signal_after_an_excluded_request_ended_keeps_its_user(
+    td_signals: CapturedSignals,
+) -> None:
+    """A job an excluded request started (given its helper, not the request) signals after
+    the request is gone: it still carries the request's user (scope["user"]), as a job from a
+    tracked request does, not an anonymous visitor's id."""
+    jobs: list[Any] = []
+
+    async def start_job(request: Request) -> Response:
+        jobs.append(request.state.telemetry)
+        return PlainTextResponse("started")
+
+    app = Starlette(
+        routes=[Route("/start-job", start_job, methods=["POST"])],
+        middleware=[
+            Middleware(
+                TelemetryDeckMiddleware, app_id=APP_ID, salt=SALT, exclude_paths=["/start-job"]
+            ),
+            Middleware(AuthenticationMiddleware, backend=HeaderAuth()),
+        ],
+    )
+    assert TestClient(app).post("/start-job", headers={"x-user": "erin"}).text == "started"
+    jobs[0].signal("Job.done")  # later, on the job's thread: the request has ended
+
+    assert td_signals.one("Job.done")["clientUser"] == hash_client_user("erin", SALT)
