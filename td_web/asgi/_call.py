@@ -16,10 +16,7 @@ _OTHER_ENDS = frozenset({"http.response.zerocopysend", "http.response.pathsend"}
 
 
 class HTTPCall:
-    # __weakref__: the helper of an excluded request holds its user lookup (a method of the
-    # call) weakly (Telemetry._hold_request_weakly).
     __slots__ = (
-        "__weakref__",
         "_entry_path",
         "_entry_root_path",
         "_receive",
