@@ -277,39 +277,38 @@ async def test_shutdown_flush_does_not_block_the_event_loop(ingest: IngestServer
     middleware.client.close()
 
 
-def test_a_custom_signal_after_an_excluded_request_ended_asks_client_user_with_its_request(
-    td_signals: CapturedSignals,
-) -> None:
-    """A job an excluded request started (given its helper, not the request) signals after
-    the request is gone: ``client_user`` is still given Starlette's request (README: "a
-    callable given the request"), never None."""
-    given: list[str] = []
-
-    def user_of(request: Any) -> str:
-        given.append(type(request).__name__)  # (the request itself is not kept here)
-        return str(request.headers["x-user"])
-
+def _job_done_after_an_excluded_request(user: str, *inner: Middleware, **options: Any) -> None:
+    """A job an excluded request started (given its helper, not the request) sends
+    ``Job.done`` once the request is gone."""
     jobs: list[Any] = []
 
     async def start_job(request: Request) -> Response:
         jobs.append(request.state.telemetry)
         return PlainTextResponse("started")
 
+    td_middleware = Middleware(
+        TelemetryDeckMiddleware, app_id=APP_ID, salt=SALT, exclude_paths=["/start-job"], **options
+    )
     app = Starlette(
         routes=[Route("/start-job", start_job, methods=["POST"])],
-        middleware=[
-            Middleware(
-                TelemetryDeckMiddleware,
-                app_id=APP_ID,
-                salt=SALT,
-                exclude_paths=["/start-job"],
-                client_user=user_of,
-            )
-        ],
+        middleware=[td_middleware, *inner],
     )
-    assert TestClient(app).post("/start-job", headers={"x-user": "dana"}).text == "started"
+    assert TestClient(app).post("/start-job", headers={"x-user": user}).text == "started"
     jobs[0].signal("Job.done")  # later, on the job's thread: the request has ended
 
+
+def test_a_custom_signal_after_an_excluded_request_ended_asks_client_user_with_its_request(
+    td_signals: CapturedSignals,
+) -> None:
+    """``client_user`` is still given Starlette's request (README: "a callable given the
+    request"), never None."""
+    given: list[str] = []
+
+    def user_of(request: Any) -> str:
+        given.append(type(request).__name__)  # (the request itself is not kept here)
+        return str(request.headers["x-user"])
+
+    _job_done_after_an_excluded_request("dana", client_user=user_of)
     assert given == ["Request"]
     assert td_signals.one("Job.done")["clientUser"] == hash_client_user("dana", SALT)
 
@@ -317,25 +316,9 @@ def test_a_custom_signal_after_an_excluded_request_ended_asks_client_user_with_i
 def test_a_custom_signal_after_an_excluded_request_ended_keeps_its_user(
     td_signals: CapturedSignals,
 ) -> None:
-    """A job an excluded request started (given its helper, not the request) signals after
-    the request is gone: it still carries the request's user (scope["user"]), as a job from a
+    """The job's signal still carries the request's user (scope["user"]), as a job from a
     tracked request does, not an anonymous visitor's id."""
-    jobs: list[Any] = []
-
-    async def start_job(request: Request) -> Response:
-        jobs.append(request.state.telemetry)
-        return PlainTextResponse("started")
-
-    app = Starlette(
-        routes=[Route("/start-job", start_job, methods=["POST"])],
-        middleware=[
-            Middleware(
-                TelemetryDeckMiddleware, app_id=APP_ID, salt=SALT, exclude_paths=["/start-job"]
-            ),
-            Middleware(AuthenticationMiddleware, backend=HeaderAuth()),
-        ],
+    _job_done_after_an_excluded_request(
+        "erin", Middleware(AuthenticationMiddleware, backend=HeaderAuth())
     )
-    assert TestClient(app).post("/start-job", headers={"x-user": "erin"}).text == "started"
-    jobs[0].signal("Job.done")  # later, on the job's thread: the request has ended
-
     assert td_signals.one("Job.done")["clientUser"] == hash_client_user("erin", SALT)
