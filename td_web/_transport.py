@@ -168,7 +168,9 @@ class Transport:
                 else {"timeout": library.Timeout(timeout).as_dict()},
             )
             route = self._route
-            if route is None:
+            # A closed client (the exit closed it while a sync-mode POST began): Client.send
+            # refuses it, where the transport would open a connection nobody closes.
+            if route is None or client.is_closed:
                 response = client.send(request)
             else:
                 response = route.handle_request(request)

@@ -108,6 +108,19 @@ def test_a_url_the_library_refuses_is_a_failed_attempt_not_a_crash() -> None:
     assert answer.detail.startswith("unexpected InvalidURL")
 
 
+def test_a_post_after_close_is_refused_and_opens_no_connection(ingest: IngestServer) -> None:
+    """A sync-mode request thread may be inside a POST while the exit closes the transport:
+    the closed client refuses it, as Client.send does, instead of opening a connection that
+    nobody closes."""
+    transport = Transport(ingest.url, 5.0)
+    assert transport.post(b"[]").outcome is Outcome.SENT
+    transport.close()
+    answer = transport.post(b"[]")
+    assert answer.outcome is Outcome.RETRY
+    assert "closed" in answer.detail
+    assert len(ingest.requests) == 1
+
+
 def test_each_poster_line_has_its_own_client_sharing_one_tls_context(
     monkeypatch: Any,
 ) -> None:
