@@ -95,6 +95,7 @@ class ASGIDriver:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.loop = asyncio.new_event_loop()
+        self._lifespan: asyncio.Task[None] | None = None
         self.scope: dict[str, Any] = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -171,7 +172,10 @@ class ASGIDriver:
             if not started.done():
                 started.set_result("unsupported")
 
-        self.loop.create_task(lifespan())
+        # Kept: the loop holds its tasks weakly, and a lifespan task collected mid-run is closed
+        # in whichever request the collector runs (the app then answers a shutdown failure
+        # there, and its cost was counted as that request's).
+        self._lifespan = self.loop.create_task(lifespan())
         deadline = time.monotonic() + timeout
         while not started.done() and time.monotonic() < deadline:
             self.loop.run_until_complete(asyncio.sleep(0.01))
