@@ -54,8 +54,9 @@ class Outbox:
         self._charges: deque[int] = deque()
         #: How many entries at the front came from the spool.
         self._spooled = 0
-        #: Each entry's bytes plus one (its comma), summed as ``take_batch`` counts them: whether
-        #: everything here fits one POST is then known without a look at each entry.
+        #: Each entry's bytes plus one (a comma, or for the first the closing bracket), summed
+        #: as ``take_batch`` counts them: whether everything here fits one POST is then known
+        #: without a look at each entry.
         self._size = 0
 
     def __len__(self) -> int:
@@ -105,7 +106,8 @@ class Outbox:
     def take_batch(self, max_signals: int, max_bytes: int) -> Batch:
         """The oldest entries that fit one POST (one at least, however large)."""
         spooled = self._spooled > 0
-        if len(self._entries) <= max_signals and self._size + 2 <= max_bytes:  # + brackets
+        # n entries are n - 1 commas and two brackets: each entry counts one, plus one more.
+        if len(self._entries) <= max_signals and self._size + 1 <= max_bytes:
             # Everything fits, as under load when the outbox was filled to one batch: taken
             # whole instead of entry by entry.
             entries, charges = list(self._entries), list(self._charges)
@@ -116,7 +118,7 @@ class Outbox:
             return Batch(entries, charges, spooled=spooled)
         entries = []
         charges = []
-        size = 2  # the brackets
+        size = 1  # the opening bracket (each entry counts its comma or the closing one)
         while self._entries and len(entries) < max_signals:
             entry_size = len(self._entries[0][0]) + 1
             if entries and size + entry_size > max_bytes:

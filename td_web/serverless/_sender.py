@@ -171,7 +171,7 @@ class InvocationSender(Sender):
     def _batch(self) -> list[bytes]:
         """The oldest pending signals that fit one request (they stay pending until sent)."""
         batch: list[bytes] = []
-        size = 2
+        size = 1  # the opening bracket: each signal counts its comma, the last the closing one
         for entry in self._pending:
             if len(batch) >= self._config.max_batch_size or (
                 batch and size + len(entry) + 1 > self._config.max_batch_bytes

@@ -202,9 +202,10 @@ def test_an_outbox_is_taken_whole_when_it_fits_and_entry_by_entry_when_not() -> 
         outbox = Outbox()
         outbox.add_records([([entry], 100) for entry in entries])
         batch = outbox.take_batch(100, max_bytes)
-        # As entry by entry always did: as many as fit with a byte to spare, never more.
-        fitting = max(n for n in range(1, 11) if 2 + n * 7 + n <= max_bytes)
-        assert batch.entries == entries[:fitting] and len(batch.body()) < max_bytes
+        # As entry by entry: as many as fit (brackets, entries, commas), never more.
+        fitting = max(n for n in range(1, 11) if 2 + n * 7 + n - 1 <= max_bytes)
+        assert batch.entries == entries[:fitting] and len(batch.body()) <= max_bytes
+        assert fitting == 10 or len(batch.body()) + 8 > max_bytes  # one more would not fit
         assert batch.charges == [100] * fitting
         assert outbox.take_batch(100, max_bytes).entries == entries[fitting:]
     outbox = Outbox()
@@ -790,3 +791,23 @@ def test_importing_td_web_imports_no_http_library() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_batch_exactly_max_batch_bytes_long_goes_in_one_post(
+    ingest: IngestServer, make_client: Any
+) -> None:
+    """``max_batch_bytes`` is what a POST's body may be at most: n signals take n - 1 commas
+    and two brackets, so a batch that reaches the limit exactly is one POST, not cut early."""
+
+    def send_all(td: TelemetryDeck) -> None:
+        for i in range(8):
+            td.signal("Exact.fit", {"blob": "x" * 200, "i": i}, session_id="s", client_user="u")
+        assert td.flush(10)
+
+    send_all(make_client(flush_interval=30))
+    (whole,) = ingest.requests
+    limit = len(whole.raw)  # the eight signals' body, measured with room to spare
+    ingest.requests.clear()
+    send_all(make_client(flush_interval=30, max_batch_bytes=limit))
+    (exact,) = ingest.requests
+    assert len(exact.raw) == limit and len(json.loads(exact.raw)) == 8

@@ -240,3 +240,24 @@ def test_a_spool_path_starts_no_thread(ingest: IngestServer, tmp_path: Path) -> 
         assert [s["type"] for s in ingest.accepted_signals] == ["Invoice.created"]
     finally:
         td.close(1)
+
+
+def test_a_batch_exactly_max_batch_bytes_long_is_one_request(ingest: IngestServer) -> None:
+    """As for the background sender: n signals take n - 1 commas and two brackets, so a
+    batch that reaches ``max_batch_bytes`` exactly is one request, not cut one signal early."""
+
+    def send_all(**options: Any) -> None:
+        td = TelemetryDeck(app_id=APP_ID, salt="s", endpoint=ingest.url, **options)
+        try:
+            for i in range(8):
+                td.signal("Exact.fit", {"blob": "x" * 200, "i": i}, session_id="s")
+            assert deliver(td, GENEROUS)
+        finally:
+            td.close(1)
+
+    send_all()
+    (whole,) = ingest.requests
+    ingest.requests.clear()
+    send_all(max_batch_bytes=len(whole.raw))
+    (exact,) = ingest.requests
+    assert len(exact.raw) == len(whole.raw) and len(json.loads(exact.raw)) == 8
