@@ -215,7 +215,10 @@ class Transport:
         if self._shared_from is not None:
             return self._shared_from._verify(library)
         if not self.url.startswith("https:"):
-            return False  # plain http:// never uses TLS: the CA bundle (tens of ms) is skipped
+            # Plain http:// never uses TLS: the CA bundle (tens of ms) is skipped. An https://
+            # proxy from the environment is verified all the same: the library connects to a
+            # proxy with the proxy's own context, never this one (test_core_transport.py).
+            return False
         with self._tls_lock:  # lines build their clients on their own threads
             if self._tls is None:
                 create = getattr(library, "create_ssl_context", None)

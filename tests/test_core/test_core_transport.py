@@ -3,8 +3,17 @@ through ``Client.send``, to a given ``transport`` as to the real ingest, with no
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import APP_ID
 from ingest_server import IngestServer, Reply
 
@@ -184,3 +193,74 @@ def test_without_the_librarys_transport_lookup_posts_go_through_client_send(
     assert fallback.post(b'[{"type": "B"}]').outcome is Outcome.SENT
     fallback.close()
     assert len(sent) == 1 and len(ingest.requests) == 2
+
+
+@contextlib.contextmanager
+def tls_proxy(certificate: Path) -> Iterator[tuple[str, list[str]]]:
+    """A forward proxy on loopback reached over TLS with a self-signed ``certificate``: its
+    URL, and the absolute URLs it was asked to forward (it answers each with 200 itself)."""
+    key = certificate.with_suffix(".key")
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(certificate), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    forwarded: list[str] = []
+
+    class Forwarding(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            forwarded.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forwarding)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", forwarded
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="makes its certificate with openssl")
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
+def test_an_https_proxy_for_a_plain_http_ingest_has_its_certificate_verified(
+    variable: str, monkeypatch: Any, tmp_path: Path
+) -> None:
+    """A plain http:// ingest loads no CA bundle for itself, but an https:// proxy from the
+    environment is a TLS connection all the same: one with a certificate nobody trusts is
+    refused, and not one byte of the batch reaches it."""
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    certificate = tmp_path / "proxy.pem"
+    with tls_proxy(certificate) as (proxy, forwarded):
+        monkeypatch.setenv(variable, proxy)
+        untrusted = Transport("http://ingest.example.invalid/v2/", 5.0, connections=4)
+        answer = untrusted.line().post(b"[]")
+        untrusted.close()
+        assert answer.outcome is Outcome.RETRY
+        assert "CERTIFICATE_VERIFY_FAILED" in answer.detail
+        assert forwarded == []
+        if http_library().__name__ == "httpx2":  # (httpx's trust store ignores SSL_CERT_FILE)
+            # The same proxy, its certificate trusted: the refusal above was the verification.
+            monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+            trusted = Transport("http://ingest.example.invalid/v2/", 5.0, connections=4)
+            assert trusted.line().post(b"[]").outcome is Outcome.SENT
+            trusted.close()
+            assert forwarded == ["http://ingest.example.invalid/v2/"]
