@@ -148,10 +148,11 @@ def test_each_poster_line_has_its_own_client_sharing_one_tls_context(
         line.prepare()
     clients = {id(line._http) for line in lines}
     transport.close()
-    # Four clients of one connection each, and the CA bundle loaded once for all of them.
-    assert len(clients) == 4 and id(transport._http) not in clients
+    # Four clients of one connection each, and the CA bundle loaded once for all of them,
+    # by prepare(): the transport they share it from builds no client of its own.
+    assert len(clients) == 4 and transport._http is None
     assert len(contexts) == 1
-    assert all(line._http.is_closed for line in lines) and transport._http.is_closed
+    assert all(line._http.is_closed for line in lines)
 
 
 def test_a_given_transport_is_shared_by_every_poster() -> None:
@@ -264,3 +265,46 @@ def test_an_https_proxy_for_a_plain_http_ingest_has_its_certificate_verified(
             assert trusted.line().post(b"[]").outcome is Outcome.SENT
             trusted.close()
             assert forwarded == ["http://ingest.example.invalid/v2/"]
+
+
+def test_in_the_background_only_the_posters_clients_are_built(
+    ingest: IngestServer, monkeypatch: Any
+) -> None:
+    """Each poster line POSTs through a client of its own: the transport they come from
+    builds none for itself (it would never send), and close() closes every one that was."""
+    built: list[Any] = []
+
+    class Counted(httpx.Client):  # type: ignore[misc,name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(httpx, "Client", Counted)
+    td = TelemetryDeck(
+        app_id=APP_ID, salt="pepper", endpoint=ingest.url, max_batch_size=10, flush_interval=3600
+    )
+    for i in range(35):
+        td.signal("Numbered", {"Bench.seq": i})
+    assert td.flush(10)
+    transport = td._sender._transport
+    lines = list(transport._lines)
+    td.close(5)
+    assert numbers_arrived(ingest) == list(range(35))
+    # (A line whose poster never had a batch of its own built none either.)
+    assert lines and transport._http is None
+    assert built and sorted(map(id, built)) == sorted(
+        id(line._http) for line in lines if line._http is not None
+    )
+    assert all(client.is_closed for client in built)
+
+
+def test_a_sync_mode_client_posts_through_the_transports_own_client(
+    ingest: IngestServer,
+) -> None:
+    td = TelemetryDeck(app_id=APP_ID, salt="pepper", endpoint=ingest.url, sync=True)
+    td.signal("Numbered", {"Bench.seq": 0})
+    transport = td._sender._transport
+    client = transport._http
+    td.close(5)
+    assert numbers_arrived(ingest) == [0]
+    assert client is not None and client.is_closed and not transport._lines
