@@ -132,7 +132,10 @@ class Sender:
 
     def after_fork_in_child(self) -> None:
         # The parent's thread does not exist here and its queue is the parent's to send;
-        # keeping either would duplicate or deadlock.
+        # keeping either would duplicate or deadlock. Also after the parent's exit path
+        # closed it: the child is a process of its own, whose clients nobody closed. (A
+        # user's close() took the sender out of the hook's reach, and the client stays
+        # closed.)
         self._reset()
 
     # -- caller side -------------------------------------------------------------------------
@@ -259,7 +262,10 @@ class Sender:
                 delivered = False
         if thread is None or not thread.is_alive():
             self._transport.close()
-        _live_senders.discard(self)
+        if not drain:
+            # Closed by the exit path (drain), it stays known to the fork hook: a child forked
+            # meanwhile starts it afresh, where the user's close() stays closed in a child.
+            _live_senders.discard(self)
         return delivered
 
     def begin_close(self, *, drain: bool = False) -> None:

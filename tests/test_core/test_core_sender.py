@@ -476,6 +476,65 @@ def test_fork_while_another_thread_holds_the_lock_does_not_deadlock(
     assert "Child.after.locked.fork" in [s["type"] for s in ingest.accepted_signals]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_client_the_user_closed_before_a_fork_stays_closed_in_the_child(
+    ingest: IngestServer,
+) -> None:
+    """close() is the user's decision, and a forked child inherits it: the child's signal is
+    refused and counted as sent after close, as in the parent; nothing reaches the ingest."""
+    result = run_script(
+        """
+        import os, sys
+        from td_web import TelemetryDeck
+        td = TelemetryDeck(flush_interval=3600)
+        td.signal("Parent.before.close")
+        td.close(10)
+        pid = os.fork()
+        if pid == 0:
+            refused = not td.signal("Child.after.close")
+            closed = td.stats().dropped == {"closed": 1}
+            os._exit(0 if refused and closed and td.flush(1) else 3)
+        _, status = os.waitpid(pid, 0)
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """,
+        ingest,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [s["type"] for s in ingest.accepted_signals] == ["Parent.before.close"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("exit_path", ["_shutdown.close_all_at_exit()", "begin_close_all()"])
+def test_a_child_forked_after_the_exit_began_closing_its_sender_starts_fresh(
+    ingest: IngestServer, exit_path: str
+) -> None:
+    """The process's exit path closing senders (drain at exit or SIGTERM; here done, or only
+    begun, when another thread forks) is not the user's close: the child, a process of its
+    own with a client nobody closed, starts with a fresh sender and delivers its signals."""
+    result = run_script(
+        """
+        import os, sys
+        from td_web import TelemetryDeck, _shutdown
+        def begin_close_all():
+            for sender in list(_shutdown.live_senders):
+                sender.begin_close(drain=True)
+        td = TelemetryDeck(flush_interval=3600)
+        td.signal("Parent.before.exit")
+        EXIT_PATH
+        pid = os.fork()
+        if pid == 0:
+            queued = td.signal("Child.after.exit")
+            os._exit(0 if queued and td.flush(10) and td.stats().sent == 1 else 3)
+        _, status = os.waitpid(pid, 0)
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """.replace("EXIT_PATH", exit_path),
+        ingest,
+    )
+    assert result.returncode == 0, result.stderr
+    types = sorted(s["type"] for s in ingest.accepted_signals)
+    assert types == ["Child.after.exit", "Parent.before.exit"]
+
+
 def test_a_mapping_that_raises_never_reaches_the_caller(
     make_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
