@@ -156,4 +156,8 @@ class StarletteSite:
 
 @contextmanager
 def open_site(ingest: IngestServer, mode: str | None = None, **options: Any) -> Iterator[Any]:
-    yield StarletteSite(ingest, mode or next(iter(MODES)), **options)
+    site = StarletteSite(ingest, mode or next(iter(MODES)), **options)
+    try:
+        yield site
+    finally:
+        site.app.client.close(5)  # its sender's thread ends with the site

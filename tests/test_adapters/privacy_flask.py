@@ -172,4 +172,8 @@ class FlaskSite:
 
 @contextmanager
 def open_site(ingest: IngestServer, mode: str | None = None, **options: Any) -> Iterator[Any]:
-    yield FlaskSite(ingest, mode or next(iter(MODES)), **options)
+    site = FlaskSite(ingest, mode or next(iter(MODES)), **options)
+    try:
+        yield site
+    finally:
+        site.client.close(5)  # its sender's thread ends with the site

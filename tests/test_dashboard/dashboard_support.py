@@ -9,9 +9,18 @@ from conftest import APP_ID
 from flask import Flask, Response, request
 from ingest_server import IngestServer
 
+from td_web import TelemetryDeck as Client
 from td_web.flask import TelemetryDeck, TelemetryRequest
 
 SALT = "dashboard-salt"
+#: Every client ``dashboard_app`` built, oldest first, until ``close_clients`` closes it.
+built: list[Client] = []
+
+
+def close_clients(first: int = 0) -> None:
+    """Close the clients built since the ``first``-th (their senders' threads end)."""
+    while len(built) > first:
+        built.pop().close(5)
 
 
 def dashboard_app(
@@ -47,6 +56,7 @@ def dashboard_app(
         return Response("ok", mimetype="text/plain")
 
     client = td.state_for(app).client
+    built.append(client)
 
     def flush() -> bool:
         return client.flush(30)  # returns as soon as delivered; generous for a loaded machine

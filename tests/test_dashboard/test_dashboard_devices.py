@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import run_python
 from ingest_server import IngestServer
-from test_dashboard.dashboard_support import dashboard_app, page_views
+from test_dashboard.dashboard_support import built, close_clients, dashboard_app, page_views
 from user_agent_cases import CASES, Case
 
 from td_web._web.device import MAX_PARSED_LENGTH, DeviceParser
@@ -20,6 +20,7 @@ FLAGS = {"bot": "isBot", "mobile": "isMobile", "tablet": "isTablet", "desktop": 
 @pytest.fixture(scope="module")
 def received() -> Iterator[dict[str, dict[str, Any]]]:
     """Every case's page view (bots tracked, so that their keys can be read), by case name."""
+    first = len(built)
     with IngestServer() as ingest:
         app, flush = dashboard_app(ingest, track_bots=True)
         client = app.test_client()
@@ -32,6 +33,7 @@ def received() -> Iterator[dict[str, dict[str, Any]]]:
         for case in CASES:
             assert case.user_agent.encode() not in raw, f"{case.name}: the header was sent"
         yield by_name
+        close_clients(first)
 
 
 def test_at_least_forty_real_user_agents() -> None:
