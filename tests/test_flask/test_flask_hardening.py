@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +19,18 @@ from td_web._hashing import anonymous_client_user, derive_session_id
 from td_web.flask import TelemetryDeck
 
 SALT = "flask-hardening-salt"
+#: The apps ``_app`` built during the current test.
+_built: list[Flask] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_each_client(ingest: IngestServer) -> Iterator[None]:
+    """Each test closes the clients its apps built while its ingest still answers: a failing
+    callable's traceback, kept in the captured log records, kept a client (its sender thread)
+    alive after the test."""
+    yield
+    while _built:
+        TelemetryDeck.state_for(_built.pop()).client.close(5)
 
 
 def _app(ingest: IngestServer, td: TelemetryDeck | None = None, **options: Any) -> Flask:
@@ -47,6 +60,7 @@ def _app(ingest: IngestServer, td: TelemetryDeck | None = None, **options: Any) 
         **options,
     }
     (td or TelemetryDeck()).init_app(app, **{k: v for k, v in settings.items() if v is not None})
+    _built.append(app)
     return app
 
 
