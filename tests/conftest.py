@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -87,6 +89,40 @@ def _no_client_outlives_the_session() -> Iterator[None]:
 
     for sender in list(_live_senders):
         sender.close(0)
+
+
+@pytest.fixture(autouse=True)
+def _no_sender_left_running() -> Iterator[None]:
+    """A test fails when a client it built is left open with its sender's thread running: the
+    thread would outlive the test, retrying into whichever later test captures warnings.
+    Clients of longer-lived fixtures (built before the test) are not the test's to close; one
+    the test left to the garbage collector is (a client in a reference cycle lives on, its
+    thread with it, until a collection happens to run)."""
+    from td_web._sender import Sender, _live_senders
+
+    known = weakref.WeakSet(_live_senders)
+    yield
+    for thread in threading.enumerate():
+        if thread.name == "td_web-retire":  # a replaced Django telemetry closing its client
+            thread.join(10)
+
+    left = [
+        sender
+        for sender in list(_live_senders)
+        if isinstance(sender, Sender)
+        and sender not in known
+        and not sender.closed  # (a garbage-collected client's sender is closed, and ending)
+        and sender._thread is not None
+        and sender._thread.is_alive()
+    ]
+    for sender in left:
+        sender.close(0)
+    if left:
+        pytest.fail(
+            f"the test left {len(left)} client(s) open with a running sender thread "
+            f"({', '.join(sender._url for sender in left)}): close each client it builds",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)
