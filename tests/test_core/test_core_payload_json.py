@@ -18,7 +18,7 @@ from td_web._encoding import encode_json_bytes
 from td_web._signal_json import SignalJSON
 from td_web._web import RequestView, WebTelemetry
 from td_web._web import payload_json as payload_json_module
-from td_web._web.telemetry import RequestSignals
+from td_web._web.request_signals import RequestSignals
 from td_web.testing import capture
 
 

@@ -22,7 +22,7 @@ from td_web._log import throttled
 from td_web._sanitize import MAX_KEYS
 from td_web._signal_json import SignalJSON
 from td_web._web import RequestView, WebTelemetry
-from td_web._web.telemetry import RequestSignals
+from td_web._web.request_signals import RequestSignals
 from td_web.testing import capture
 
 SESSION = "tds"
