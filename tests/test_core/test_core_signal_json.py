@@ -238,6 +238,14 @@ def test_written_json_equals_the_built_signals(
     assert sent_warnings == general_warnings
 
 
+def _clocked() -> tuple[WebTelemetry, list[float], SignalJSON]:
+    """An application whose calendar reads ``clock[0]`` (13:00 UTC), and its writer."""
+    web = _web(session_cookie_name=SESSION)
+    clock = [1_764_590_400.0]
+    web.client.builder.calendar = CalendarKeys(clock=lambda: clock[0])
+    return web, clock, SignalJSON(web.client.builder)
+
+
 @pytest.mark.parametrize("name", list(ALL_CASES))
 @pytest.mark.usefixtures("nothing_sent")
 def test_a_request_written_again_from_what_was_kept(name: str) -> None:
@@ -318,11 +326,8 @@ def test_a_kept_browser_still_counts_each_request_s_keys() -> None:
 
 @pytest.mark.usefixtures("nothing_sent")
 def test_a_kept_browser_follows_the_quarter_hour() -> None:
-    web = _web(session_cookie_name=SESSION)
+    web, clock, writer = _clocked()
     builder = web.client.builder
-    clock = [1_764_590_400.0]
-    builder.calendar = CalendarKeys(clock=lambda: clock[0])
-    writer = SignalJSON(builder)
     (record,) = _records(web, _view("/same", cookies={SESSION: "s" * 32}))
     hours = []
     for _ in range(2):
@@ -365,11 +370,8 @@ def test_a_crawler_only_the_library_knows_gives_no_signal_either_way() -> None:
 def test_parts_kept_for_a_browser_follow_the_quarter_hour() -> None:
     """The device keys and the calendar keys joined once are joined again when the quarter
     hour changes: a signal never carries the calendar of an earlier one."""
-    web = _web(session_cookie_name=SESSION)
+    web, clock, writer = _clocked()
     builder = web.client.builder
-    clock = [1_764_590_400.0]
-    builder.calendar = CalendarKeys(clock=lambda: clock[0])
-    writer = SignalJSON(builder)
     (first,) = _records(web, _view("/one", cookies={SESSION: "s" * 32}))
     (second,) = _records(web, _view("/two", cookies={SESSION: "s" * 32}))
     first_signal = _parsed(first.encoded_signals(writer) or [])[0]
