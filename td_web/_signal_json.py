@@ -5,7 +5,9 @@ client (app id, SDK and context keys), of a quarter hour (calendar keys), of a b
 keys) or of a session (clientUser, sessionID). Building every signal as a dict and encoding
 all of it was most of the sender thread's work per signal (BENCHMARKS.md, "Sender CPU per
 signal"). Here each of those parts is encoded once and kept, the parts one request's signals
-share are joined once, and per signal only the request's own keys are encoded.
+share are joined once, and per signal only the request's own keys are encoded. What a
+browser's usual requests share (``KeptSignals``: no visitor keys, properties, error or country)
+is kept too, so that such a request is two lookups and a join (``RequestSignals``).
 
 The JSON is the one ``SignalBuilder.build`` and ``_encoding`` give for the same record: the
 same keys, in the same order, with the same values (tests/test_core/test_core_signal_json.py
@@ -17,7 +19,7 @@ or report.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from typing import Any, NamedTuple
 
 from ._encoding import encode_built_bytes, encode_members
@@ -30,7 +32,10 @@ _TYPE_LIMIT = 4096
 #: Browsers (User-Agents) whose parts are kept: a site's current browsers, in a few megabytes.
 _BROWSER_LIMIT = 1024
 #: Longer User-Agents are encoded each time, never kept (the device parser keeps none either).
-_CACHED_HEADER_LENGTH = 512
+KEPT_HEADER_LENGTH = 512
+#: Browsers whose usual requests' parts are kept (``keep``), each a few kB (its User-Agent, its
+#: shared members); more start over.
+_KEPT_LIMIT = 1024
 
 
 class Shared(NamedTuple):
@@ -83,12 +88,14 @@ class SignalJSON:
 
     def __init__(self, builder: SignalBuilder) -> None:
         self._builder = builder
-        self._head = b'{"appID":' + _json(builder.app_id) + b',"clientUser":"'
+        #: Every signal's first bytes, up to the clientUser's value (``ids`` goes on).
+        self.head = b'{"appID":' + _json(builder.app_id) + b',"clientUser":"'
         self._test_mode = b"true" if builder.test_mode else b"false"
         self._types: dict[str, bytes] = {}
         self._prefix = _Prefix(None, b"", 0, frozenset())
         self._browsers: dict[str, _Browser] = {}
         self._anonymous_ids: BoundedMemo[str | None, bytes] = BoundedMemo(self._ids)
+        self._kept: dict[Hashable, KeptSignals] = {}
 
     def ids(self, client_user: str | None, session_key: str | None) -> bytes:
         """``clientUser`` and ``sessionID`` as ``build`` derives them (hex digests: no
@@ -137,7 +144,7 @@ class SignalJSON:
     def _browser(self, user_agent: str | None, device: Mapping[str, str]) -> _Browser:
         """A new browser's parts (or a browser whose device mapping the parser replaced)."""
         browser = _Browser(device, encode_members(device))
-        if user_agent and len(user_agent) <= _CACHED_HEADER_LENGTH:
+        if user_agent and len(user_agent) <= KEPT_HEADER_LENGTH:
             if len(self._browsers) >= _BROWSER_LIMIT:
                 self._browsers.clear()
             self._browsers[user_agent] = browser
@@ -206,17 +213,17 @@ class SignalJSON:
             if type_part is None:
                 return None
         if own is None or not own.key_count:
-            return b"".join((self._head, ids, type_part, shared.members, b"}}"))
+            return b"".join((self.head, ids, type_part, shared.members, b"}}"))
         if shared.key_count + own.key_count > MAX_KEYS:
             return None
         taken = shared.taken
         if taken and not all(taken.isdisjoint(keys) for keys in own.keys):
             return None
         if not own.float_json:
-            return b"".join((self._head, ids, type_part, shared.members, b",", own.members, b"}}"))
+            return b"".join((self.head, ids, type_part, shared.members, b",", own.members, b"}}"))
         return b"".join(
             (
-                self._head,
+                self.head,
                 ids,
                 type_part,
                 shared.members,
@@ -227,6 +234,44 @@ class SignalJSON:
                 b"}",
             )
         )
+
+    def keep(
+        self,
+        key: Hashable,
+        shared: Shared,
+        start_type: str | None,
+        page_type: str | None,
+        request_type: str | None,
+    ) -> None:
+        """Keep what a browser's usual requests share for :meth:`kept` (``key`` names the
+        browser and its application): ``shared``, just made, and the type parts of the
+        signals they send, for as long as the quarter hour lasts."""
+        prefix = self._prefix
+        if not shared.members.startswith(prefix.members):  # (another thread's new quarter)
+            return
+        types = []
+        for signal_type in (start_type, page_type, request_type):
+            part = None
+            if signal_type is not None:
+                part = self._types.get(signal_type) or self._type_part(signal_type)
+                if part is None:
+                    return
+            types.append(part)
+        if len(self._kept) >= _KEPT_LIMIT:
+            self._kept.clear()
+        self._kept[key] = KeptSignals(
+            prefix, shared.members, shared.key_count, shared.taken, *types
+        )
+
+    def kept(self, key: Hashable) -> KeptSignals | None:
+        """What :meth:`keep` kept for this browser, while its quarter hour lasts."""
+        kept = self._kept.get(key)
+        if kept is None:
+            return None
+        prefix = self._prefix
+        if kept.prefix is not prefix or prefix.calendar is not self._builder.calendar():
+            return None
+        return kept
 
     def _type_part(self, signal_type: str) -> bytes | None:
         try:
@@ -244,6 +289,23 @@ class SignalJSON:
             + b',"payload":{'
         )
         return part
+
+
+class KeptSignals(NamedTuple):
+    """What a browser's usual requests (no visitor keys, properties or error) share: a
+    signal is :attr:`SignalJSON.head`, the session ids, its type part, ``shared``, then its own
+    payload (none for the session start: ``}}``)."""
+
+    #: The quarter hour's prefix ``shared`` begins with: kept while it is the writer's.
+    prefix: _Prefix
+    shared: bytes
+    #: As in :class:`Shared`: an own payload must fit beside them.
+    key_count: int
+    taken: frozenset[str]
+    #: The type parts of the session start, the page view and the request (None: not sent).
+    start_type: bytes | None
+    page_type: bytes | None
+    request_type: bytes | None
 
 
 class _Browser:

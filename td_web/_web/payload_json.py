@@ -12,11 +12,12 @@ Bounded memory: each cache holds at most :data:`_LIMIT` (1,024) entries and forg
 when full; a request value longer than :data:`_CACHED_LENGTH` (512) characters is never kept
 (the general path builds that payload instead), nor a cleaned path over twice that. An entry
 holds a few copies of its values (the key, the cleaned text, its JSON): at most about 4 kB for
-a request line, 3 kB for a referer, 2 kB for a query, 1 kB for an Accept-Language header, so
-under 10 MB in the worst case of every entry of every cache at the limit, and a few hundred kB
-for a real site. The caches hold only the request's values the queued record already holds
-(path, route, host, referer, campaign query, Accept-Language) and what the signal sends anyway
-(their cleaned, encoded forms), nothing else, and only on the sender thread.
+a request line, 3 kB for a referer, 2 kB for a query, 1 kB for an Accept-Language header, and
+7 kB for a request shape (its key's strings, its joined parts), so under 17 MB in the worst
+case of every entry of every cache at the limit, and a few hundred kB for a real site. The
+caches hold only the request's values the queued record already holds (path, route, host,
+referer, campaign query, Accept-Language) and what the signal sends anyway (their cleaned,
+encoded forms), nothing else, and only on the sender thread.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ _KEPT_CLEAN_LENGTH = 2 * _CACHED_LENGTH
 #: ones (a custom pattern's ``{redacted}`` can lengthen a path) take the general path, which
 #: checks the identifier against the value limit.
 _NAVIGATION_PATH_LENGTH = (MAX_VALUE_LENGTH - 4) // 2
+#: A request shape's own payload (its parts joined) is kept up to this many bytes.
+_KEPT_OWN_LENGTH = 4 * _KEPT_CLEAN_LENGTH
 
 _NAVIGATION_KEYS = (
     "TelemetryDeck.Navigation.schemaVersion",
@@ -56,7 +59,8 @@ _NAVIGATION_KEYS = (
 _SCHEMA = b',"TelemetryDeck.Navigation.schemaVersion":"1","TelemetryDeck.Navigation.sourcePath":'
 _DESTINATION = b',"TelemetryDeck.Navigation.destinationPath":'
 _IDENTIFIER = b',"TelemetryDeck.Navigation.identifier":'
-_FLOAT = b'","floatValue":'
+#: Between the duration's two spellings in a request's own payload (``OwnParts``).
+DURATION_TO_FLOAT = b'","floatValue":'
 
 
 class Page(NamedTuple):
@@ -97,6 +101,16 @@ class _Part(NamedTuple):
     source_open: bytes = b'"'
 
 
+class OwnParts(NamedTuple):
+    """A request's own payload as JSON members around its duration: ``head``, the duration
+    (``"%.3f"``), :data:`DURATION_TO_FLOAT`, the floatValue (``"%.6f"``), then ``tail``."""
+
+    head: bytes
+    tail: bytes
+    key_count: int
+    keys: tuple[Collection[str], ...]
+
+
 _NO_PART = _Part(b"", (), 0, True)
 _new_tuple = tuple.__new__
 
@@ -118,6 +132,8 @@ class PayloadJSON:
         self._referers: dict[tuple[str, str], _Part] = {}
         self._queries: dict[str, _Part] = {}
         self._languages: dict[str, _Part] = {}
+        #: The four parts joined, per request shape (``own_parts``).
+        self._owns: dict[tuple[object, ...], OwnParts] = {}
 
     def page(
         self, method: str, status: int, scheme: str, host: str, route: str | None, path: str
@@ -146,18 +162,48 @@ class PayloadJSON:
         """The payload ``request_payload`` builds for this request (with the traffic-source
         keys the dashboard adds), as JSON; None when a value is not what the sanitizer leaves
         unchanged, or too long to keep (the general path then)."""
-        # One method, dict lookups inline: calls are most of what is left (BENCHMARKS.md).
+        parts = self.own_parts(view, route, status, page_view)
+        if parts is None or type(duration) is not float or not isfinite(duration):
+            return None
+        float_json = b"%.6f" % duration
+        members = b"".join(
+            (parts.head, b"%.3f" % duration, DURATION_TO_FLOAT, float_json, parts.tail)
+        )
+        # tuple.__new__: a NamedTuple's own __new__ is a Python function (measured 2.6 % of
+        # the instructions per page view).
+        return _new_tuple(OwnJSON, (members, parts.key_count, parts.keys, float_json))
+
+    def own_parts(
+        self, view: RequestView, route: str | None, status: int, page_view: bool
+    ) -> OwnParts | None:
+        """The request's own payload around its duration, kept per request shape (request
+        line, referer, query, Accept-Language): one lookup where the four parts' were four
+        and their join (measured: 46,790 -> 39,830 instructions per page view, valgrind, 3,000
+        views of the site mix); None as for :meth:`own`."""
         method, scheme, host, path = view.method, view.scheme, view.host, view.path
-        page = self._pages.get((method, status, scheme, host, route, path))
-        if page is None:
-            page = self.page(method, status, scheme, host, route, path)
-            if page is None:
-                return None
         referer, query_string, accept_language = (
             view.referer,
             view.query_string,
             view.accept_language,
         )
+        key = (
+            method,
+            status,
+            scheme,
+            host,
+            route,
+            path,
+            referer,
+            query_string,
+            accept_language,
+            page_view,
+        )
+        parts = self._owns.get(key)
+        if parts is not None:
+            return parts
+        page = self._pages.get(key[:6]) or self.page(method, status, scheme, host, route, path)
+        if page is None:
+            return None
         if referer:
             found = self._referers.get((referer, page.host))
             if found is None:
@@ -172,45 +218,42 @@ class PayloadJSON:
         language: _Part | None = _NO_PART
         if accept_language:
             language = self._languages.get(accept_language) or self._new_language(accept_language)
-        if query is None or language is None or type(duration) is not float:
+        if query is None or language is None:
             return None
         if not (page.plain and found.plain and query.plain and language.plain):
             return None
-        if not isfinite(duration):
-            return None
-        # floatValue is round(duration, 6), spelled "%.6f": the same number (both round the
-        # exact binary value to six decimals, correctly), at a fifth of round() and encoding.
-        float_json = b"%.6f" % duration
         count = page.key_count + found.key_count + query.key_count + language.key_count
         keys: tuple[Collection[str], ...]
         if page_view:
-            source, destination = found.navigation_source, page.navigation_destination
-            source_open, end = found.source_open, page.navigation_end
+            navigation = b"".join(
+                (
+                    found.navigation_source,
+                    page.navigation_destination,
+                    found.source_open,
+                    page.navigation_end,
+                )
+            )
             count += 4
             keys = (page.keys, found.keys, query.keys, language.keys, _NAVIGATION_KEYS)
         else:
-            source = destination = source_open = end = b""
+            navigation = b""
             keys = (page.keys, found.keys, query.keys, language.keys)
-        members = b"".join(
+        tail = b"".join(
             (
-                page.head,
-                b"%.3f" % duration,
-                _FLOAT,
-                float_json,
                 page.route_json,
                 found.members,
                 query.members,
                 language.members,
-                source,
-                destination,
-                source_open,
-                end,
+                navigation,
                 query.tail,
             )
         )
-        # tuple.__new__: a NamedTuple's own __new__ is a Python function (measured 2.6 % of
-        # the instructions per page view).
-        return _new_tuple(OwnJSON, (members, count, keys, float_json))
+        parts = OwnParts(page.head, tail, count, keys)
+        if len(page.head) + len(tail) <= _KEPT_OWN_LENGTH:
+            if len(self._owns) >= _LIMIT:
+                self._owns.clear()
+            self._owns[key] = parts
+        return parts
 
     def _new_page(
         self, method: str, status: int, scheme: str, host: str, route: str | None, path: str

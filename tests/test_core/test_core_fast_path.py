@@ -23,9 +23,9 @@ from td_web._calendar import CalendarKeys
 from td_web._log import throttled
 from td_web._sanitize import MAX_VALUE_LENGTH, Reporter, sanitize_payload
 from td_web._web import WebTelemetry
-from td_web._web import telemetry as telemetry_module
+from td_web._web import request_signals as request_signals_module
 from td_web._web.payload import plain_payload
-from td_web._web.telemetry import RequestSignals
+from td_web._web.request_signals import RequestSignals
 from td_web.testing import capture
 
 BROWSER = (
@@ -194,7 +194,7 @@ def test_fast_path_equals_the_sanitizer(
         fast_warnings = _built_here(caplog)
         caplog.clear()
         throttled.reset()  # the same warning again, not throttled away
-        monkeypatch.setattr(telemetry_module, "plain_payload", lambda payload: False)
+        monkeypatch.setattr(request_signals_module, "plain_payload", lambda payload: False)
         generic = list(record.signals(builder))
         generic_warnings = _built_here(caplog)
 

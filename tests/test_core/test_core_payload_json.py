@@ -18,7 +18,7 @@ from td_web._encoding import encode_json_bytes
 from td_web._signal_json import SignalJSON
 from td_web._web import RequestView, WebTelemetry
 from td_web._web import payload_json as payload_json_module
-from td_web._web.telemetry import RequestSignals
+from td_web._web.request_signals import RequestSignals
 from td_web.testing import capture
 
 
@@ -139,9 +139,10 @@ def test_caches_at_their_cap_start_over(monkeypatch: pytest.MonkeyPatch) -> None
         assert payload["path"] == f"/items/{number}"
         assert payload["TelemetryDeck.Navigation.sourcePath"] == f"/from/{number}"
         assert payload["combinedSource"] == f"s{number}"
-        caches = (parts._pages, parts._referers, parts._queries, parts._languages)
+        caches = (parts._pages, parts._referers, parts._queries, parts._languages, parts._owns)
         assert all(len(cache) <= 4 for cache in caches)
     assert len(parts._pages) == 3  # 11 requests: started over at the 5th and the 9th
+    assert len(parts._owns) == 3
 
 
 def test_values_longer_than_the_caches_keep_are_built_each_time() -> None:
@@ -152,7 +153,7 @@ def test_values_longer_than_the_caches_keep_are_built_each_time() -> None:
     assert payload["path"] == long_path
     assert payload["TelemetryDeck.Navigation.sourcePath"] == "/" + "r/" * 300
     parts = web.payload_json
-    assert not parts._pages and not parts._referers  # neither kept
+    assert not parts._pages and not parts._referers and not parts._owns  # none kept
 
 
 @pytest.mark.parametrize(

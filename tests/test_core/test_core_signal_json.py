@@ -16,13 +16,14 @@ from conftest import APP_ID
 from ingest_server import IngestServer
 from test_core.test_core_fast_path import BROWSER, CASES, VISITOR, _records, _view, _web
 
+from td_web import _signal_json as signal_json_module
 from td_web._calendar import CalendarKeys
 from td_web._encoding import RecordEncoder, encode_json_bytes
 from td_web._log import throttled
 from td_web._sanitize import MAX_KEYS
 from td_web._signal_json import SignalJSON
 from td_web._web import RequestView, WebTelemetry
-from td_web._web.telemetry import RequestSignals
+from td_web._web.request_signals import RequestSignals
 from td_web.testing import capture
 
 SESSION = "tds"
@@ -237,6 +238,123 @@ def test_written_json_equals_the_built_signals(
     assert sent_warnings == general_warnings
 
 
+def _clocked() -> tuple[WebTelemetry, list[float], SignalJSON]:
+    """An application whose calendar reads ``clock[0]`` (13:00 UTC), and its writer."""
+    web = _web(session_cookie_name=SESSION)
+    clock = [1_764_590_400.0]
+    web.client.builder.calendar = CalendarKeys(clock=lambda: clock[0])
+    return web, clock, SignalJSON(web.client.builder)
+
+
+@pytest.mark.parametrize("name", list(ALL_CASES))
+@pytest.mark.usefixtures("nothing_sent")
+def test_a_request_written_again_from_what_was_kept(name: str) -> None:
+    """What a browser's first request kept (``SignalJSON.keep``, ``PayloadJSON.own_parts``)
+    gives the next requests the general path's JSON: the same one again, another session, a
+    new session or not, another duration, another user, another page, no page view."""
+    web, record = _record(name)
+    builder = web.client.builder
+    encoder = RecordEncoder(web.client.config, builder, lambda reason, count: None)
+    for session_key, new_session, duration, user in (
+        (record.session_key, record.new_session, record.duration, record.user),
+        ("k" * 32, not record.new_session, 0.25, record.user),
+        ("j" * 32, record.new_session, 12.0000005, "user-9"),
+        (None, False, 3e-07, None),
+    ):
+        record.session_key, record.new_session = session_key, new_session
+        record.duration, record.user = duration, user
+        sent = [data for data, _ in encoder.entries(record, 1)]
+        general = [encode_json_bytes(signal) for signal in record.signals(builder)]
+        assert _parsed(sent) == _parsed(general)
+    record.view.path += "other/"
+    for page_view, status in ((False, 201), (True, 200)):
+        record.page_view, record.status = page_view, status
+        sent = [data for data, _ in encoder.entries(record, 1)]
+        general = [encode_json_bytes(signal) for signal in record.signals(builder)]
+        assert _parsed(sent) == _parsed(general)
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_the_usual_request_is_written_from_what_was_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page view of a browser seen before skips the parts' calls (two lookups); one with
+    visitor keys, properties, an error or a country never does (those differ by request)."""
+    from_parts: list[str] = []
+    encoded = RequestSignals._encoded
+
+    def spy(self: RequestSignals, writer: SignalJSON) -> list[bytes] | None:
+        from_parts.append(self.view.path)
+        return encoded(self, writer)
+
+    monkeypatch.setattr(RequestSignals, "_encoded", spy)
+    for name in ("page view within the site", "a country header", "custom per-request payload"):
+        web, record = _record(name)
+        writer = SignalJSON(web.client.builder)
+        from_parts.clear()
+        for _ in range(3):
+            assert record.encoded_signals(writer)
+        assert len(from_parts) == (1 if name == "page view within the site" else 3), name
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_a_kept_browser_still_counts_each_request_s_keys() -> None:
+    """A default payload near the key limit: a bare request of a browser is kept, and the
+    next request of that browser, whose referer, campaign and language keys go over the
+    limit, takes the general path (which drops keys and says so) all the same."""
+    crossed = 0
+    for defaults in range(MAX_KEYS - 70, MAX_KEYS - 20, 2):
+        web = _web(default_payload={f"D.{n}": "v" for n in range(defaults)})
+        builder = web.client.builder
+        writer = SignalJSON(builder)
+        (bare,) = _records(web, _view("/bare", accept_language=None))
+        (full,) = _records(
+            web,
+            _view(
+                "/full",
+                referer="https://www.google.com/",
+                query_string="utm_source=a&utm_medium=b&utm_campaign=c&utm_term=d",
+            ),
+        )
+        written = [bare.encoded_signals(writer), full.encoded_signals(writer)]
+        if written[0] is not None and written[1] is None:
+            crossed += 1
+        for record, mine in zip((bare, full), written, strict=True):
+            if mine is not None:
+                general = [encode_json_bytes(s) for s in record.signals(builder)]
+                assert _parsed(mine) == _parsed(general)
+    assert crossed
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_a_kept_browser_follows_the_quarter_hour() -> None:
+    web, clock, writer = _clocked()
+    builder = web.client.builder
+    (record,) = _records(web, _view("/same", cookies={SESSION: "s" * 32}))
+    hours = []
+    for _ in range(2):
+        for _ in range(2):  # the second from what the first kept
+            [signal] = _parsed(record.encoded_signals(writer) or [])
+            hours.append(dict(dict(signal)["payload"])["TelemetryDeck.Calendar.hourOfDay"])
+            assert _parsed([encode_json_bytes(s) for s in record.signals(builder)]) == [signal]
+        clock[0] += 3600
+    assert hours == ["13", "13", "14", "14"]
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_kept_browsers_start_over_at_their_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signal_json_module, "_KEPT_LIMIT", 4)
+    web = _web()
+    builder = web.client.builder
+    writer = SignalJSON(builder)
+    for number in range(11):
+        (record,) = _records(web, _view(f"/items/{number}", user_agent=f"{PHONE} n/{number}"))
+        for _ in range(2):
+            written = record.encoded_signals(writer)
+            general = [encode_json_bytes(signal) for signal in record.signals(builder)]
+            assert _parsed(written or []) == _parsed(general)
+        assert len(writer._kept) <= 4
+    assert len(writer._kept) == 3  # 11 browsers: started over at the 5th and the 9th
+
+
 @pytest.mark.usefixtures("nothing_sent")
 def test_a_crawler_only_the_library_knows_gives_no_signal_either_way() -> None:
     """(The request path drops the crawlers td_web's own list knows; this one, as if that
@@ -252,11 +370,8 @@ def test_a_crawler_only_the_library_knows_gives_no_signal_either_way() -> None:
 def test_parts_kept_for_a_browser_follow_the_quarter_hour() -> None:
     """The device keys and the calendar keys joined once are joined again when the quarter
     hour changes: a signal never carries the calendar of an earlier one."""
-    web = _web(session_cookie_name=SESSION)
+    web, clock, writer = _clocked()
     builder = web.client.builder
-    clock = [1_764_590_400.0]
-    builder.calendar = CalendarKeys(clock=lambda: clock[0])
-    writer = SignalJSON(builder)
     (first,) = _records(web, _view("/one", cookies={SESSION: "s" * 32}))
     (second,) = _records(web, _view("/two", cookies={SESSION: "s" * 32}))
     first_signal = _parsed(first.encoded_signals(writer) or [])[0]

@@ -648,7 +648,7 @@ def test_the_queue_holds_no_exception_or_user_object(signals: CapturedSignals) -
     import threading
     import weakref
 
-    from td_web._web.telemetry import RequestSignals
+    from td_web._web.request_signals import RequestSignals
 
     class Big:
         pass

@@ -19,7 +19,7 @@ from ingest_server import IngestServer
 from td_django_helpers import APP_ID, MIDDLEWARE, SALT
 
 from td_web._hashing import derive_session_id
-from td_web._web.telemetry import RequestSignals
+from td_web._web.request_signals import RequestSignals
 from td_web.django import TelemetryHttpRequest, get_web_telemetry
 from td_web.django.checks import check_middleware, check_settings
 
