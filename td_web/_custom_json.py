@@ -26,14 +26,12 @@ from ._sanitize import (
     RESERVED_KEYS,
 )
 from ._signal import BoundedMemo, SignalBuilder
-
-# The shortcut's quiet sanitizer, shared with the page views' writer.
-from ._signal_json import SignalJSON, _Declined, _Quiet
+from ._signal_json import SignalJSON
 
 if TYPE_CHECKING:
     from ._signal import CustomSignal
 
-#: Payload keys and signal types remembered; more means names built from data.
+#: Payload keys remembered; more means keys built from data.
 _NAME_LIMIT = 4096
 _SPECIAL_KEYS = RESERVED_KEYS | {FLOAT_VALUE_KEY}
 #: Ints the sanitizer turns into text as they are (larger ones take its general path).
@@ -64,8 +62,6 @@ class CustomSignalJSON(SignalJSON):
         self._custom_base: _Base | None = None
         #: Keys the sanitizer leaves as they are, none of them a base key.
         self._custom_keys: set[str] = set()
-        #: Each clean signal type's part, from the end of the IDs to the payload's brace.
-        self._custom_types: dict[str, bytes] = {}
         #: ``clientUser`` and ``sessionID`` for a user id, without a session (the usual call).
         self._custom_user_ids: BoundedMemo[str, bytes] = BoundedMemo(
             lambda user: self.ids(user, None)
@@ -77,11 +73,10 @@ class CustomSignalJSON(SignalJSON):
         signal_type = record.signal_type
         if type(signal_type) is not str or record.extra_payload:
             return None
-        type_part = self._custom_types.get(signal_type)
+        # The page views' part for the type (kept by SignalJSON), the same for a custom signal.
+        type_part = self._types.get(signal_type) or self._type_part(signal_type)
         if type_part is None:
-            type_part = self._custom_type(signal_type)
-            if type_part is None:
-                return None
+            return None
         calendar = self._custom_builder.calendar()
         base = self._custom_base
         if base is None or base.calendar is not calendar:
@@ -154,21 +149,6 @@ class CustomSignalJSON(SignalJSON):
             self._custom_keys = set()  # a key known clean may be a base key now
         self._custom_base = base
         return base
-
-    def _custom_type(self, signal_type: str) -> bytes | None:
-        """A signal type's part, when it needs no sanitizing (remembered)."""
-        try:
-            if not self._custom_builder.is_clean_type(signal_type, _Quiet(False)):
-                return None
-        except _Declined:
-            return None  # the general path reports it
-        types = self._custom_types
-        if len(types) >= _NAME_LIMIT:
-            types.clear()
-        test_mode = b"true" if self._custom_builder.test_mode else b"false"
-        part = b'","type":' + _json(signal_type) + b',"isTestMode":' + test_mode
-        types[signal_type] = part = part + b',"payload":{'
-        return part
 
     def _custom_key(self, key: object, base: _Base) -> bool:
         """Whether the sanitizer sends ``key`` as it is and says nothing, and no base key has

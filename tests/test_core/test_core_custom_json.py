@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -140,8 +140,14 @@ def _record(td: TelemetryDeck, arguments: dict[str, Any], keywords: dict[str, An
     return custom_record(td.builder, False, call, session_id=session_id, **keywords)
 
 
-def _built_here(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "td_web"]
+def _said(
+    caplog: pytest.LogCaptureFixture, encode: Callable[[], list[bytes]]
+) -> tuple[list[bytes], list[str]]:
+    """What ``encode`` returns and the warnings td_web gave meanwhile (none throttled away)."""
+    caplog.clear()
+    throttled.reset()
+    encoded = encode()
+    return encoded, [r.getMessage() for r in caplog.records if r.name == "td_web"]
 
 
 @pytest.mark.parametrize("name", [*WRITTEN, *DECLINED])
@@ -164,14 +170,12 @@ def test_written_json_equals_the_built_signals(
 
             monkeypatch.setattr(CustomSignalJSON, "custom", spy)
             encoder = RecordEncoder(td.config, builder, lambda reason, count: None)
-            caplog.clear()
-            throttled.reset()
-            general = [encode_built_bytes(signal) for signal in record.signals(builder)]
-            general_warnings = _built_here(caplog)
-            caplog.clear()
-            throttled.reset()  # the same warning again, not throttled away
-            sent = [data for data, _ in encoder.entries(record, 1)]
-            sent_warnings = _built_here(caplog)
+            general, general_warnings = _said(
+                caplog, lambda: [encode_built_bytes(signal) for signal in record.signals(builder)]
+            )
+            sent, sent_warnings = _said(
+                caplog, lambda: [data for data, _ in encoder.entries(record, 1)]
+            )
     finally:
         td.close()
     if name in WRITTEN:
@@ -204,22 +208,25 @@ def test_the_written_payload_follows_the_quarter_hour() -> None:
 
 @pytest.mark.parametrize("hook", ["before_send", "on_signal"])
 @pytest.mark.usefixtures("nothing_sent")
-def test_hooks_that_need_dicts_get_dicts(hook: str) -> None:
-    seen: list[dict[str, Any]] = []
+def test_a_hook_that_needs_dicts_gets_the_dict_path(
+    hook: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a hook, the writer is not even asked; the hook sees the signal, which is sent."""
 
-    def look(signal: dict[str, Any]) -> dict[str, Any]:
-        seen.append(signal)
-        return signal
+    def never(*args: object) -> None:
+        raise AssertionError("a custom signal was written while a hook needs dicts")
 
-    td = _client(**{hook: look})
+    monkeypatch.setattr(CustomSignalJSON, "custom", never)
+    hooked: list[dict[str, Any]] = []
+    td = _client(**{hook: lambda signal: hooked.append(signal) or signal})
     try:
         record = _record(td, {"payload": {"A": "b"}}, {})
         encoder = RecordEncoder(td.config, td.builder, lambda reason, count: None)
-        sent = encoder.entries(record, 1)
+        sent = [json.loads(data) for data, _ in encoder.entries(record, 1)]
     finally:
         td.close()
-    assert [signal["payload"]["A"] for signal in seen] == ["b"]
-    assert len(sent) == 1
+    assert len(hooked) == 1
+    assert [signal["payload"]["A"] for signal in sent] == ["b"]
 
 
 def test_signals_reach_the_ingest_as_the_general_path_builds_them(ingest: IngestServer) -> None:
