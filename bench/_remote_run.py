@@ -5,6 +5,7 @@ the drain at exit, measured from inside and printed as one JSON line for the par
     python bench/_remote_run.py --post-cost URL POSTS
     python bench/_remote_run.py --saturated URL SECONDS
     python bench/_remote_run.py --profile URL SIGNALS   (pyinstrument, from the bench extra)
+    python bench/_remote_run.py --instructions SIGNALS  (under valgrind: see sender.py)
 
 Run with ``PYTHONPATH`` pointing at the td_web tree being measured (``--baseline``). The
 thread CPU clocks are read per thread (``pthread_getcpuclockid``): the caller's, the sender
@@ -249,7 +250,44 @@ def profile(url: str, count: int) -> None:
         print(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
+def instructions(count: int) -> None:
+    """Run under ``valgrind --dump-before=getppid``: the benchmark's ``signal()`` calls, then
+    the worker's expansion of what they queued (dequeue, build and encode, the outbox, each
+    batch's body), each part between two marks; no thread, no network (deterministic)."""
+    td = TelemetryDeck(
+        app_id=APP_ID, salt="bench", endpoint="http://127.0.0.1:9", max_queue_size=10**7
+    )
+    sender = td._sender
+    sender._thread = threading.current_thread()  # the worker's part is run here, in turn
+
+    def call(first: int, calls: int) -> None:
+        for i in range(calls):
+            td.signal(
+                "Bench.signal",
+                {"Checkout.cart": "standard", "Cart.items": 3, "Bench.seq": first + i},
+                client_user=f"user-{i % 1000}",
+            )
+
+    def expand() -> None:
+        while sender._queue:
+            records, first, held = sender._dequeue(td.config.max_batch_size)
+            sender._expand(records, first, held)
+            sender._take_batch().body()
+
+    call(0, 1000)  # warm: the users' hashes, the caches
+    expand()
+    os.getppid()  # mark: before this, start-up and warm-up
+    call(10**9, count)
+    os.getppid()  # mark: the callers' part
+    expand()
+    os.getppid()  # mark: the worker's part
+    sender._thread = None
+
+
 def main() -> None:
+    if sys.argv[1] == "--instructions":
+        instructions(int(sys.argv[2]))
+        return
     if sys.argv[1] == "--profile":
         profile(sys.argv[2], int(sys.argv[3]))
         return

@@ -39,6 +39,8 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -416,6 +418,53 @@ def helper(tree: str | None, *arguments: str) -> dict[str, float]:
     return result
 
 
+def instruction_counts(tree: str | None, count: int) -> tuple[float, float]:
+    """Instructions per signal of the caller's ``signal()`` and of the worker's expansion
+    (valgrind callgrind: deterministic, unlike CPU time on a shared machine)."""
+    out = tempfile.mkdtemp(prefix="td_web-callgrind-")
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_remote_run.py")
+    subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--dump-before=getppid",
+            f"--callgrind-out-file={out}/callgrind.out",
+            sys.executable,
+            script,
+            "--instructions",
+            str(count),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    parts = []
+    for part in (2, 3):  # part 2: the calls, part 3: the worker's expansion
+        with open(f"{out}/callgrind.out.{part}") as profile:
+            totals = re.search(r"^(?:summary|totals): (\d+)", profile.read(), re.MULTILINE)
+        assert totals is not None
+        parts.append(int(totals.group(1)) / count)
+    shutil.rmtree(out, ignore_errors=True)
+    return parts[0], parts[1]
+
+
+def instructions(args: argparse.Namespace) -> None:
+    """The caller's and the worker's instructions per custom signal, this tree and
+    ``--baseline``."""
+    trees = {"this tree": None, **({"baseline": args.baseline} if args.baseline else {})}
+    count = min(args.signals, 5_000)
+    print(
+        f"instructions per custom signal (valgrind), {count:,} of the benchmark's signal() "
+        "calls, then the worker's expansion of them (dequeue, build and encode, batch body)"
+    )
+    for name, tree in trees.items():
+        caller, worker = instruction_counts(tree, count)
+        print(f"{name:<11} caller {caller:>9,.0f}   worker {worker:>9,.0f}")
+
+
 def remote_run(
     tree: str | None, url: str, count_url: str, args: argparse.Namespace
 ) -> dict[str, float]:
@@ -465,6 +514,11 @@ def main(argv: list[str] | None = None) -> None:
         help="with --remote: POSTs of 100 signals timed each way (td_web, library, http.client)",
     )
     parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="with --remote: only the caller's and worker's instructions per signal (valgrind)",
+    )
+    parser.add_argument(
         "--serve-proxy", nargs=3, metavar=("TARGET", "DELAY", "PORT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -475,6 +529,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.signals = min(args.signals, 20_000)
     libraries = [name for name in args.libraries.split(",") if name]
+    if args.remote and args.instructions:
+        instructions(args)
+        return
     if args.remote:
         remote(args)
         return

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._config import ClientConfig, build_config, config_key
-from ._custom import SignalCall, custom_record
+from ._custom import CustomRecord, SignalCall, custom_record
 from ._log import logger
 from ._option_values import app_id_problem
 from ._options import NO_SALT
@@ -137,6 +137,9 @@ class TelemetryDeck(Presets):
             **options,
         }
         self.config: ClientConfig = build_config(given, _fallbacks)
+        # Read by every signal() call: one attribute each, not a config lookup and a test.
+        self._strict_mode = self.config.strict
+        self._per_call_properties = callable(self.config.default_payload)
         self._closed = False
         self._sender: Sender | None = None
         if self.config.enabled:
@@ -195,14 +198,25 @@ class TelemetryDeck(Presets):
         if self._closed:
             return self._sender.refuse()
         try:
-            properties = properties_without_request(self.config.default_payload)
-            record = custom_record(
-                self._builder,
-                self.config.strict,
-                SignalCall(signal_type, payload, float_value, client_user),
-                session_id=session_id,
-                extra_payload=properties,
+            properties = (
+                properties_without_request(self.config.default_payload)
+                if self._per_call_properties
+                else None
             )
+            if self._strict_mode:
+                record = custom_record(
+                    self._builder,
+                    True,
+                    SignalCall(signal_type, payload, float_value, client_user),
+                    session_id=session_id,
+                    extra_payload=properties,
+                )
+            else:
+                # What custom_record makes of it, without the call and its SignalCall: a
+                # seventh of the call's cost (BENCHMARKS.md, issue #14 goal 4).
+                record = CustomRecord(
+                    signal_type, payload, float_value, client_user, session_id, None, properties
+                )
             return self._sender.put(record)
         except SignalError:
             raise

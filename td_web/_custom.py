@@ -10,6 +10,7 @@ from ._signal import BuiltSignal, CustomSignal
 
 if TYPE_CHECKING:
     from ._before_send import RequestOrigin
+    from ._custom_json import CustomSignalJSON
     from ._signal import Record, Signal, SignalBuilder
 
 
@@ -56,10 +57,21 @@ def custom_record(
         carried = CarriedSignal(*call, session_id, session_key, extra_payload, origin)
         carried.client_user_hash = client_user_hash
         return carried
-    return CustomSignal(*call, session_id, session_key, extra_payload, origin)
+    return CustomRecord(*call, session_id, session_key, extra_payload, origin)
 
 
-class CarriedSignal(CustomSignal):
+class CustomRecord(CustomSignal):
+    """A queued custom signal, written straight as JSON on the sender when nothing needs it as
+    a dict (no ``before_send`` or ``on_signal`` hook) and the sanitizer would leave it as it
+    is (``_custom_json``); built as a dict otherwise."""
+
+    __slots__ = ()
+
+    def encoded_signals(self, writer: CustomSignalJSON) -> list[bytes] | None:
+        return writer.custom(self)
+
+
+class CarriedSignal(CustomRecord):
     """A custom signal whose clientUser was hashed where the work was started."""
 
     __slots__ = ("client_user_hash",)
@@ -70,3 +82,6 @@ class CarriedSignal(CustomSignal):
         return [
             {**signal, "clientUser": self.client_user_hash} for signal in super().signals(builder)
         ]
+
+    def encoded_signals(self, writer: CustomSignalJSON) -> list[bytes] | None:
+        return writer.custom(self, self.client_user_hash)

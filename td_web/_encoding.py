@@ -119,9 +119,11 @@ class RecordEncoder:
         #: unless a hook needs each signal as a dict.
         self._json: SignalJSON | None = None
         if config.on_signal is None and builder.before_send is None:
-            from ._signal_json import SignalJSON  # here: that module builds on this one
+            # Here: those modules build on this one. The custom writer is a SignalJSON that
+            # also writes custom signals (``_custom.CustomRecord``).
+            from ._custom_json import CustomSignalJSON
 
-            self._json = SignalJSON(builder)
+            self._json = CustomSignalJSON(builder)
 
     def entries(self, record: Record, seq: int) -> list[Entry]:
         write = getattr(record, "encoded_signals", None) if self._json is not None else None

@@ -567,8 +567,13 @@ class Sender:
         """Dequeued records into the outbox as serialized signals; the hold is corrected
         only where a record became other than one signal (none, several, or lost to a bug)."""
         expanded: list[tuple[list[Entry], int]] = []
+        entries = self._encoder.entries
         for seq, (record, size) in enumerate(records, first):
-            expanded.append((self._entries(record, seq), size))
+            # ``_entries`` inline: a call fewer per record (a tenth of a custom signal's cost).
+            try:
+                expanded.append((entries(record, seq), size))
+            except Exception:
+                expanded.append((self._expansion_failed(), size))
         signals, charged = self._outbox.add_records(expanded)
         if signals != len(records) or charged != held:
             self._hold(signals - len(records), charged - held)
@@ -751,9 +756,13 @@ class Sender:
         try:
             return self._encoder.entries(record, seq)
         except Exception:
-            logger.exception("td_web: a queued record could not be expanded; dropped")
-            self._count_drop("invalid", 1)
-            return []
+            return self._expansion_failed()
+
+    def _expansion_failed(self) -> list[Entry]:
+        """In an ``except`` block: a record that could not be expanded, logged and counted."""
+        logger.exception("td_web: a queued record could not be expanded; dropped")
+        self._count_drop("invalid", 1)
+        return []
 
     def _open_spool(self) -> None:
         path = self._config.spool_path

@@ -309,10 +309,10 @@ class CustomSignal:
         "float_value",
         "origin",
         "payload",
-        "payload_size",
         "session_id",
         "session_key",
         "signal_type",
+        "size",
     )
 
     def __init__(
@@ -327,33 +327,43 @@ class CustomSignal:
         origin: RequestOrigin | None = None,
     ) -> None:
         self.signal_type = signal_type
-        self.payload, self.payload_size = _frozen(payload, signal_type)
+        self.payload, size = _frozen(payload, signal_type)
         self.float_value = float_value
-        # Turned into text here: str() of a user object (a model instance) must run on the
-        # caller's thread, not the sender's.
-        self.client_user = (
-            client_user if client_user is None or type(client_user) is str else str(client_user)
-        )
+        if client_user is not None:
+            # Turned into text here: str() of a user object (a model instance) must run on
+            # the caller's thread, not the sender's.
+            if type(client_user) is not str:
+                client_user = str(client_user)
+            size += len(client_user)
+        self.client_user = client_user
         self.session_id = session_id
         self.session_key = session_key
         self.extra_payload = extra_payload
         self.origin = origin
+        # Measured here, while every part is at hand, for ``approx_size``: the payload while it
+        # was frozen (one pass for both), the rest a few short strings or None, tested inline
+        # and the usual None of the rarer ones at once (a _text_size call for each, with its
+        # ABC check for None, was a third of a signal() call's cost).
+        size += RECORD_OVERHEAD + (len(signal_type) if type(signal_type) is str else 16)
+        if (
+            session_id is not None
+            or session_key is not None
+            or float_value is not None
+            or extra_payload is not None
+        ):
+            for text in (session_id, session_key):
+                if type(text) is str:
+                    size += len(text)
+                elif text is not None:
+                    size += 16
+            if float_value is not None:
+                size += _text_size(float_value)
+            if extra_payload is not None:
+                size += _text_size(extra_payload)
+        self.size = size
 
     def approx_size(self) -> int:
-        # The payload was measured while it was frozen (one pass for both); the rest is a few
-        # short strings or None, each tested inline (a _text_size call for each, with its ABC
-        # check for None, was a third of a signal() call's cost).
-        size = RECORD_OVERHEAD + self.payload_size
-        for text in (self.signal_type, self.client_user, self.session_id, self.session_key):
-            if type(text) is str:
-                size += len(text)
-            elif text is not None:
-                size += 16
-        if self.float_value is not None:
-            size += _text_size(self.float_value)
-        if self.extra_payload is not None:
-            size += _text_size(self.extra_payload)
-        return size
+        return self.size
 
     def signals(self, builder: SignalBuilder) -> Iterable[Signal]:
         signal = builder.build(
