@@ -84,7 +84,7 @@ class Telemetry(Presets):
         session_key: str | None,
         new_session: bool,
         tracked: bool,
-        user_lookup: Callable[[], object] | None = None,
+        user_lookup: Callable[[Any], object] | None = None,
         session_cookie: str | None = None,
     ) -> None:
         self._web = web
@@ -98,7 +98,8 @@ class Telemetry(Presets):
         #: response sends it unless the app, a shared cache or a consent change says otherwise.
         self._session_cookie = session_cookie
         self._start = time.perf_counter()
-        #: The adapter's "who is signed in now", valid only while its request is alive.
+        #: The adapter's "who is signed in now" (given its request, ``native``), valid only
+        #: while that request is alive.
         self._user_lookup = user_lookup
         #: The request's user once settled (``settle_user``); _ASK until then.
         self._user: object = _ASK
@@ -299,7 +300,7 @@ class Telemetry(Presets):
                 return _not_awaitable(override(_native(self._native)), "client_user")
             if user is _ASK:
                 lookup = self._user_lookup
-                user = None if lookup is None else lookup()
+                user = None if lookup is None else lookup(_native(self._native))
                 # Guarded: most requests are anonymous, and the check costs a call.
                 return None if user is None else _not_awaitable(user, "the user loader")
         except Exception:

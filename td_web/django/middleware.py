@@ -102,14 +102,8 @@ def _start(state: runtime.State, request: HttpRequest) -> Telemetry | None:
     web = state.active
     if web is not None:
         try:
-            view = request_view(
-                request,
-                state.proxy_scheme,
-                state.forwarded_host,
-                web.geo.environ_keys,
-                state.forwarding,
-            )
-            telemetry = web.begin(view, request, partial(loaded_user_id, request))
+            view = request_view(request, web, state.proxy_scheme, state.forwarded_host)
+            telemetry = web.begin(view, request, loaded_user_id)
         except Exception:
             logger.exception("td_web: starting request telemetry failed; it is not tracked")
         else:

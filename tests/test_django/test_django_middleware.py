@@ -17,7 +17,8 @@ from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, AsyncRequestFactory, Client, RequestFactory, override_settings
 from td_django_helpers import APP_ID, MIDDLEWARE, telemetry_settings
 
-from td_web import Telemetry
+from td_web import RequestView, Telemetry
+from td_web._web import WebTelemetry
 from td_web.django import TelemetryDeckMiddleware
 from td_web.django.cookies import RawMorsel
 from td_web.testing import CapturedSignals
@@ -493,6 +494,34 @@ def test_trusted_proxies_read_the_forwarded_headers(td_signals: CapturedSignals)
     assert urls == ["https://example.com/", "http://testserver/"]
 
 
+def test_the_forwarded_address_counts_only_with_trusted_proxies(
+    td_signals: CapturedSignals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rule in the core (``WebTelemetry.reads_forwarding``): with ``TRUSTED_PROXIES`` the
+    forwarded client address decides the (cookieless) session; without it the forwarding
+    headers are not even read into the view, so nothing of them is queued."""
+    begun: list[tuple[str | None, ...]] = []
+    begin = WebTelemetry.begin
+
+    def spy(web: WebTelemetry, view: RequestView, *args: Any) -> Telemetry:
+        begun.append((view.forwarded, view.forwarded_for, view.forwarded_proto))
+        return begin(web, view, *args)
+
+    monkeypatch.setattr(WebTelemetry, "begin", spy)
+    for trusted in (1, None):
+        options = telemetry_settings(COOKIELESS=True, TRUSTED_PROXIES=trusted)
+        with override_settings(TELEMETRYDECK=options):
+            for address in ("203.0.113.9", "198.51.100.4"):
+                Client().get("/", headers={"X-Forwarded-For": address})
+
+    trusted_views, direct_views = begun[:2], begun[2:]
+    assert [view[1] for view in trusted_views] == ["203.0.113.9", "198.51.100.4"]
+    assert direct_views == [(None, None, None)] * 2
+    sessions = [signal["sessionID"] for signal in td_signals.of_type("pageView")]
+    assert sessions[0] != sessions[1]  # two forwarded clients, two sessions
+    assert sessions[2] == sessions[3]  # the proxy's own address for both
+
+
 def test_a_disallowed_host_is_djangos_400_not_our_error(
     td_signals: CapturedSignals, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -577,4 +606,25 @@ def test_a_request_that_sends_nothing_leaves_no_reference_cycle_behind(
         for _ in range(3):
             assert _call_wsgi("/", HTTP_USER_AGENT="Mozilla/5.0", **header)[0].startswith("200")
     assert [type(o).__name__ for o in garbage if isinstance(o, Telemetry)] == []
+    assert td_signals.types() == []
+
+
+def test_an_excluded_request_leaves_no_reference_cycle_behind(
+    td_signals: CapturedSignals,
+) -> None:
+    """An excluded request (``exclude_paths``) sends nothing by itself but keeps its helper
+    for custom signals: the helper holds the request weakly once the request ends, so
+    request -> helper -> request does not wait for the cyclic garbage collector."""
+    settings = {
+        "MIDDLEWARE": MIDDLEWARE[:1],
+        "TELEMETRYDECK": telemetry_settings(EXCLUDE_PATHS=["/pages/"]),
+    }
+    with override_settings(**settings):
+        _call_wsgi("/pages/about/")
+    with override_settings(**settings), cyclic_garbage() as garbage:
+        for _ in range(3):
+            status = _call_wsgi("/pages/about/", HTTP_USER_AGENT="Mozilla/5.0")[0]
+            assert status.startswith("200")
+    assert [type(o).__name__ for o in garbage if isinstance(o, Telemetry)] == []
+    assert [type(o).__name__ for o in garbage if isinstance(o, HttpRequest)] == []
     assert td_signals.types() == []
