@@ -445,7 +445,7 @@ class WebTelemetry:
             sessions = self.sessions
             key, new, own = sessions.resolve(view.cookies, view.client_addr, view.user_agent)
             if own:  # decided once here: only opt_in/opt_out or the response can change it
-                cookie = sessions.set_cookie_header(key, view.scheme == "https")
+                cookie = sessions.set_cookie(key, view.scheme == "https")
         else:
             # Excluded requests keep an existing session for custom signals but start none.
             key, new = self.sessions.existing(view.cookies), False

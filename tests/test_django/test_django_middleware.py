@@ -6,6 +6,7 @@ import asyncio
 import io
 import pickle
 import threading
+from http.cookies import Morsel
 from typing import Any
 
 import pytest
@@ -223,6 +224,36 @@ def test_cookie_set_again_outside_td_web_is_sent_as_set(td_signals: CapturedSign
     restored = pickle.loads(pickle.dumps(response.cookies))
     assert restored["td_session"].output() == response.cookies["td_session"].output()
     assert restored["td_session"].value == "reset-outside-td-web"
+
+
+def test_cookie_merged_outside_td_web_is_sent_as_merged(td_signals: CapturedSignals) -> None:
+    """``morsel |= {...}`` (dict's merge: Morsel has no ``__ior__``, so ``update()`` is not
+    called) changes the attributes of td_web's morsel: its output follows them."""
+    outer = "td_django_testsite.middleware.MergesIntoTheSessionCookie"
+    with override_settings(MIDDLEWARE=[outer, *MIDDLEWARE]):
+        _, headers, _ = _call_wsgi("/")
+        response = Client().get("/")
+
+    for cookie in (_set_cookies(headers)[0], response.cookies["td_session"].output(header="")):
+        assert "; Path=/shop" in cookie and "; SameSite=Strict" in cookie
+        assert "Path=/;" not in cookie and "SameSite=Lax" not in cookie
+        assert "; Max-Age=1800" in cookie and "HttpOnly" in cookie
+
+
+def test_cookie_morsel_changed_as_a_dict_drops_the_cores_header(
+    td_signals: CapturedSignals,
+) -> None:
+    """Every dict mutator Morsel leaves as it is makes the morsel an ordinary one again."""
+    for change in (
+        lambda morsel: morsel.pop("samesite"),
+        lambda morsel: morsel.__delitem__("samesite"),
+        lambda morsel: morsel.popitem(),
+        lambda morsel: morsel.clear(),
+    ):
+        morsel = Client().get("/").cookies["td_session"]
+        change(morsel)
+        # Morsel's own OutputString: the attributes as they are now, not td_web's header.
+        assert morsel.output(header="").strip() == Morsel.OutputString(morsel)
 
 
 async def test_asgi_set_cookie_header(td_signals: CapturedSignals) -> None:
