@@ -11,15 +11,18 @@ from typing import Any
 
 import pytest
 from asgiref.sync import iscoroutinefunction
-from conftest import cyclic_garbage
+from conftest import (
+    FORWARDED_CLIENTS,
+    assert_forwarded_address_counts_only_when_trusted,
+    cyclic_garbage,
+)
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, AsyncRequestFactory, Client, RequestFactory, override_settings
 from td_django_helpers import APP_ID, MIDDLEWARE, telemetry_settings
 
-from td_web import RequestView, Telemetry
-from td_web._web import WebTelemetry
+from td_web import Telemetry
 from td_web.django import TelemetryDeckMiddleware
 from td_web.django.cookies import RawMorsel
 from td_web.testing import CapturedSignals
@@ -526,31 +529,18 @@ def test_trusted_proxies_read_the_forwarded_headers(td_signals: CapturedSignals)
 
 
 def test_the_forwarded_address_counts_only_with_trusted_proxies(
-    td_signals: CapturedSignals, monkeypatch: pytest.MonkeyPatch
+    td_signals: CapturedSignals, begun_forwarding: list[tuple[str | None, ...]]
 ) -> None:
     """One rule in the core (``WebTelemetry.reads_forwarding``): with ``TRUSTED_PROXIES`` the
     forwarded client address decides the (cookieless) session; without it the forwarding
     headers are not even read into the view, so nothing of them is queued."""
-    begun: list[tuple[str | None, ...]] = []
-    begin = WebTelemetry.begin
-
-    def spy(web: WebTelemetry, view: RequestView, *args: Any) -> Telemetry:
-        begun.append((view.forwarded, view.forwarded_for, view.forwarded_proto))
-        return begin(web, view, *args)
-
-    monkeypatch.setattr(WebTelemetry, "begin", spy)
     for trusted in (1, None):
         options = telemetry_settings(COOKIELESS=True, TRUSTED_PROXIES=trusted)
         with override_settings(TELEMETRYDECK=options):
-            for address in ("203.0.113.9", "198.51.100.4"):
+            for address in FORWARDED_CLIENTS:
                 Client().get("/", headers={"X-Forwarded-For": address})
 
-    trusted_views, direct_views = begun[:2], begun[2:]
-    assert [view[1] for view in trusted_views] == ["203.0.113.9", "198.51.100.4"]
-    assert direct_views == [(None, None, None)] * 2
-    sessions = [signal["sessionID"] for signal in td_signals.of_type("pageView")]
-    assert sessions[0] != sessions[1]  # two forwarded clients, two sessions
-    assert sessions[2] == sessions[3]  # the proxy's own address for both
+    assert_forwarded_address_counts_only_when_trusted(begun_forwarding, td_signals)
 
 
 def test_a_disallowed_host_is_djangos_400_not_our_error(

@@ -6,14 +6,17 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
-from conftest import APP_ID, cyclic_garbage
+from conftest import (
+    APP_ID,
+    FORWARDED_CLIENTS,
+    assert_forwarded_address_counts_only_when_trusted,
+    cyclic_garbage,
+)
 from flask import Blueprint, Flask, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
 import td_web
-from td_web import RequestView, Telemetry
-from td_web._web import WebTelemetry
 from td_web.flask import TelemetryDeck, TelemetryRequest
 from td_web.testing import CapturedSignals
 
@@ -407,28 +410,17 @@ def test_a_signal_after_an_excluded_request_ended_gets_properties_from_the_reque
 
 
 def test_the_forwarded_address_counts_only_with_trusted_proxies(
-    make_app: MakeApp, td_signals: CapturedSignals, monkeypatch: pytest.MonkeyPatch
+    make_app: MakeApp,
+    td_signals: CapturedSignals,
+    begun_forwarding: list[tuple[str | None, ...]],
 ) -> None:
     """One rule in the core (``WebTelemetry.reads_forwarding``): with ``trusted_proxies`` the
     forwarded client address decides the (cookieless) session; without it the forwarding
     headers are not even read into the view, so nothing of them is queued."""
-    begun: list[tuple[str | None, ...]] = []
-    begin = WebTelemetry.begin
-
-    def spy(web: WebTelemetry, view: RequestView, *args: Any) -> Telemetry:
-        begun.append((view.forwarded, view.forwarded_for, view.forwarded_proto))
-        return begin(web, view, *args)
-
-    monkeypatch.setattr(WebTelemetry, "begin", spy)
     for trusted in (1, None):
         app = make_app(cookieless=True, trusted_proxies=trusted)
         app.add_url_rule("/", "index", lambda: "<p>hi</p>")
-        for address in ("203.0.113.9", "198.51.100.4"):
+        for address in FORWARDED_CLIENTS:
             app.test_client().get("/", headers={"X-Forwarded-For": address})
 
-    trusted_views, direct_views = begun[:2], begun[2:]
-    assert [view[1] for view in trusted_views] == ["203.0.113.9", "198.51.100.4"]
-    assert direct_views == [(None, None, None)] * 2
-    sessions = [signal["sessionID"] for signal in td_signals.of_type("pageView")]
-    assert sessions[0] != sessions[1]  # two forwarded clients, two sessions
-    assert sessions[2] == sessions[3]  # the proxy's own address for both
+    assert_forwarded_address_counts_only_when_trusted(begun_forwarding, td_signals)
