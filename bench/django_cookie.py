@@ -15,6 +15,13 @@ import django
 from django.conf import settings
 
 HEADER = "td_session=AbCdEfGhIjKlMnOpQrStUvWx; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax"
+#: As the core hands it over (``Telemetry.response_cookie_parts``).
+PARTS = (
+    "td_session",
+    "AbCdEfGhIjKlMnOpQrStUvWx",
+    HEADER[len("td_session=AbCdEfGhIjKlMnOpQrStUvWx") :],
+    HEADER,
+)
 
 
 def main() -> None:
@@ -25,14 +32,14 @@ def main() -> None:
     django.setup()
     from django.http import HttpResponse
 
-    from td_web.django.cookies import add_session_cookie
+    from td_web.django.cookies import add_cookie
 
     def no_cookie() -> None:
         HttpResponse().cookies.output()
 
     def raw_morsel() -> None:
         response = HttpResponse()
-        add_session_cookie(response, HEADER)
+        add_cookie(response, PARTS)
         response.cookies.output()
 
     def set_cookie() -> None:

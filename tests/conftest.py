@@ -11,12 +11,14 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from ingest_server import IngestServer
 
 from td_web import TelemetryDeck
 from td_web._log import throttled
+from td_web._web import RequestView, Telemetry, WebTelemetry
 
 APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 _OWN_PREFIX = "TELEMETRYDECK_"
@@ -150,3 +152,35 @@ def cyclic_garbage() -> Iterator[list[object]]:
         gc.garbage.clear()
         if was_enabled:
             gc.enable()
+
+
+@pytest.fixture
+def begun_forwarding(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, ...]]:
+    """The forwarding headers (``Forwarded``, ``X-Forwarded-For``, ``-Proto``) of each request
+    view the core begins with, in order: what an adapter read of them."""
+    begun: list[tuple[str | None, ...]] = []
+    begin = WebTelemetry.begin
+
+    def spy(web: WebTelemetry, view: RequestView, *args: Any) -> Telemetry:
+        begun.append((view.forwarded, view.forwarded_for, view.forwarded_proto))
+        return begin(web, view, *args)
+
+    monkeypatch.setattr(WebTelemetry, "begin", spy)
+    return begun
+
+
+#: The two clients behind one proxy of ``assert_forwarded_address_counts_only_when_trusted``.
+FORWARDED_CLIENTS = ("203.0.113.9", "198.51.100.4")
+
+
+def assert_forwarded_address_counts_only_when_trusted(
+    begun: list[tuple[str | None, ...]], signals: Any
+) -> None:
+    """Four page views, each from one of ``FORWARDED_CLIENTS`` in turn: two with
+    ``trusted_proxies`` (cookieless), then two without it (``begun_forwarding``)."""
+    trusted_views, direct_views = begun[:2], begun[2:]
+    assert [view[1] for view in trusted_views] == list(FORWARDED_CLIENTS)
+    assert direct_views == [(None, None, None)] * 2
+    sessions = [signal["sessionID"] for signal in signals.of_type("pageView")]
+    assert sessions[0] != sessions[1]  # two forwarded clients, two sessions
+    assert sessions[2] == sessions[3]  # the proxy's own address for both

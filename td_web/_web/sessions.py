@@ -253,11 +253,13 @@ class SessionPolicy:
             return "cookie:" + digest[:32]
         return _bounded("cookie:" + value)
 
-    def set_cookie_header(self, session_key: str, https: bool) -> str:
-        """The ``Set-Cookie`` value that keeps (and slides) td_web's session cookie."""
-        return f"{self.cookie_name}={session_key}" + (
-            self._suffix_https if https else self._suffix_http
-        )
+    def set_cookie(self, session_key: str, https: bool) -> tuple[str, str, str, str]:
+        """The ``Set-Cookie`` value that keeps (and slides) td_web's session cookie, as
+        ``(name, value, attributes, header)``: its attributes one string per scheme, so a
+        cache keyed by them (Django's morsels) hashes them once."""
+        attributes = self._suffix_https if https else self._suffix_http
+        name = self.cookie_name
+        return (name, session_key, attributes, f"{name}={session_key}{attributes}")
 
     def _first_sighting(self, key: str) -> bool:
         """Whether this process has not seen the key within the session timeout.

@@ -32,6 +32,8 @@ _current: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar(
 #: "Not given": ask the adapter's lookup (a user id of None means anonymous).
 _ASK: Any = object()
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: A ``Set-Cookie`` value as ``(name, value, attributes, header)``: ``response_cookie_parts``.
+CookieParts = tuple[str, str, str, str]
 #: An exception message is kept (when sent at all) up to the payload's value limit.
 _MAX_MESSAGE_LENGTH = 4096
 
@@ -76,8 +78,8 @@ class Telemetry(Presets):
         session_key: str | None,
         new_session: bool,
         tracked: bool,
-        user_lookup: Callable[[], object] | None = None,
-        session_cookie: str | None = None,
+        user_lookup: Callable[[Any], object] | None = None,
+        session_cookie: CookieParts | None = None,
     ) -> None:
         self._web = web
         self._view = view
@@ -86,11 +88,13 @@ class Telemetry(Presets):
         self._new_session = new_session
         self._tracked = tracked
         #: The ``Set-Cookie`` value that keeps the session in td_web's own cookie, made once at
-        #: ``begin`` (None: the session lives elsewhere, or the request starts none); the
-        #: response sends it unless the app, a shared cache or a consent change says otherwise.
+        #: ``begin`` (None: the session lives elsewhere, or the request starts none), with its
+        #: parts (``CookieParts``); the response sends it unless the app, a shared cache or a
+        #: consent change says otherwise.
         self._session_cookie = session_cookie
         self._start = time.perf_counter()
-        #: The adapter's "who is signed in now", valid only while its request is alive.
+        #: The adapter's "who is signed in now" (given its request, ``native``), valid only
+        #: while that request is alive.
         self._user_lookup = user_lookup
         #: The request's user once settled (``settle_user``); _ASK until then.
         self._user: object = _ASK
@@ -291,7 +295,10 @@ class Telemetry(Presets):
                 return _not_awaitable(override(_native(self._native)), "client_user")
             if user is _ASK:
                 lookup = self._user_lookup
-                user = None if lookup is None else lookup()
+                # The request as held: never a weak reference while a lookup is (that
+                # happens only once the user is settled, _hold_request_weakly), and
+                # _native()'s call would cost ~300 instructions on every request (valgrind).
+                user = None if lookup is None else lookup(self._native)
                 # Guarded: most requests are anonymous, and the check costs a call.
                 return None if user is None else _not_awaitable(user, "the user loader")
         except Exception:
@@ -360,13 +367,15 @@ class Telemetry(Presets):
         gets the cookie: the cache would hand one visitor's session to everyone. A request that
         would have started a session with it gets the keyed address session instead.
         """
-        return self._cookie_header(
+        cookie = self._cookie_header(
             tuple(app_set_cookies), cache_control, shared_cache or shared_cacheable(cache_control)
         )
+        return None if cookie is None else cookie[3]
 
     def _cookie_header(
         self, app_set_cookies: tuple[str, ...], cache_control: str | None, shared: bool
-    ) -> str | None:
+    ) -> CookieParts | None:
+        """The consent or session cookie due, or None."""
         web = self._web
         if web is None:
             return None
@@ -384,7 +393,7 @@ class Telemetry(Presets):
                 )
                 return None
             https = self._view is not None and self._view.scheme == "https"
-            return web.consent.cookie_header(self._consent_change, https)
+            return _split(web.consent.cookie_header(self._consent_change, https))
         cookie = self._session_cookie
         if cookie is None or (not self._tracked and not self._sampled_out):
             return None
@@ -418,11 +427,20 @@ class Telemetry(Presets):
         app_set_cookies = tuple(app_set_cookies) if app_set_cookies else ()
         shared = shared_cache or (cache_control is not None and shared_cacheable(cache_control))
         session = self._cookie_header(app_set_cookies, cache_control, shared)
-        cookies = [] if session is None else [session]
+        cookies = [] if session is None else [session[3]]
         web = self._web
-        if web is None:
-            return cookies
-        if session is not None and self._consent_change == DENIED:
+        # Guarded, here and in response_cookie_parts: the usual response has nothing more.
+        if web is not None and (shared or web.visitors is not None or self._consent_change):
+            cookies.extend(self._more_cookies(web, session is not None, app_set_cookies, shared))
+        return cookies
+
+    def _more_cookies(
+        self, web: WebTelemetry, session: bool, app_set_cookies: tuple[str, ...], shared: bool
+    ) -> list[str]:
+        """The response's cookies after the session (or consent) one: the deleted session and
+        visitor cookies of an opt-out, the visitor cookie."""
+        cookies = []
+        if session and self._consent_change == DENIED:
             cookies.extend(web.consent.forget_headers(app_set_cookies))
         if shared:
             # Without the cookie the next request is "new" again: counting this visit would
@@ -433,6 +451,28 @@ class Telemetry(Presets):
             if visitor is not None:
                 cookies.append(visitor)
         return cookies
+
+    def response_cookie_parts(
+        self,
+        app_set_cookies: Iterable[str] = (),
+        cache_control: str | None = None,
+        shared_cache: bool = False,
+    ) -> list[CookieParts]:
+        """:meth:`response_cookies`, each as ``(name, value, attributes, header)``
+        (``header`` is ``name=value`` followed by ``attributes``, which start with ``"; "``),
+        for an adapter that sets cookies one by one (Django's ``response.cookies``). td_web's
+        session cookie, on most responses, comes from the parts it was made of, its
+        ``attributes`` one string per scheme (splitting its header again cost Django's
+        adapter ~2,600 instructions per request, valgrind); any other cookie is split."""
+        app_set_cookies = tuple(app_set_cookies) if app_set_cookies else ()
+        shared = shared_cache or (cache_control is not None and shared_cacheable(cache_control))
+        session = self._cookie_header(app_set_cookies, cache_control, shared)
+        parts = [] if session is None else [session]
+        web = self._web
+        if web is not None and (shared or web.visitors is not None or self._consent_change):
+            more = self._more_cookies(web, session is not None, app_set_cookies, shared)
+            parts.extend(_split(header) for header in more)
+        return parts
 
     def visitor_cookie_header(self, app_set_cookies: Iterable[str] = ()) -> str | None:
         """The visitor cookie's ``Set-Cookie`` value (``visitor_cookie=True``), or None."""
@@ -591,6 +631,13 @@ class Telemetry(Presets):
             self._error = None
         except Exception:
             logger.exception("td_web: recording the request failed")
+
+
+def _split(header: str) -> CookieParts:
+    """A ``Set-Cookie`` value as ``response_cookie_parts`` hands it over."""
+    name, _, rest = header.partition("=")
+    value = rest.partition(";")[0]
+    return (name, value, rest[len(value) :], header)
 
 
 def _native(held: Any) -> Any:

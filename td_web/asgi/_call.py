@@ -44,8 +44,9 @@ class HTTPCall:
         self.disconnected = False
         self.finished = False
 
-    def user(self) -> object:
-        """The request's user lookup (a bound method costs less than a ``partial``)."""
+    def user(self, _request: object) -> object:
+        """The request's user lookup (a bound method costs less than a ``partial``); the
+        core hands it its Starlette request (or None), and the scope says it all."""
         return scope_user(self.scope)
 
     # -- the wrapped ASGI callables ---------------------------------------------------------

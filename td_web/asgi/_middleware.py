@@ -107,7 +107,7 @@ class TelemetryDeckMiddleware:
             if not self._static_checked:
                 self._exclude_static_mounts(scope)
             native = _starlette_request(scope, receive) if self._wants_request else None
-            view = request_view(scope, self.web.geo.asgi_names)
+            view = request_view(scope, self.web)
             call = HTTPCall(scope, receive, send)
             telemetry = call.telemetry = self.web.begin(view, native, call.user)
             state = scope.get("state")

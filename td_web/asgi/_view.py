@@ -7,12 +7,12 @@ header list (one dict lookup per header), and builds no header dict.
 from __future__ import annotations
 
 from .._types import Scope
-from .._web import RequestView
+from .._web import RequestView, WebTelemetry
 from .._web.payload import host_with_port
 
 _HOST, _USER_AGENT, _REFERER, _ACCEPT_LANGUAGE, _COOKIE, _GPC = range(6)
 _DNT, _FORWARDED, _FORWARDED_FOR, _FORWARDED_PROTO, _FORWARDED_HOST = range(6, 11)
-_WANTED = {
+_DIRECT = {
     b"host": _HOST,
     b"user-agent": _USER_AGENT,
     b"referer": _REFERER,
@@ -20,7 +20,10 @@ _WANTED = {
     b"cookie": _COOKIE,
     b"sec-gpc": _GPC,
     b"dnt": _DNT,
-    # Read by the core only through trusted_proxies.
+}
+#: With the forwarding headers, read only when the core trusts them (``reads_forwarding``).
+_FORWARDING = {
+    **_DIRECT,
     b"forwarded": _FORWARDED,
     b"x-forwarded-for": _FORWARDED_FOR,
     b"x-forwarded-proto": _FORWARDED_PROTO,
@@ -29,11 +32,12 @@ _WANTED = {
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
-def request_view(scope: Scope, country_names: tuple[bytes, ...] = ()) -> RequestView:
-    """``country_names``: the lower-case names of the trusted ``country_headers``."""
-    values: list[str | None] = [None] * len(_WANTED)
+def request_view(scope: Scope, web: WebTelemetry) -> RequestView:
+    """The view ``web`` begins the request with."""
+    country_names: tuple[bytes, ...] = web.geo.asgi_names
+    values: list[str | None] = [None] * len(_FORWARDING)
     countries: list[str | None] = [None] * len(country_names)
-    wanted = _WANTED.get
+    wanted = (_FORWARDING if web.reads_forwarding else _DIRECT).get
     for name, value in scope.get("headers") or ():
         slot = wanted(name)
         if slot is None:

@@ -9,6 +9,8 @@ verbatim: the flags are exactly those of ``Telemetry.set_cookie_header()``, and 
 Building a ``Morsel`` the ordinary way costs more than the rest of the request telemetry (it
 fills and validates its attributes one by one); this one copies its attributes from a dict
 parsed once per distinct set of flags, so code that reads ``morsel["max-age"]`` still finds it.
+The core hands the name, value and flags over apart (``Telemetry.response_cookie_parts``):
+nothing is split again here.
 Measured by ``bench/django_cookie.py`` and valgrind (BENCHMARKS.md, "Django's session cookie").
 """
 
@@ -19,6 +21,8 @@ from http.cookies import Morsel
 from typing import Any
 
 from django.http.response import HttpResponseBase
+
+from .._web.telemetry import CookieParts
 
 _FLAGS = {"httponly", "secure", "partitioned"}
 
@@ -64,6 +68,29 @@ class RawMorsel(Morsel[str]):
         self.header = None
         super().update(values, **kwargs)
 
+    # dict's own mutators, which Morsel leaves as they are: the header follows them too.
+
+    def __ior__(self, values: Any) -> RawMorsel:  # type: ignore[misc,override]
+        # ``morsel |= {...}`` is dict's merge, which never calls update().
+        self.header = None
+        return super().__ior__(values)
+
+    def __delitem__(self, key: str) -> None:
+        self.header = None
+        super().__delitem__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.header = None
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        self.header = None
+        return super().popitem()
+
+    def clear(self) -> None:
+        self.header = None
+        super().clear()
+
     def copy(self) -> RawMorsel:
         # Morsel.copy() would copy an instance dict, which this class keeps in slots.
         morsel = _new_morsel(RawMorsel)
@@ -90,7 +117,7 @@ def _ordinary_morsel(
 
 @lru_cache(maxsize=32)
 def _attributes(flags: str) -> dict[str, Any]:
-    """Morsel attributes of a header's ``Max-Age=1800; Path=/; HttpOnly`` tail."""
+    """Morsel attributes of a header's ``; Max-Age=1800; Path=/; HttpOnly`` tail."""
     attributes: dict[str, Any] = dict.fromkeys(Morsel._reserved, "")  # type: ignore[attr-defined]
     for part in flags.split(";"):
         name, _, value = part.strip().partition("=")
@@ -107,13 +134,13 @@ def _fill(morsel: RawMorsel, name: str, value: str, header: str, flags: str) -> 
     morsel.header = header
 
 
-def add_session_cookie(response: HttpResponseBase, header: str) -> None:
-    """Add the core's ``Set-Cookie`` value unless the application set that cookie itself."""
-    name, _, rest = header.partition("=")
+def add_cookie(response: HttpResponseBase, parts: CookieParts) -> None:
+    """Add one of the core's cookies (``Telemetry.response_cookie_parts``: name, value and
+    attributes handed over apart, nothing to split) unless the application set it itself."""
+    name, value, attributes, header = parts
     cookies = response.cookies
     if name not in cookies:
-        value, _, flags = rest.partition(";")
         morsel = _new_morsel(RawMorsel)
-        _fill(morsel, name, value, header, flags)
+        _fill(morsel, name, value, header, attributes)
         # dict's own __setitem__: BaseCookie's would only check that this is a Morsel.
         dict.__setitem__(cookies, name, morsel)

@@ -17,7 +17,7 @@ from .._web import Telemetry
 from .._web.body import Finish, FinishingAsyncIterator, FinishingIterator
 from . import runtime
 from .caching import stored_by_site_cache
-from .cookies import add_session_cookie
+from .cookies import add_cookie
 from .request_view import request_view, route_template
 from .users import loaded_user_id
 
@@ -102,14 +102,8 @@ def _start(state: runtime.State, request: HttpRequest) -> Telemetry | None:
     web = state.active
     if web is not None:
         try:
-            view = request_view(
-                request,
-                state.proxy_scheme,
-                state.forwarded_host,
-                web.geo.environ_keys,
-                state.forwarding,
-            )
-            telemetry = web.begin(view, request, partial(loaded_user_id, request))
+            view = request_view(request, web, state.proxy_scheme, state.forwarded_host)
+            telemetry = web.begin(view, request, loaded_user_id)
         except Exception:
             logger.exception("td_web: starting request telemetry failed; it is not tracked")
         else:
@@ -124,12 +118,12 @@ def _complete(
 ) -> None:
     """Add the session cookie and record the request, or arrange for that after a stream."""
     try:
-        for header in telemetry.response_cookies(
+        for parts in telemetry.response_cookie_parts(
             (),
             _header(response, "cache-control"),
             state.inside_site_cache and stored_by_site_cache(request, response),
         ):
-            add_session_cookie(response, header)
+            add_cookie(response, parts)
         status = response.status_code
         content_type = _header(response, "content-type")
         route = route_template(request, state.root_urlconf)

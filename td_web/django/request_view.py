@@ -11,7 +11,7 @@ from django.conf import settings
 from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.http import HttpRequest
 
-from .._web import RequestView
+from .._web import RequestView, WebTelemetry
 from .._web.payload import host_with_port
 
 #: Replaces the language segment of routes under ``i18n_patterns()``: ``/en/about/`` and
@@ -21,15 +21,13 @@ LANGUAGE_PLACEHOLDER = "{language}"
 
 def request_view(
     request: HttpRequest,
+    web: WebTelemetry,
     proxy_scheme: bool = True,
     forwarded_host: bool = True,
-    country_keys: tuple[str, ...] = (),
-    forwarding: bool = True,
 ) -> RequestView:
-    """``proxy_scheme`` and ``forwarded_host``: whether ``SECURE_PROXY_SSL_HEADER`` and
-    ``USE_X_FORWARDED_HOST`` are set (True, the default, always gives Django's own answer);
-    ``country_keys``: the ``META`` keys of the trusted ``country_headers``; ``forwarding``:
-    whether ``trusted_proxies`` is set (the forwarding headers are read only then)."""
+    """The view ``web`` begins the request with. ``proxy_scheme`` and ``forwarded_host``:
+    whether ``SECURE_PROXY_SSL_HEADER`` and ``USE_X_FORWARDED_HOST`` are set (True, the
+    default, always gives Django's own answer)."""
     meta = request.META
     # Without a proxy header setting, request.scheme is _get_scheme() (the hook WSGIRequest and
     # ASGIRequest implement) after a settings read that costs more than the rest of it; and a
@@ -51,12 +49,7 @@ def request_view(
             )
     # Includes SCRIPT_NAME (FORCE_SCRIPT_NAME), unlike path_info; the raw Cookie header is
     # cheaper than parsing request.COOKIES for the one cookie td_web reads.
-    view = RequestView.from_meta(
-        meta, request.method or "GET", scheme or "http", host, request.path, forwarding
-    )
-    if country_keys:
-        view.countries = tuple(meta.get(key) for key in country_keys)
-    return view
+    return web.view_from_meta(meta, request.method or "GET", scheme or "http", host, request.path)
 
 
 def route_template(request: HttpRequest, root_urlconf: Any = None) -> str | None:

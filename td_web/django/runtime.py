@@ -34,7 +34,6 @@ class State:
         "active",
         "error",
         "forwarded_host",
-        "forwarding",
         "inside_site_cache",
         "owns_client",
         "proxy_scheme",
@@ -56,8 +55,6 @@ class State:
         #: ``django.conf.settings`` costs about half a microsecond).
         self.proxy_scheme = False
         self.forwarded_host = False
-        #: Whether ``trusted_proxies`` is set: only then are the forwarding headers read.
-        self.forwarding = False
         #: ``ROOT_URLCONF`` (a dotted path or a module), None when the project has none.
         self.root_urlconf: Any = None
         #: Whether the per-site cache stores responses after td_web (``caching``).
@@ -135,8 +132,6 @@ def _build() -> State:
                 "td_web: building the TelemetryDeck client failed; requests are not tracked "
                 "(not a settings problem: please report it with this traceback)"
             )
-        if state.web is not None:
-            state.forwarding = state.web.settings.trusted_proxies is not None
         if state.web is not None and state.web.client.enabled:
             state.active = state.web
         state.ready = True

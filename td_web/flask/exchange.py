@@ -92,7 +92,7 @@ class Exchange:
     def begin_late(self, environ: dict[str, Any]) -> Telemetry:
         """The request failed before td_web's before_request hook ran: account for it now."""
         web = self.web
-        telemetry = self.telemetry = web.begin(request_view(environ, web.geo.environ_keys), None)
+        telemetry = self.telemetry = web.begin(request_view(environ, web), None)
         return telemetry
 
     def respond(self, body: Iterable[bytes], environ: dict[str, Any]) -> Iterable[bytes]:

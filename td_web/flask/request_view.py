@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._web import RequestView
+from .._web import RequestView, WebTelemetry
 from .._web.payload import host_with_port
 
 
-def request_view(environ: dict[str, Any], country_keys: tuple[str, ...] = ()) -> RequestView:
-    """``country_keys``: the environ keys of the trusted ``country_headers``."""
+def request_view(environ: dict[str, Any], web: WebTelemetry) -> RequestView:
+    """The view ``web`` begins the request with."""
     get = environ.get
     path = get("SCRIPT_NAME", "") + get("PATH_INFO", "")
     if not path.isascii():
@@ -24,9 +24,6 @@ def request_view(environ: dict[str, Any], country_keys: tuple[str, ...] = ()) ->
         host = host_with_port(
             get("SERVER_NAME", ""), get("SERVER_PORT"), get("wsgi.url_scheme", "")
         )
-    view = RequestView.from_meta(
+    return web.view_from_meta(
         environ, environ["REQUEST_METHOD"], get("wsgi.url_scheme", "http"), host, path or "/"
     )
-    if country_keys:
-        view.countries = tuple(get(key) for key in country_keys)
-    return view

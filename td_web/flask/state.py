@@ -60,8 +60,9 @@ class AppTelemetry:
     def has_user_source(self) -> bool:
         return self.uses_flask_login or self.extension.loaded_user_loader is not None
 
-    def current_user(self) -> object:
-        """The user of the request being handled: ``@td.user_loader``, else Flask-Login.
+    def current_user(self, _request: object = None) -> object:
+        """The user of the request being handled (the core's user lookup: it hands over the
+        Flask request, and Flask's globals say it all): ``@td.user_loader``, else Flask-Login.
 
         Flask-Login is read without ever calling its own user loader: a user the view already
         loaded (``current_user``) is used as it is; otherwise the id Flask-Login keeps in the
@@ -118,7 +119,7 @@ class AppTelemetry:
                 # The middleware was bypassed (a test_request_context, an app calling
                 # Flask.wsgi_app directly): custom signals work, no automatic signal.
                 exchange = environ[EXCHANGE_KEY] = Exchange(self.web)
-            view = request_view(environ, self.web.geo.environ_keys)
+            view = request_view(environ, self.web)
             # Without a user source every request is anonymous: nothing to ask. (The
             # has_user_source property spelled out: its two property calls cost 1,500
             # instructions per request, valgrind.)

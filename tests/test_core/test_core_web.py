@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -511,7 +512,7 @@ def test_user_lookup_hashes_authenticated_users_and_anonymous_follow_the_session
     signals: CapturedSignals,
 ) -> None:
     web = make_web(session_started_signal=None)
-    telemetry = web.begin(view("/"), None, lambda: "user-42")
+    telemetry = web.begin(view("/"), None, lambda request: "user-42")
     telemetry.finish(200, "text/html")
     anonymous = handle(web, view("/"))
     assert anonymous is not None
@@ -565,7 +566,9 @@ def test_exactly_one_signal_per_request(signals: CapturedSignals) -> None:
 
 def test_helper_signals_carry_session_user_and_defaults(signals: CapturedSignals) -> None:
     web = make_web(default_payload={"App.edition": "pro"}, session_started_signal=None)
-    telemetry = web.begin(view("/checkout", cookies={"td_session": "A" * 24}), None, lambda: 42)
+    telemetry = web.begin(
+        view("/checkout", cookies={"td_session": "A" * 24}), None, lambda request: 42
+    )
     token = telemetry.activate()
     try:
         assert td_web.current() is telemetry
@@ -598,7 +601,7 @@ def test_a_raising_user_lookup_is_logged_and_the_user_anonymous(
 ) -> None:
     web = make_web(session_started_signal=None)
 
-    def broken() -> str:
+    def broken(request: object) -> str:
         raise RuntimeError("db down")
 
     telemetry = web.begin(view("/"), None, broken)
@@ -663,7 +666,7 @@ def test_the_queue_holds_no_exception_or_user_object(signals: CapturedSignals) -
 
     web = make_web(session_started_signal=None, send_error_messages=True)
     user = User()
-    telemetry = web.begin(view("/"), None, lambda: user)
+    telemetry = web.begin(view("/"), None, lambda request: user)
     alive: list[weakref.ref[Big]] = []
 
     def failing_view() -> None:
@@ -740,7 +743,7 @@ def test_the_adapter_settles_the_user_once_and_is_not_asked_after_the_response(
     web = make_web(session_started_signal=None)
     asked: list[str] = []
 
-    def lookup() -> str:
+    def lookup(request: object) -> str:
         asked.append("asked")
         return "user-42"
 
@@ -773,3 +776,21 @@ def test_finish_reports_the_error_it_is_given(signals: CapturedSignals) -> None:
     error, request = signals
     assert error["payload"]["TelemetryDeck.Error.id"] == "RuntimeError"
     assert request["payload"]["HTTP.statusCode"] == "500"
+
+
+def test_the_user_lookup_is_given_the_adapters_request(signals: CapturedSignals) -> None:
+    """One lookup function serves every request (no callable made per request): the helper
+    hands it the request it holds."""
+    web = make_web(session_started_signal=None)
+    request = SimpleNamespace(user_id="user-7")
+    given: list[object] = []
+
+    def lookup(native: Any) -> object:
+        given.append(native)
+        return native.user_id
+
+    telemetry = web.begin(view("/"), request, lookup)
+    telemetry.finish(200, "text/html")
+    assert given == [request]
+    (page_view,) = signals.of_type("pageView")
+    assert page_view["clientUser"] == td_web.hash_client_user("user-7", "pepper")

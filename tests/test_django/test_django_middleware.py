@@ -6,11 +6,16 @@ import asyncio
 import io
 import pickle
 import threading
+from http.cookies import Morsel
 from typing import Any
 
 import pytest
 from asgiref.sync import iscoroutinefunction
-from conftest import cyclic_garbage
+from conftest import (
+    FORWARDED_CLIENTS,
+    assert_forwarded_address_counts_only_when_trusted,
+    cyclic_garbage,
+)
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
@@ -222,6 +227,36 @@ def test_cookie_set_again_outside_td_web_is_sent_as_set(td_signals: CapturedSign
     restored = pickle.loads(pickle.dumps(response.cookies))
     assert restored["td_session"].output() == response.cookies["td_session"].output()
     assert restored["td_session"].value == "reset-outside-td-web"
+
+
+def test_cookie_merged_outside_td_web_is_sent_as_merged(td_signals: CapturedSignals) -> None:
+    """``morsel |= {...}`` (dict's merge: Morsel has no ``__ior__``, so ``update()`` is not
+    called) changes the attributes of td_web's morsel: its output follows them."""
+    outer = "td_django_testsite.middleware.MergesIntoTheSessionCookie"
+    with override_settings(MIDDLEWARE=[outer, *MIDDLEWARE]):
+        _, headers, _ = _call_wsgi("/")
+        response = Client().get("/")
+
+    for cookie in (_set_cookies(headers)[0], response.cookies["td_session"].output(header="")):
+        assert "; Path=/shop" in cookie and "; SameSite=Strict" in cookie
+        assert "Path=/;" not in cookie and "SameSite=Lax" not in cookie
+        assert "; Max-Age=1800" in cookie and "HttpOnly" in cookie
+
+
+def test_cookie_morsel_changed_as_a_dict_drops_the_cores_header(
+    td_signals: CapturedSignals,
+) -> None:
+    """Every dict mutator Morsel leaves as it is makes the morsel an ordinary one again."""
+    for change in (
+        lambda morsel: morsel.pop("samesite"),
+        lambda morsel: morsel.__delitem__("samesite"),
+        lambda morsel: morsel.popitem(),
+        lambda morsel: morsel.clear(),
+    ):
+        morsel = Client().get("/").cookies["td_session"]
+        change(morsel)
+        # Morsel's own OutputString: the attributes as they are now, not td_web's header.
+        assert morsel.output(header="").strip() == Morsel.OutputString(morsel)
 
 
 async def test_asgi_set_cookie_header(td_signals: CapturedSignals) -> None:
@@ -493,6 +528,21 @@ def test_trusted_proxies_read_the_forwarded_headers(td_signals: CapturedSignals)
     assert urls == ["https://example.com/", "http://testserver/"]
 
 
+def test_the_forwarded_address_counts_only_with_trusted_proxies(
+    td_signals: CapturedSignals, begun_forwarding: list[tuple[str | None, ...]]
+) -> None:
+    """One rule in the core (``WebTelemetry.reads_forwarding``): with ``TRUSTED_PROXIES`` the
+    forwarded client address decides the (cookieless) session; without it the forwarding
+    headers are not even read into the view, so nothing of them is queued."""
+    for trusted in (1, None):
+        options = telemetry_settings(COOKIELESS=True, TRUSTED_PROXIES=trusted)
+        with override_settings(TELEMETRYDECK=options):
+            for address in FORWARDED_CLIENTS:
+                Client().get("/", headers={"X-Forwarded-For": address})
+
+    assert_forwarded_address_counts_only_when_trusted(begun_forwarding, td_signals)
+
+
 def test_a_disallowed_host_is_djangos_400_not_our_error(
     td_signals: CapturedSignals, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -577,4 +627,25 @@ def test_a_request_that_sends_nothing_leaves_no_reference_cycle_behind(
         for _ in range(3):
             assert _call_wsgi("/", HTTP_USER_AGENT="Mozilla/5.0", **header)[0].startswith("200")
     assert [type(o).__name__ for o in garbage if isinstance(o, Telemetry)] == []
+    assert td_signals.types() == []
+
+
+def test_an_excluded_request_leaves_no_reference_cycle_behind(
+    td_signals: CapturedSignals,
+) -> None:
+    """An excluded request (``exclude_paths``) sends nothing by itself but keeps its helper
+    for custom signals: the helper holds the request weakly once the request ends, so
+    request -> helper -> request does not wait for the cyclic garbage collector."""
+    settings = {
+        "MIDDLEWARE": MIDDLEWARE[:1],
+        "TELEMETRYDECK": telemetry_settings(EXCLUDE_PATHS=["/pages/"]),
+    }
+    with override_settings(**settings):
+        _call_wsgi("/pages/about/")
+    with override_settings(**settings), cyclic_garbage() as garbage:
+        for _ in range(3):
+            status = _call_wsgi("/pages/about/", HTTP_USER_AGENT="Mozilla/5.0")[0]
+            assert status.startswith("200")
+    assert [type(o).__name__ for o in garbage if isinstance(o, Telemetry)] == []
+    assert [type(o).__name__ for o in garbage if isinstance(o, HttpRequest)] == []
     assert td_signals.types() == []

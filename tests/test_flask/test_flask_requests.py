@@ -6,7 +6,12 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
-from conftest import APP_ID, cyclic_garbage
+from conftest import (
+    APP_ID,
+    FORWARDED_CLIENTS,
+    assert_forwarded_address_counts_only_when_trusted,
+    cyclic_garbage,
+)
 from flask import Blueprint, Flask, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
@@ -402,3 +407,20 @@ def test_a_signal_after_an_excluded_request_ended_gets_properties_from_the_reque
 
     assert given == ["Request"]
     assert td_signals.one("Job.done")["payload"]["Job.kind"] == "export"
+
+
+def test_the_forwarded_address_counts_only_with_trusted_proxies(
+    make_app: MakeApp,
+    td_signals: CapturedSignals,
+    begun_forwarding: list[tuple[str | None, ...]],
+) -> None:
+    """One rule in the core (``WebTelemetry.reads_forwarding``): with ``trusted_proxies`` the
+    forwarded client address decides the (cookieless) session; without it the forwarding
+    headers are not even read into the view, so nothing of them is queued."""
+    for trusted in (1, None):
+        app = make_app(cookieless=True, trusted_proxies=trusted)
+        app.add_url_rule("/", "index", lambda: "<p>hi</p>")
+        for address in FORWARDED_CLIENTS:
+            app.test_client().get("/", headers={"X-Forwarded-For": address})
+
+    assert_forwarded_address_counts_only_when_trusted(begun_forwarding, td_signals)

@@ -22,3 +22,17 @@ class ResetsTheSessionCookie:
         response = self.get_response(request)
         response.set_cookie("td_session", "reset-outside-td-web", max_age=60, secure=True)
         return response
+
+
+class MergesIntoTheSessionCookie:
+    """Outside td_web: merges attributes into td_web's morsel with ``|=`` (dict's merge,
+    which Morsel does not override: it never calls ``update()``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        morsel = response.cookies["td_session"]
+        morsel |= {"path": "/shop", "samesite": "Strict"}
+        return response
