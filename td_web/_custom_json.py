@@ -116,9 +116,12 @@ class CustomSignalJSON(SignalJSON):
         float_value = record.float_value
         number_json = b""
         if float_value is not None:
-            if type(float_value) is not float and type(float_value) is not int:
+            if type(float_value) is float:
+                number = float_value
+            elif type(float_value) is int and -_INT_LIMIT < float_value < _INT_LIMIT:
+                number = float(float_value)  # (a larger int may overflow a float: reported there)
+            else:
                 return None
-            number = float(float_value)
             if number - number != 0.0:  # inf or nan: reported by the general path
                 return None
             values[FLOAT_VALUE_KEY] = number

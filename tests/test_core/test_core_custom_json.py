@@ -89,6 +89,7 @@ DECLINED: dict[str, Case] = {
     "a text floatValue": ({}, {"float_value": "2.5"}, {}),
     "an infinite floatValue": ({}, {"float_value": float("inf")}, {}),
     "a bool floatValue": ({}, {"float_value": True}, {}),
+    "an int floatValue beyond a float": ({}, {"float_value": 10**400}, {}),
     "a payload that is no mapping": ({}, {"payload": ["a", "b"]}, {}),
     "a type to clean": ({}, {"signal_type": "  Padded.type  "}, {}),
     "a type that is no text": ({}, {"signal_type": 42}, {}),
