@@ -244,8 +244,8 @@ class SignalJSON:
         request_type: str | None,
     ) -> None:
         """Keep what a browser's usual requests share for :meth:`kept` (``key`` names the
-        browser and its application): ``shared``, just made, and the type parts of the
-        signals they send, for as long as the quarter hour lasts."""
+        browser and its application, by a token that holds neither): ``shared``, just made,
+        and the type parts of the signals they send, for as long as the quarter hour lasts."""
         prefix = self._prefix
         if not shared.members.startswith(prefix.members):  # (another thread's new quarter)
             return

@@ -300,6 +300,10 @@ class WebTelemetry:
         self.payload_json = PayloadJSON(
             self.redactor, self.normalize_route, self.settings.send_click_ids
         )
+        #: What the sender's writer keeps this application's browsers under
+        #: (``SignalJSON.keep``): a token, never the application itself, which the writer (one
+        #: per configuration, shared by every client of it) would keep alive with its client.
+        self.kept_key = object()
         self.dashboard = DashboardKeys(self.settings, self.exclusions)
         if client.enabled and self.dashboard.device is not None:
             self.dashboard.device.warm_up(background=client.sends_in_background)

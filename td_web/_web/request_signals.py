@@ -221,7 +221,7 @@ class RequestSignals:
             # with the request shape kept whole, PayloadJSON.own_parts).
             web = self.web
             view = self.view
-            kept = writer.kept((web, view.user_agent))
+            kept = writer.kept((web.kept_key, view.user_agent))
             if kept is not None:
                 page_view = self.page_view
                 type_part = kept.page_type if page_view else kept.request_type
@@ -318,7 +318,7 @@ class RequestSignals:
             and len(view.user_agent or "") <= KEPT_HEADER_LENGTH
         ):
             writer.keep(
-                (web, view.user_agent),
+                (web.kept_key, view.user_agent),
                 shared,
                 start_type or None,
                 settings.page_view_signal or None,

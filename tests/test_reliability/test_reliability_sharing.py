@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -106,6 +107,33 @@ def test_the_sender_thread_ends_when_its_client_is_garbage_collected(
     gc.collect()
     # What the forgotten client queued is still delivered, then its thread ends.
     assert [s["type"] for s in ingest.wait_for_signals(1)] == ["Queued.then.forgotten"]
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_an_app_dropped_after_its_requests_lets_its_client_and_thread_go(
+    ingest: IngestServer,
+) -> None:
+    """An app that served requests and was then dropped (an app factory, a test per app):
+    nothing the sender keeps for the next requests (what a browser's usual requests share)
+    holds the app's telemetry, so its client is collected and its thread delivers and ends."""
+    app = Flask(__name__)
+    app.config["TELEMETRYDECK_APP_ID"] = APP_ID
+    app.config["TELEMETRYDECK_HANDLE_SIGTERM"] = False
+    FlaskTelemetryDeck(app, endpoint=ingest.url, **FAST)
+    app.add_url_rule("/", "index", lambda: "<p>ok</p>")
+    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko Firefox/128.0"}
+    assert app.test_client().get("/", headers=browser).status_code == 200
+    client = app.extensions["telemetrydeck"].client
+    sender = client._sender
+    assert client.flush(10)  # the sender has written the page view (and kept its parts)
+    assert "pageView" in [s["type"] for s in ingest.accepted_signals]
+    collected = weakref.ref(client)
+    thread = sender._thread
+    assert thread is not None and thread.is_alive()
+    del app, client
+    gc.collect()
+    assert collected() is None, "the app's client outlived the app"
     thread.join(10)
     assert not thread.is_alive()
 
