@@ -186,7 +186,7 @@ class SessionPolicy:
         user_agent: str | None,
     ) -> tuple[str, bool, bool]:
         """(session key, whether this request starts a new session, whether the session lives
-        in td_web's own cookie: the response then sets it, :meth:`set_cookie_header`).
+        in td_web's own cookie: the response then sets it, :meth:`set_cookie`).
 
         In order: the site's cookie (``session_from_cookie``), td_web's own cookie (a new one
         when absent), or in cookieless mode the keyed address derivation. Never an unkeyed

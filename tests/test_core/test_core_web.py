@@ -23,10 +23,25 @@ from td_web.testing import CapturedSignals, capture
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 
 
+_built: list[WebTelemetry] = []
+
+
 def make_web(**options: Any) -> WebTelemetry:
-    return WebTelemetry.from_options(
+    web = WebTelemetry.from_options(
         {"app_id": APP_ID, "salt": "pepper", "endpoint": "http://127.0.0.1:9", **options}
     )
+    _built.append(web)
+    return web
+
+
+@pytest.fixture(autouse=True)
+def _close_built_clients() -> Iterator[None]:
+    """Each client a test built here is closed after it (its sender would otherwise retry the
+    unreachable endpoint until a garbage collection happened to end it)."""
+    yield
+    while _built:
+        client = _built.pop().client
+        type(client).close(client, 0)  # the real one, where a test replaced it to spy on it
 
 
 def view(path: str = "/", **fields: Any) -> RequestView:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import linecache
 import os
 import sys
 import threading
@@ -250,8 +251,41 @@ def child_delivers_its_own(
                 code = 0 if td.flush(10) and td.stats().sent == 1 else 2
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    ended: list[int] = []
+
+    def child_ended() -> bool:
+        waited, status = os.waitpid(pid, os.WNOHANG)
+        if waited:
+            ended.append(status)
+        return bool(waited)
+
+    try:
+        wait_until(child_ended, timeout=60)
+    except AssertionError:
+        os.kill(pid, 9)  # a hung child would hang the whole suite: ended, and the test fails
+        os.waitpid(pid, 0)
+        raise
+    assert os.waitstatus_to_exitcode(ended[0]) == 0
+
+
+def td_web_threads_parked() -> bool:
+    """Whether every td_web thread of this process waits on its own condition (blocked, not
+    running and not queued for the interpreter lock). A fork without Python's fork hooks
+    copies the lock's state as it is: a thread queued for it in the parent leaves a waiter
+    behind that no thread of the child will ever be, and the child hangs in its first
+    hand-off of the lock. So such a fork is made only once td_web's threads are parked."""
+    frames = sys._current_frames()
+    for thread in threading.enumerate():
+        if thread.name.startswith("td_web-") and thread.ident is not None:
+            frame = frames.get(thread.ident)
+            if frame is None:
+                return False
+            code = frame.f_code
+            line = linecache.getline(code.co_filename, frame.f_lineno)
+            # The worker waits on a Condition; a poster in its queue's get() (a C call).
+            if code.co_name != "wait" and ".get()" not in line:
+                return False
+    return True
 
 
 # Forking while threads run is what this test is about (Python 3.12+ warns of it).
@@ -288,6 +322,7 @@ def test_a_child_forked_without_pythons_fork_hooks_still_sends(
     td = make_client(max_batch_size=10)
     send(td, 5)
     assert td.flush(10)  # the master's sender thread runs
+    wait_until(td_web_threads_parked)
     fork_in_c = ctypes.PyDLL(None).fork  # PyDLL: called holding the GIL, as uWSGI's fork
     fork_in_c.restype = ctypes.c_int
     child_delivers_its_own(fork_in_c(), td)  # a child which no fork hook has told
