@@ -5,19 +5,19 @@ at once" is N batches in flight, without timing."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import inspect
 import linecache
 import os
 import sys
+import textwrap
 import threading
-import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import APP_ID, wait_until
+from conftest import APP_ID, run_python, wait_until
 from ingest_server import IngestServer, Reply
 
 from td_web import TelemetryDeck
@@ -308,24 +308,54 @@ def test_a_forked_child_starts_with_nothing_in_flight(
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
-def test_a_child_forked_without_pythons_fork_hooks_still_sends(
-    ingest: IngestServer, make_client: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_child_forked_without_pythons_fork_hooks_still_sends(ingest: IngestServer) -> None:
     """uWSGI forks its workers with the C library's fork() and, by default, never calls
     PyOS_AfterFork_Child, so no ``os.register_at_fork`` hook runs in them; with the app loaded
     in the master (``lazy-apps = false``, docs/deployment.md) a worker inherits a sender whose
     thread the master had started. The worker's signals must still go, from a thread of its own.
-    """
-    uwsgi = types.ModuleType("uwsgi")  # what uWSGI injects into the processes it runs
-    uwsgi.opt = {"enable-threads": True}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "uwsgi", uwsgi)
-    td = make_client(max_batch_size=10)
-    send(td, 5)
-    assert td.flush(10)  # the master's sender thread runs
-    wait_until(td_web_threads_parked)
-    fork_in_c = ctypes.PyDLL(None).fork  # PyDLL: called holding the GIL, as uWSGI's fork
-    fork_in_c.restype = ctypes.c_int
-    child_delivers_its_own(fork_in_c(), td)  # a child which no fork hook has told
+
+    The master is a fresh interpreter whose only other threads are td_web's, parked before the
+    fork: a thread of the test process (a server of another fixture, polling) queued for the
+    interpreter lock at that moment would hang the child in CPython itself."""
+    master = run_python(
+        f"""
+        import ctypes, linecache, os, sys, threading, time, types
+
+        uwsgi = types.ModuleType("uwsgi")  # what uWSGI injects into the processes it runs
+        uwsgi.opt = {{"enable-threads": True}}
+        sys.modules["uwsgi"] = uwsgi
+        from td_web import TelemetryDeck
+
+        td = TelemetryDeck(app_id={APP_ID!r}, endpoint={ingest.url!r}, max_batch_size=10,
+                           **{FAST!r})
+        for i in range(5):
+            assert td.signal("In.flight", {{"i": i}})
+        assert td.flush(10)  # the master's sender thread runs
+        {textwrap.indent(inspect.getsource(td_web_threads_parked), " " * 8).lstrip()}
+        while not td_web_threads_parked():
+            time.sleep(0.01)
+        fork_in_c = ctypes.PyDLL(None).fork  # PyDLL: called holding the GIL, as uWSGI's fork
+        fork_in_c.restype = ctypes.c_int
+        pid = fork_in_c()  # a child which no fork hook has told
+        if pid == 0:
+            code = 1
+            try:
+                td.signal("From.child", {{"i": 1000}})
+                code = 0 if td.flush(10) and td.stats().sent == 1 else 2
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 30
+        while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0:
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                print("the child hung")
+                sys.exit(3)
+            time.sleep(0.01)
+        print("child", os.waitstatus_to_exitcode(waited[1]))
+        td.close(5)
+        """
+    )
+    assert master.stdout.strip() == "child 0", master.stdout + master.stderr
     received = Counter(int(s["payload"]["i"]) for s in ingest.accepted_signals)
     assert received == Counter([*range(5), 1000])  # each exactly once
 
